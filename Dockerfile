@@ -1,0 +1,21 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1
+
+WORKDIR /app
+
+# Dependencies first, so that a code change does not reinstall them.
+COPY pyproject.toml ./
+RUN pip install .
+
+COPY . .
+# Static files are collected at build time and served by the app (WhiteNoise).
+RUN SECRET_KEY=build-only DEBUG=false python manage.py collectstatic --no-input
+
+RUN useradd --create-home continuity && mkdir -p /app/var && chown -R continuity /app/var
+USER continuity
+
+EXPOSE 8000
+CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

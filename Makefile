@@ -1,0 +1,83 @@
+# The README's commands. `make run` needs only Python 3.11; `make test` needs PostgreSQL
+# and Redis (see .ci/run, which starts them on a fresh machine).
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+# make test: a PostgreSQL server (the test database is created and dropped by pytest)
+# and Redis, unless the caller says otherwise.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/continuity
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.PHONY: help install run worker beat web test check lint format migrate demo bench clean
+
+help:
+	@echo "make run    start web, worker and beat with demo data (SQLite, no servers needed)"
+	@echo "make test   lint, migrations check and the whole test suite on PostgreSQL and Redis"
+	@echo "make bench  benchmarks (see README)"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# --- make run: everything on the embedded defaults -------------------------------------
+# DEBUG on (a development key, static files from the app) unless the caller sets it.
+run: export DEBUG ?= true
+run: install
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py load_demo_data
+	@echo
+	@echo "  Continuity is starting on http://$(HOST):$(PORT)/  (Ctrl-C stops web, worker and beat)"
+	@echo "  Logins: agent, supervisor, admin; password: continuity-demo"
+	@echo
+	@# When any of the three stops (or on Ctrl-C), stop the other two.
+	@trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT; \
+	$(VENV)/bin/celery -A config worker --loglevel=INFO --queues=default,batch --concurrency=2 & \
+	$(VENV)/bin/celery -A config beat --loglevel=INFO & \
+	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
+	wait -n
+
+# The three processes one at a time (each in its own terminal), for debugging.
+web: install
+	$(PY) manage.py runserver $(HOST):$(PORT)
+worker: install
+	$(VENV)/bin/celery -A config worker --loglevel=INFO --queues=default,batch
+beat: install
+	$(VENV)/bin/celery -A config beat --loglevel=INFO
+
+migrate: install
+	$(PY) manage.py migrate --no-input
+demo: migrate
+	$(PY) manage.py load_demo_data
+
+# --- make test -------------------------------------------------------------------------
+check: export DEBUG = true
+check: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+test: export DATABASE_URL = $(TEST_DATABASE_URL)
+test: export CELERY_BROKER_URL = $(TEST_BROKER_URL)
+test: export SECRET_KEY = test-only-secret-key-not-for-production
+test: export DEBUG = false
+test: check
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

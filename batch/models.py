@@ -1,0 +1,104 @@
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class BatchJob(models.TextChoices):
+    PROCESS_PAYMENTS = "process_payments", _("Process continuity payments")
+    CREATE_CHILD_ORDERS = "create_child_orders", _("Create continuity child orders")
+
+
+class BatchRunStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    FINISHED_WITH_PROBLEMS = "finished_with_problems", _("Finished with problems")
+    FAILED = "failed", _("Failed")
+
+
+class BatchRun(models.Model):
+    """One run of a batch job: its parameters, who started it, and what it did."""
+
+    job = models.CharField(_("job"), max_length=24, choices=BatchJob.choices)
+    status = models.CharField(
+        _("status"), max_length=24, choices=BatchRunStatus.choices, default=BatchRunStatus.QUEUED
+    )
+    item = models.ForeignKey(
+        "orders.Item",
+        verbose_name=_("continuity item"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    sales_order = models.ForeignKey(
+        "orders.SalesOrder",
+        verbose_name=_("sales order"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    run_date = models.DateField(_("run date"))
+    dry_run = models.BooleanField(_("dry run"), default=False)
+    limit = models.PositiveIntegerField(_("limit"), null=True, blank=True)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("started by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    # "agent01", "beat", "command", "api": who or what asked for the run.
+    started_by_label = models.CharField(_("requested by"), max_length=150)
+    created_at = models.DateTimeField(_("queued at"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # Counters are incremented with F() by every chunk, so concurrent chunks never lose
+    # an update.
+    selected_count = models.PositiveIntegerField(_("selected"), default=0)
+    processed_count = models.PositiveIntegerField(_("processed"), default=0)
+    succeeded_count = models.PositiveIntegerField(_("succeeded"), default=0)
+    not_processed_count = models.PositiveIntegerField(_("not processed"), default=0)
+    error_count = models.PositiveIntegerField(_("errors"), default=0)
+    chunk_count = models.PositiveIntegerField(_("chunks"), default=0)
+    chunks_done = models.PositiveIntegerField(_("chunks done"), default=0)
+    summary = models.JSONField(_("summary"), default=dict, blank=True)
+    error_message = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("batch run")
+        verbose_name_plural = _("batch runs")
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.get_job_display()} #{self.pk}"
+
+
+class BatchRunProblem(models.Model):
+    """Why one occurrence was not processed by a run."""
+
+    run = models.ForeignKey(
+        BatchRun, verbose_name=_("batch run"), on_delete=models.CASCADE, related_name="problems"
+    )
+    occurrence = models.ForeignKey(
+        "continuity.Occurrence",
+        verbose_name=_("occurrence"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    reason = models.CharField(_("reason"), max_length=32)
+    detail = models.TextField(_("detail"), blank=True)
+    created_at = models.DateTimeField(_("at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("batch run problem")
+        verbose_name_plural = _("batch run problems")
+        ordering = ["run", "id"]
+        indexes = [models.Index(fields=["run", "reason"], name="batch_problem_reason_idx")]
+
+    def __str__(self):
+        return f"{self.run_id}: {self.reason}"

@@ -1,0 +1,10 @@
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("continuity")
+# Every CELERY_* setting in config/settings.py configures Celery.
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

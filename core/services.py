@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.db import models
+
+from core.actors import Actor
+from core.errors import Conflict
+from core.models import AuditEntry
+
+
+def audit_entry_build(
+    *,
+    actor: Actor,
+    action: str,
+    obj: models.Model,
+    customer_id: int | None = None,
+    from_status: str = "",
+    to_status: str = "",
+    reason: str = "",
+    details: Mapping | None = None,
+) -> AuditEntry:
+    """An unsaved entry, for callers that write many at once with bulk_create."""
+    return AuditEntry(
+        actor_user_id=actor.user_id,
+        actor_label=actor.label,
+        action=action,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        customer_id=customer_id,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        details=dict(details or {}),
+    )
+
+
+def audit_record(**kwargs) -> AuditEntry:
+    entry = audit_entry_build(**kwargs)
+    entry.save()
+    return entry
+
+
+class StatusMachine:
+    """The allowed transitions of one status field, kept next to its TextChoices."""
+
+    def __init__(self, choices: type[models.TextChoices], allowed: Mapping[str, set[str]]):
+        self.choices = choices
+        self.allowed = {key: frozenset(value) for key, value in allowed.items()}
+
+    def can(self, from_status: str, to_status: str) -> bool:
+        return to_status in self.allowed.get(from_status, frozenset())
+
+    def check(self, obj: models.Model, to_status: str) -> None:
+        if not self.can(obj.status, to_status):
+            raise Conflict(
+                f"{obj._meta.verbose_name.capitalize()} {obj} cannot go from "
+                f"{self.choices(obj.status).label} to {self.choices(to_status).label}."
+            )
+
+
+def status_change(
+    obj: models.Model,
+    *,
+    machine: StatusMachine,
+    to_status: str,
+    actor: Actor,
+    customer_id: int | None,
+    reason: str = "",
+    details: Mapping | None = None,
+    update_fields: tuple[str, ...] = (),
+) -> None:
+    """Move obj to to_status if its machine allows it, and record the change.
+
+    The caller holds the transaction (and the row lock where money is involved), so the
+    new status and its audit entry commit together or not at all.
+    """
+    from_status = obj.status
+    machine.check(obj, to_status)
+    obj.status = to_status
+    obj.save(update_fields=["status", *update_fields])
+    audit_record(
+        actor=actor,
+        action="status_change",
+        obj=obj,
+        customer_id=customer_id,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        details=details,
+    )

@@ -1,0 +1,230 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from core.money import CurrencyField, MoneyField
+from core.services import StatusMachine
+
+
+class Item(models.Model):
+    item_number = models.CharField(_("item number"), max_length=20, unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    unit_price = MoneyField(_("unit price"))
+    active = models.BooleanField(_("active"), default=True)
+    continuity_program = models.ForeignKey(
+        "continuity.ContinuityProgram",
+        verbose_name=_("continuity program"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="items",
+        help_text=_("Set on a continuity item: selling it starts this program."),
+    )
+
+    class Meta:
+        verbose_name = _("item")
+        verbose_name_plural = _("items")
+        ordering = ["item_number"]
+        constraints = [
+            models.CheckConstraint(condition=Q(unit_price__gte=0), name="item_unit_price_gte_0"),
+            models.CheckConstraint(condition=~Q(item_number=""), name="item_number_not_empty"),
+        ]
+
+    def __str__(self):
+        return f"{self.item_number} {self.name}"
+
+    @property
+    def is_continuity(self) -> bool:
+        return self.continuity_program_id is not None
+
+
+class SalesOrderKind(models.TextChoices):
+    STANDARD = "standard", _("Standard")
+    CONTINUITY_PARENT = "continuity_parent", _("Continuity parent")
+    CONTINUITY_CHILD = "continuity_child", _("Continuity child")
+
+
+class SalesOrderStatus(models.TextChoices):
+    OPEN = "open", _("Open")
+    SUBMITTED = "submitted", _("Submitted")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+SALES_ORDER_STATUS = StatusMachine(
+    SalesOrderStatus,
+    {
+        SalesOrderStatus.OPEN: {SalesOrderStatus.SUBMITTED, SalesOrderStatus.CANCELLED},
+        SalesOrderStatus.SUBMITTED: {SalesOrderStatus.CANCELLED},
+        SalesOrderStatus.CANCELLED: set(),
+    },
+)
+
+
+class SalesOrder(models.Model):
+    # Numbers come from a database sequence (orders.numbers), never from max()+1.
+    number = models.CharField(_("sales order"), max_length=20, unique=True)
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        related_name="sales_orders",
+    )
+    kind = models.CharField(
+        _("kind"), max_length=20, choices=SalesOrderKind.choices, default=SalesOrderKind.STANDARD
+    )
+    status = models.CharField(
+        _("status"), max_length=12, choices=SalesOrderStatus.choices, default=SalesOrderStatus.OPEN
+    )
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("parent order"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="child_orders",
+    )
+    ship_to = models.ForeignKey(
+        "customers.Address",
+        verbose_name=_("ship-to address"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    currency = CurrencyField(_("currency"))
+    total = MoneyField(_("total"), default=0)
+    amount_due = MoneyField(
+        _("amount due now"),
+        default=0,
+        help_text=_(
+            "What the card is charged at submit: regular lines plus the first "
+            "shipment, or the whole program when it is billed up front."
+        ),
+    )
+    # Set by Complete; cleared by any change to the lines, so that the amount due that is
+    # charged is always the one the agent saw on the summary.
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+    payment_method = models.ForeignKey(
+        "payments.PaymentMethod",
+        verbose_name=_("method of payment"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    payment_card = models.ForeignKey(
+        "payments.Card",
+        verbose_name=_("card"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    order_date = models.DateField(_("order date"), null=True, blank=True)
+    requested_ship_date = models.DateField(_("requested ship date"), null=True, blank=True)
+    submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("sales order")
+        verbose_name_plural = _("sales orders")
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(number=""), name="sales_order_number_not_empty"),
+            models.CheckConstraint(condition=Q(total__gte=0), name="sales_order_total_gte_0"),
+            models.CheckConstraint(
+                condition=Q(amount_due__gte=0), name="sales_order_amount_due_gte_0"
+            ),
+            # A child order always has its parent; no other kind has one.
+            models.CheckConstraint(
+                condition=(
+                    Q(kind=SalesOrderKind.CONTINUITY_CHILD, parent__isnull=False)
+                    | (~Q(kind=SalesOrderKind.CONTINUITY_CHILD) & Q(parent__isnull=True))
+                ),
+                name="sales_order_parent_only_on_child",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=SalesOrderStatus.SUBMITTED) | Q(submitted_at__isnull=False),
+                name="sales_order_submitted_has_date",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="sales_order_customer_idx"),
+        ]
+
+    def __str__(self):
+        return self.number
+
+
+class SalesOrderLine(models.Model):
+    order = models.ForeignKey(
+        SalesOrder, verbose_name=_("sales order"), on_delete=models.CASCADE, related_name="lines"
+    )
+    line_number = models.PositiveIntegerField(_("line"))
+    item = models.ForeignKey(
+        Item, verbose_name=_("item"), on_delete=models.PROTECT, related_name="+"
+    )
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    unit_price = MoneyField(_("unit price"))
+    amount = MoneyField(_("amount"))
+    # On a continuity line: the date the program starts (the order date unless the
+    # program prompts for one). Empty on other lines.
+    continuity_start_date = models.DateField(_("start date"), null=True, blank=True)
+    # On a child order: the occurrence line this order line fulfils. Unique, so that the
+    # database itself refuses a second child order for the same shipment.
+    occurrence_line = models.OneToOneField(
+        "continuity.OccurrenceLine",
+        verbose_name=_("occurrence line"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="child_order_line",
+    )
+
+    class Meta:
+        verbose_name = _("sales order line")
+        verbose_name_plural = _("sales order lines")
+        ordering = ["order", "line_number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "line_number"], name="sales_order_line_number_unique"
+            ),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="sales_order_line_qty_gt_0"),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0), name="sales_order_line_price_gte_0"
+            ),
+            models.CheckConstraint(
+                condition=Q(amount=F("quantity") * F("unit_price")),
+                name="sales_order_line_amount_is_qty_times_price",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.order.number}/{self.line_number}"
+
+
+class NumberSequence(models.Model):
+    """Fallback counter for databases without sequences (SQLite in `make run`).
+
+    On PostgreSQL, numbers come from real sequences created by migration, which never
+    block concurrent transactions.
+    """
+
+    name = models.CharField(max_length=40, primary_key=True)
+    last_value = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("number sequence")
+        verbose_name_plural = _("number sequences")
+
+    def __str__(self):
+        return f"{self.name}={self.last_value}"

@@ -1,0 +1,435 @@
+"""Order entry: the seed procedure as services (create, add lines, complete, pay, submit)."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from continuity.selectors import program_get_for_quote, program_quote
+from continuity.services import subscription_create
+from core.actors import Actor
+from core.dates import business_date
+from core.errors import Conflict
+from core.money import ZERO
+from core.services import audit_record, status_change
+from customers.models import Customer
+from customers.selectors import customer_default_ship_to
+from orders.models import (
+    SALES_ORDER_STATUS,
+    Item,
+    SalesOrder,
+    SalesOrderKind,
+    SalesOrderLine,
+    SalesOrderStatus,
+)
+from orders.numbers import next_sales_order_numbers
+from payments.models import (
+    LIVE_SALE_STATUSES,
+    Card,
+    PaymentMethod,
+    PaymentMethodKind,
+    PaymentOperation,
+    PaymentStatus,
+)
+from payments.services import (
+    PaymentDeclined,
+    PaymentOutcomeUnknown,
+    payment_record_answer,
+    payment_sale_create,
+    payment_sale_send,
+)
+
+
+def _audit(order: SalesOrder, actor: Actor, action: str, **details) -> None:
+    audit_record(
+        actor=actor, action=action, obj=order, customer_id=order.customer_id, details=details
+    )
+
+
+def _lock_open_order(order_id: int) -> SalesOrder:
+    """The order, row-locked until the transaction ends; refused unless still open."""
+    order = SalesOrder.objects.select_for_update().get(pk=order_id)
+    if order.status != SalesOrderStatus.OPEN:
+        raise Conflict(
+            _("Sales order %(number)s is %(status)s and can no longer be changed.")
+            % {"number": order.number, "status": order.get_status_display().lower()}
+        )
+    return order
+
+
+def _recompute_totals(order: SalesOrder) -> None:
+    total = sum((line.amount for line in order.lines.all()), ZERO)
+    order.total = total
+    order.amount_due = total
+    # Any change to the lines sends the agent back through Complete, so the amount charged
+    # is always the one shown on the summary.
+    order.completed_at = None
+    order.save(update_fields=["total", "amount_due", "completed_at"])
+
+
+def _quantity(value) -> int:
+    try:
+        quantity = int(value)
+    except (TypeError, ValueError):
+        quantity = 0
+    if quantity < 1:
+        raise ValidationError({"quantity": _("Enter a quantity of 1 or more.")})
+    return quantity
+
+
+def sales_order_create(*, customer: Customer, actor: Actor) -> SalesOrder:
+    if customer.blocked:
+        raise ValidationError(
+            {
+                "customer": _("Customer %(account)s is blocked and cannot place orders.")
+                % {"account": customer.account_number}
+            }
+        )
+    with transaction.atomic():
+        order = SalesOrder.objects.create(
+            number=next_sales_order_numbers(1)[0],
+            customer=customer,
+            ship_to=customer_default_ship_to(customer),
+            currency=settings.CURRENCY,
+            created_by_id=actor.user_id,
+        )
+        audit_record(
+            actor=actor,
+            action="order_created",
+            obj=order,
+            customer_id=customer.pk,
+            to_status=order.status,
+        )
+    return order
+
+
+def _continuity_price(
+    item: Item, *, start_date: datetime.date | None, today: datetime.date
+) -> tuple[object, datetime.date | None]:
+    """What is due now for one unit of a continuity item, and the start date to keep on
+    the line (None: the program starts on the order date, fixed at submit)."""
+    program = program_get_for_quote(program_id=item.continuity_program_id)
+    if not program.active:
+        raise ValidationError(
+            {
+                "item_number": _("The continuity program of item %(number)s is not active.")
+                % {"number": item.item_number}
+            }
+        )
+    if start_date is not None and not program.prompt_for_start_date:
+        raise ValidationError(
+            {
+                "start_date": _(
+                    "Program %(code)s starts on the order date; it takes no start date."
+                )
+                % {"code": program.code}
+            }
+        )
+    if start_date is not None and start_date < today:
+        raise ValidationError(
+            {
+                "start_date": _("The start date cannot be before the order date (%(today)s).")
+                % {"today": today.isoformat()}
+            }
+        )
+    quote = program_quote(program=program, start_date=start_date or today, horizon_from=today)
+    return quote.due_now, start_date
+
+
+def sales_order_line_add(
+    *,
+    order_id: int,
+    item_number: str,
+    actor: Actor,
+    quantity=1,
+    start_date: datetime.date | None = None,
+) -> SalesOrderLine:
+    """Add an item by its number. A continuity item is priced at what is due now for it:
+    its first shipment, or the whole program when the program is billed up front."""
+    quantity = _quantity(quantity)
+    number = (item_number or "").strip()
+    if not number:
+        raise ValidationError({"item_number": _("Enter an item number.")})
+    item = Item.objects.filter(item_number=number).first()
+    if item is None:
+        raise ValidationError(
+            {"item_number": _("Item number %(number)s does not exist.") % {"number": number}}
+        )
+    if not item.active:
+        raise ValidationError(
+            {
+                "item_number": _("Item %(number)s is not active and cannot be sold.")
+                % {"number": number}
+            }
+        )
+    today = business_date()
+    continuity_start = None
+    if item.is_continuity:
+        unit_price, continuity_start = _continuity_price(item, start_date=start_date, today=today)
+    elif start_date is not None:
+        raise ValidationError({"start_date": _("Only a continuity item takes a start date.")})
+    else:
+        unit_price = item.unit_price
+    with transaction.atomic():
+        order = _lock_open_order(order_id)
+        last = order.lines.aggregate(last=Max("line_number"))["last"] or 0
+        line = SalesOrderLine.objects.create(
+            order=order,
+            line_number=last + 1,
+            item=item,
+            quantity=quantity,
+            unit_price=unit_price,
+            amount=quantity * unit_price,
+            continuity_start_date=continuity_start,
+        )
+        _recompute_totals(order)
+        _audit(
+            order,
+            actor,
+            "order_line_added",
+            line=line.line_number,
+            item=item.item_number,
+            quantity=quantity,
+            amount=str(line.amount),
+        )
+    return line
+
+
+def sales_order_line_remove(*, order_id: int, line_number: int, actor: Actor) -> SalesOrder:
+    with transaction.atomic():
+        order = _lock_open_order(order_id)
+        line = order.lines.filter(line_number=line_number).first()
+        if line is None:
+            raise ValidationError(
+                {
+                    "line_number": _("Sales order %(number)s has no line %(line)s.")
+                    % {"number": order.number, "line": line_number}
+                }
+            )
+        line.delete()
+        _recompute_totals(order)
+        _audit(order, actor, "order_line_removed", line=line_number)
+    return order
+
+
+def sales_order_complete(*, order_id: int, actor: Actor) -> SalesOrder:
+    """Finish line entry: totals and the amount due now are fixed for the payment step."""
+    with transaction.atomic():
+        order = _lock_open_order(order_id)
+        if not order.lines.exists():
+            raise ValidationError(_("Add at least one line before completing the order."))
+        _recompute_totals(order)
+        order.completed_at = timezone.now()
+        order.save(update_fields=["completed_at"])
+        _audit(
+            order,
+            actor,
+            "order_completed",
+            total=str(order.total),
+            amount_due=str(order.amount_due),
+        )
+    return order
+
+
+def _payment_method(code: str) -> PaymentMethod:
+    code = (code or "").strip()
+    if not code:
+        raise ValidationError({"payment_method": _("Enter a method of payment.")})
+    method = PaymentMethod.objects.filter(code__iexact=code).first()
+    if method is None or not method.active:
+        raise ValidationError(
+            {"payment_method": _("Method of payment %(code)s does not exist.") % {"code": code}}
+        )
+    return method
+
+
+def _check_card(order: SalesOrder, method: PaymentMethod, card: Card | None) -> None:
+    if card is None:
+        raise ValidationError(
+            {"card": _("Add a credit card for method of payment %(code)s.") % {"code": method.code}}
+        )
+    if card.customer_id != order.customer_id or not card.active:
+        raise ValidationError({"card": _("This card does not belong to the customer.")})
+    if method.card_brand and card.brand != method.card_brand:
+        raise ValidationError(
+            {
+                "card": _(
+                    "Method of payment %(code)s takes %(brand)s cards only; this card is "
+                    "a %(card_brand)s."
+                )
+                % {
+                    "code": method.code,
+                    "brand": method.get_card_brand_display(),
+                    "card_brand": card.get_brand_display(),
+                }
+            }
+        )
+    if card.is_expired_on(business_date()):
+        raise ValidationError({"card": _("This card has expired.")})
+
+
+def sales_order_payment_set(
+    *, order_id: int, method_code: str, actor: Actor, card_id: int | None = None
+) -> SalesOrder:
+    """The payment line: a method of payment (and card) that covers the amount due."""
+    method = _payment_method(method_code)
+    with transaction.atomic():
+        order = _lock_open_order(order_id)
+        if order.completed_at is None:
+            raise ValidationError(_("Complete the order before entering the payment."))
+        if order.payments.filter(
+            operation=PaymentOperation.SALE,
+            occurrence=None,
+            status__in=[PaymentStatus.PENDING, PaymentStatus.UNKNOWN],
+        ).exists():
+            raise Conflict(
+                _(
+                    "A charge for this order is being confirmed with the payment service. "
+                    "Submit again to check it before changing the payment."
+                )
+            )
+        card = None
+        if method.kind == PaymentMethodKind.CARD:
+            card = Card.objects.filter(pk=card_id).first() if card_id else None
+            _check_card(order, method, card)
+        elif order.lines.filter(item__continuity_program__isnull=False).exists():
+            raise ValidationError(
+                {
+                    "payment_method": _(
+                        "A continuity program is paid by card: its later "
+                        "shipments are charged to it."
+                    )
+                }
+            )
+        order.payment_method = method
+        order.payment_card = card
+        order.save(update_fields=["payment_method", "payment_card"])
+        _audit(
+            order,
+            actor,
+            "order_payment_set",
+            method=method.code,
+            card=str(card) if card else "",
+            amount=str(order.amount_due),
+        )
+    return order
+
+
+def _check_ready_to_submit(order: SalesOrder) -> None:
+    lines = list(order.lines.select_related("item"))
+    if not lines or order.completed_at is None:
+        raise ValidationError(_("Complete the order before submitting it."))
+    if order.customer.blocked:
+        raise ValidationError(
+            {
+                "customer": _("Customer %(account)s is blocked and cannot place orders.")
+                % {"account": order.customer.account_number}
+            }
+        )
+    today = business_date()
+    for line in lines:
+        if not line.item.is_continuity:
+            continue
+        # Prices are copied into the subscription at submit; they must still be the ones
+        # the agent saw, or the charge and the first shipment would disagree.
+        unit_price, _start = _continuity_price(
+            line.item, start_date=line.continuity_start_date, today=today
+        )
+        if unit_price != line.unit_price:
+            raise Conflict(
+                _(
+                    "The price of item %(number)s changed since it was added. Remove the line "
+                    "and add it again."
+                )
+                % {"number": line.item.item_number}
+            )
+    if order.payment_method_id is None:
+        raise ValidationError({"payment_method": _("Enter a method of payment.")})
+    if order.payment_method.kind == PaymentMethodKind.CARD:
+        _check_card(order, order.payment_method, order.payment_card)
+
+
+def _submit(order: SalesOrder, *, payment, actor: Actor) -> None:
+    """Make an open order a submitted one (caller holds the lock and the transaction)."""
+    order.order_date = business_date()
+    order.submitted_at = timezone.now()
+    continuity_lines = [
+        line for line in order.lines.select_related("item") if line.item.is_continuity
+    ]
+    order.kind = SalesOrderKind.CONTINUITY_PARENT if continuity_lines else SalesOrderKind.STANDARD
+    status_change(
+        order,
+        machine=SALES_ORDER_STATUS,
+        to_status=SalesOrderStatus.SUBMITTED,
+        actor=actor,
+        customer_id=order.customer_id,
+        details={"payment": payment.idempotency_key if payment else ""},
+        update_fields=("order_date", "submitted_at", "kind"),
+    )
+    for line in continuity_lines:
+        subscription_create(
+            order=order, line=line, payment=payment, order_date=order.order_date, actor=actor
+        )
+
+
+def sales_order_submit(*, order_id: int, actor: Actor) -> SalesOrder:
+    """Charge the amount due and submit the order; for a continuity item, start its
+    subscription with the first shipment paid.
+
+    Submitting a submitted order returns it and charges nothing. A decline raises
+    PaymentDeclined and leaves the order open, to be paid with another card; a charge
+    whose outcome did not come back raises PaymentOutcomeUnknown, and the next submit
+    looks it up at the gateway before anything else.
+    """
+    # 1. Under the order's lock: check, and commit the sale and its key before the call.
+    with transaction.atomic():
+        order = SalesOrder.objects.select_for_update().get(pk=order_id)
+        if order.status == SalesOrderStatus.SUBMITTED:
+            return order
+        if order.status != SalesOrderStatus.OPEN:
+            raise Conflict(
+                _("Sales order %(number)s is %(status)s and cannot be submitted.")
+                % {"number": order.number, "status": order.get_status_display().lower()}
+            )
+        payment = (
+            order.payments.filter(
+                operation=PaymentOperation.SALE, occurrence=None, status__in=LIVE_SALE_STATUSES
+            )
+            .select_related("card")
+            .first()
+        )
+        fresh = payment is None
+        if payment is None:
+            _check_ready_to_submit(order)
+            if order.amount_due == ZERO or order.payment_method.kind != PaymentMethodKind.CARD:
+                _submit(order, payment=None, actor=actor)
+                return order
+            payment = payment_sale_create(
+                sales_order=order,
+                method=order.payment_method,
+                card=order.payment_card,
+                amount=order.amount_due,
+                actor=actor,
+            )
+    # 2. The gateway, outside any transaction.
+    answer = None
+    if payment.status != PaymentStatus.APPROVED:
+        answer = payment_sale_send(payment, fresh=fresh)
+    # 3. Record the answer and, if approved, submit: both or neither.
+    with transaction.atomic():
+        order = SalesOrder.objects.select_for_update().get(pk=order_id)
+        if payment.status != PaymentStatus.APPROVED:
+            payment = payment_record_answer(payment_id=payment.pk, result=answer, actor=actor)
+        if payment.status == PaymentStatus.APPROVED and order.status == SalesOrderStatus.OPEN:
+            _submit(order, payment=payment, actor=actor)
+    if payment.status == PaymentStatus.DECLINED:
+        raise PaymentDeclined(payment)
+    if payment.status in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN):
+        raise PaymentOutcomeUnknown(payment)
+    return order

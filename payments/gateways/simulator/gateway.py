@@ -1,0 +1,265 @@
+"""A gateway that behaves like a real one, deterministically, for demos and tests.
+
+It answers from its own ledger (models.py, reached through its own database connection),
+honours idempotency keys like a real gateway, and sleeps PAYMENT_GATEWAY_LATENCY_MS on
+every call so that throughput can be measured with realistic network waits.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from payments.gateways import cardnumbers
+from payments.gateways.base import (
+    CardDetails,
+    CardRejected,
+    DeclineCode,
+    GatewayError,
+    GatewayResult,
+    GatewayTimeout,
+    PaymentGateway,
+    TokenizedCard,
+    minor_units,
+)
+from payments.gateways.simulator.models import DroppedRequest, SimulatedCard, SimulatedTransaction
+from payments.gateways.simulator.test_cards import (
+    DECLINES_BEFORE_APPROVAL,
+    Behaviour,
+    behaviour_of,
+)
+
+LEDGER = "gateway"
+
+_DECLINES = {
+    Behaviour.SOFT_DECLINE: DeclineCode.DO_NOT_HONOR,
+    Behaviour.INSUFFICIENT_FUNDS: DeclineCode.INSUFFICIENT_FUNDS,
+    Behaviour.LOST_CARD: DeclineCode.LOST_CARD,
+    Behaviour.STOLEN_CARD: DeclineCode.STOLEN_CARD,
+    Behaviour.EXPIRED_CARD: DeclineCode.EXPIRED_CARD,
+    Behaviour.PROCESSING_ERROR: DeclineCode.PROCESSING_ERROR,
+}
+
+_MESSAGES = {
+    DeclineCode.DO_NOT_HONOR: "Do not honor",
+    DeclineCode.INSUFFICIENT_FUNDS: "Insufficient funds",
+    DeclineCode.PROCESSING_ERROR: "Processing error",
+    DeclineCode.LOST_CARD: "Lost card, pick up",
+    DeclineCode.STOLEN_CARD: "Stolen card, pick up",
+    DeclineCode.EXPIRED_CARD: "Expired card",
+}
+
+
+def _new_reference() -> str:
+    return "sim_" + secrets.token_hex(10)
+
+
+def _result(transaction_row: SimulatedTransaction) -> GatewayResult:
+    code = DeclineCode(transaction_row.decline_code) if transaction_row.decline_code else None
+    return GatewayResult(
+        approved=transaction_row.approved,
+        reference=transaction_row.reference,
+        decline_code=code,
+        message="Approved" if transaction_row.approved else _MESSAGES[code],
+    )
+
+
+class SimulatorGateway(PaymentGateway):
+    def _network_wait(self) -> None:
+        if settings.PAYMENT_GATEWAY_LATENCY_MS:
+            time.sleep(settings.PAYMENT_GATEWAY_LATENCY_MS / 1000)
+
+    def tokenize(self, card: CardDetails) -> TokenizedCard:
+        self._network_wait()
+        number = cardnumbers.normalize(card.number)
+        if not (13 <= len(number) <= 19 and cardnumbers.luhn_valid(number)):
+            raise CardRejected("The card number is not valid.")
+        brand = cardnumbers.detect_brand(number)
+        if brand is None:
+            raise CardRejected("This card brand is not accepted.")
+        stored = SimulatedCard.objects.using(LEDGER).create(
+            token="tok_sim_" + secrets.token_hex(12),
+            behaviour=behaviour_of(number),
+            brand=brand,
+            last4=number[-4:],
+            expiry_month=card.expiry_month,
+            expiry_year=card.expiry_year,
+        )
+        return TokenizedCard(
+            token=stored.token,
+            brand=stored.brand,
+            last4=stored.last4,
+            expiry_month=stored.expiry_month,
+            expiry_year=stored.expiry_year,
+        )
+
+    def sale(
+        self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> GatewayResult:
+        self._network_wait()
+        amount_minor = minor_units(amount, currency)
+        request = {
+            "operation": "sale",
+            "token": token,
+            "amount_minor": amount_minor,
+            "currency": currency,
+        }
+        replay = self._replay(idempotency_key, request)
+        if replay is not None:
+            return replay
+        card = SimulatedCard.objects.using(LEDGER).filter(token=token).first()
+        if card is None:
+            raise GatewayError("Unknown card token.")
+        behaviour = Behaviour(card.behaviour)
+        if behaviour == Behaviour.TIMEOUT_BEFORE_CHARGE:
+            _dropped, first_time = DroppedRequest.objects.using(LEDGER).get_or_create(
+                idempotency_key=idempotency_key
+            )
+            if first_time:
+                raise GatewayTimeout("No answer from the gateway (nothing was charged).")
+        decline = _DECLINES.get(behaviour)
+        if behaviour == Behaviour.APPROVE_AFTER_DECLINES:
+            declined_so_far = (
+                SimulatedTransaction.objects.using(LEDGER)
+                .filter(token=token, operation="sale", approved=False)
+                .count()
+            )
+            if declined_so_far < DECLINES_BEFORE_APPROVAL:
+                decline = DeclineCode.DO_NOT_HONOR
+        if decline is None and self._expired(card):
+            decline = DeclineCode.EXPIRED_CARD
+        row, created = self._record(
+            idempotency_key,
+            request,
+            approved=decline is None,
+            decline_code=decline.value if decline else "",
+        )
+        if created and behaviour == Behaviour.TIMEOUT_AFTER_CHARGE:
+            raise GatewayTimeout("No answer from the gateway (the card was charged).")
+        return _result(row)
+
+    def refund(
+        self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str
+    ) -> GatewayResult:
+        self._network_wait()
+        amount_minor = minor_units(amount, currency)
+        request = {
+            "operation": "refund",
+            "original_reference": reference,
+            "amount_minor": amount_minor,
+            "currency": currency,
+        }
+        replay = self._replay(idempotency_key, request)
+        if replay is not None:
+            return replay
+        sale = self._approved_sale(reference)
+        if sale.currency != currency:
+            raise GatewayError("The refund currency differs from the sale's.")
+        reversed_minor = self._reversed_minor(reference)
+        if reversed_minor + amount_minor > sale.amount_minor:
+            raise GatewayError("The refund exceeds what is left of the sale.")
+        row, _created = self._record(
+            idempotency_key, request, approved=True, decline_code="", token=sale.token
+        )
+        return _result(row)
+
+    def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
+        self._network_wait()
+        sale = self._approved_sale(reference)
+        request = {
+            "operation": "void",
+            "original_reference": reference,
+            "amount_minor": sale.amount_minor,
+            "currency": sale.currency,
+        }
+        replay = self._replay(idempotency_key, request)
+        if replay is not None:
+            return replay
+        if self._reversed_minor(reference):
+            raise GatewayError("A sale that was refunded or voided cannot be voided.")
+        row, _created = self._record(
+            idempotency_key, request, approved=True, decline_code="", token=sale.token
+        )
+        return _result(row)
+
+    def lookup(self, idempotency_key: str) -> GatewayResult | None:
+        self._network_wait()
+        row = (
+            SimulatedTransaction.objects.using(LEDGER)
+            .filter(idempotency_key=idempotency_key)
+            .first()
+        )
+        return _result(row) if row else None
+
+    # --- ledger -------------------------------------------------------------------------
+
+    def _replay(self, idempotency_key: str, request: dict) -> GatewayResult | None:
+        row = (
+            SimulatedTransaction.objects.using(LEDGER)
+            .filter(idempotency_key=idempotency_key)
+            .first()
+        )
+        if row is None:
+            return None
+        for field, value in request.items():
+            if getattr(row, field) != value:
+                raise GatewayError(
+                    f"Idempotency key {idempotency_key} was used for a different request."
+                )
+        return _result(row)
+
+    def _record(
+        self,
+        idempotency_key: str,
+        request: dict,
+        *,
+        approved: bool,
+        decline_code: str,
+        token: str | None = None,
+    ) -> tuple[SimulatedTransaction, bool]:
+        fields = {
+            **request,
+            "approved": approved,
+            "decline_code": decline_code,
+            "reference": _new_reference(),
+        }
+        if token is not None:
+            fields["token"] = token
+        try:
+            with transaction.atomic(using=LEDGER):
+                row = SimulatedTransaction.objects.using(LEDGER).create(
+                    idempotency_key=idempotency_key, **fields
+                )
+            return row, True
+        except IntegrityError:
+            # The same key raced in from another process: answer with its transaction.
+            row = SimulatedTransaction.objects.using(LEDGER).get(idempotency_key=idempotency_key)
+            return row, False
+
+    def _approved_sale(self, reference: str) -> SimulatedTransaction:
+        sale = (
+            SimulatedTransaction.objects.using(LEDGER)
+            .filter(reference=reference, operation="sale", approved=True)
+            .first()
+        )
+        if sale is None:
+            raise GatewayError(f"No approved sale with reference {reference}.")
+        return sale
+
+    def _reversed_minor(self, reference: str) -> int:
+        total = (
+            SimulatedTransaction.objects.using(LEDGER)
+            .filter(original_reference=reference, approved=True)
+            .aggregate(total=Sum("amount_minor"))["total"]
+        )
+        return total or 0
+
+    def _expired(self, card: SimulatedCard) -> bool:
+        today = timezone.localdate()
+        return (card.expiry_year, card.expiry_month) < (today.year, today.month)

@@ -1,0 +1,71 @@
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connections
+from django.test.utils import override_settings
+
+from core.actors import Actor
+from core.demo import demo_data_load
+from customers.models import Customer
+
+
+def pytest_collection_modifyitems(items):
+    """Every database test may reach both connections: `default`, and `gateway`, through
+    which the payment simulator keeps its own ledger (a charge it recorded survives our
+    rollback, as at a real gateway)."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker is None:
+            continue
+        kwargs = dict(marker.kwargs)
+        if kwargs.get("databases") is None:
+            kwargs["databases"] = ["default", "gateway"]
+            item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def test_settings():
+    """Test settings, for the whole session:
+    - demo users are created with the cheapest hasher (PBKDF2 would cost a second a run);
+    - static files come from the app folders, as with DEBUG on: the manifest storage used
+      in production needs collectstatic before any page can render."""
+    with override_settings(
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+        STORAGES={
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
+    ):
+        yield
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker, test_settings):
+    """Load the demo data once: every test's transaction rolls back to it.
+
+    On the way out, close every connection before the test database is dropped: `gateway`
+    points at the same database as `default` and would otherwise keep it open."""
+    with django_db_blocker.unblock():
+        demo_data_load()
+    yield
+    with django_db_blocker.unblock():
+        connections.close_all()
+
+
+@pytest.fixture
+def demo(db):
+    """The demo data of SPEC 10 (Karen Berg, items 0013-0015, 88000-88002, Visa).
+
+    Loaded once per session; a transactional test empties the tables when it ends, so the
+    next one that asks for the demo data loads it again."""
+    if not Customer.objects.filter(account_number="004021").exists():
+        demo_data_load()
+
+
+@pytest.fixture
+def agent(demo):
+    return get_user_model().objects.get(username="agent")
+
+
+@pytest.fixture
+def actor(agent):
+    return Actor.of_user(agent)
