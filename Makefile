@@ -33,6 +33,7 @@ install: $(VENV)/.installed
 # DEBUG on (a development key, static files from the app) unless the caller sets it.
 run: export DEBUG ?= true
 run: install
+	$(PY) manage.py compile_translations
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py load_demo_data
 	@echo
@@ -48,6 +49,7 @@ run: install
 
 # The three processes one at a time (each in its own terminal), for debugging.
 web: install
+	$(PY) manage.py compile_translations
 	$(PY) manage.py runserver $(HOST):$(PORT)
 worker: install
 	$(VENV)/bin/celery -A config worker --loglevel=INFO --queues=default,batch
@@ -71,6 +73,7 @@ test: export CELERY_BROKER_URL = $(TEST_BROKER_URL)
 test: export SECRET_KEY = test-only-secret-key-not-for-production
 test: export DEBUG = false
 test: check
+	$(PY) manage.py compile_translations
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install
@@ -78,6 +81,31 @@ lint: install
 format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
+
+# --- make bench: benchmarks on their own PostgreSQL database (see README, Benchmarks) ---
+# The database is created when missing and kept between runs, so that the data a
+# benchmark generates (1,000,000 customers for the search) is generated once.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/continuity_bench
+BENCH_ARGS ?=
+
+.PHONY: bench bench-search bench-batch
+# Each benchmark is a prerequisite of bench: add the next one to this line.
+bench: bench-search bench-batch
+
+bench-search: export BENCH_DATABASE_URL := $(BENCH_DATABASE_URL)
+bench-search: install
+	$(PY) bench/search_bench.py $(BENCH_ARGS)
+
+# The batch jobs with one real Celery worker: a database recreated for every measurement
+# and a Redis database of their own (not 13 or 15: the tests use those).
+BENCH_BATCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/continuity_bench_batch
+BENCH_BATCH_BROKER_URL ?= redis://127.0.0.1:6379/11
+BENCH_BATCH_ARGS ?=
+
+bench-batch: export BENCH_BATCH_DATABASE_URL := $(BENCH_BATCH_DATABASE_URL)
+bench-batch: export BENCH_BATCH_BROKER_URL := $(BENCH_BATCH_BROKER_URL)
+bench-batch: install
+	$(PY) bench/batch_bench.py $(BENCH_BATCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache

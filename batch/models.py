@@ -76,6 +76,53 @@ class BatchRun(models.Model):
         return f"{self.get_job_display()} #{self.pk}"
 
 
+class ProblemReason(models.TextChoices):
+    """Why a run left a shipment as it was (the run page counts each)."""
+
+    AWAITING_PAYMENT = "awaiting_payment", _("awaiting payment")
+    PAYMENT_DECLINED = "payment_declined", _("payment declined")
+    CARD_EXPIRED = "card_expired", _("card expired")
+    ON_HOLD = "on_hold", _("on hold")
+    LIMIT_REACHED = "limit_reached", _("run limit reached")
+    DECLINED = "declined", _("declined, will be retried")
+    DEFERRED = "deferred", _("waits for an earlier shipment")
+    UNKNOWN = "unknown", _("outcome unknown")
+    ERROR = "error", _("error")
+
+
+class BatchChunk(models.Model):
+    """A slice of a run's work, done by one task. Done once: a chunk delivered again (a
+    worker died before acknowledging it) finds itself done, or does what is left."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        DONE = "done", _("Done")
+
+    run = models.ForeignKey(
+        BatchRun, verbose_name=_("batch run"), on_delete=models.CASCADE, related_name="chunks"
+    )
+    number = models.PositiveIntegerField(_("chunk"))
+    # Occurrence ids, grouped: one group becomes one child order (several shipments when
+    # the program consolidates); for payments every group is one shipment.
+    groups = models.JSONField(_("occurrences"))
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.PENDING
+    )
+    counts = models.JSONField(_("counts"), default=dict, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("batch chunk")
+        verbose_name_plural = _("batch chunks")
+        ordering = ["run", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "number"], name="batch_chunk_number_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.run_id}/{self.number}"
+
+
 class BatchRunProblem(models.Model):
     """Why one occurrence was not processed by a run."""
 
@@ -90,7 +137,7 @@ class BatchRunProblem(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    reason = models.CharField(_("reason"), max_length=32)
+    reason = models.CharField(_("reason"), max_length=32, choices=ProblemReason.choices)
     detail = models.TextField(_("detail"), blank=True)
     created_at = models.DateTimeField(_("at"), auto_now_add=True)
 

@@ -94,6 +94,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Every page needs a signed-in user unless its view says otherwise (login, set language).
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -112,6 +114,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "core.context_processors.roles",
             ],
         },
     },
@@ -152,7 +155,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # --- Internationalisation ---------------------------------------------------------------
 
@@ -197,8 +202,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     # With acks_late a message unacknowledged for this long is delivered again, so it
-    # must be longer than the slowest task.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # must be longer than the slowest task (seconds).
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=1)
+    }
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -230,6 +237,12 @@ PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "simulator")
 PAYMENT_GATEWAY_LATENCY_MS = env_int("PAYMENT_GATEWAY_LATENCY_MS", 0)
 
 CUSTOMER_SEARCH_LIMIT = env_int("CUSTOMER_SEARCH_LIMIT", 25, minimum=1)
+
+# Shipments per batch chunk task: large enough to write in bulk, small enough that a
+# retried chunk redoes little and a worker's memory stays flat.
+BATCH_CHUNK_SIZE = env_int("BATCH_CHUNK_SIZE", 500, minimum=1)
+# Gateway calls a worker process makes at once while charging shipments.
+PAYMENT_GATEWAY_CONCURRENCY = env_int("PAYMENT_GATEWAY_CONCURRENCY", 32, minimum=1)
 
 # --- Logging ----------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from continuity.scheduling import EventAction, EventSpec, IntervalUnit
 from core.money import CurrencyField, MoneyField
@@ -187,10 +188,12 @@ class ContinuityParameters(models.Model):
 
 
 class SubscriptionStatus(models.TextChoices):
-    ACTIVE = "active", _("Active")
-    ON_HOLD = "on_hold", _("On hold")
-    CANCELLED = "cancelled", _("Cancelled")
-    COMPLETED = "completed", _("Completed")
+    # A context of their own: in French, "abonnement" takes masculine adjectives where
+    # orders and shipments take feminine ones.
+    ACTIVE = "active", pgettext_lazy("subscription status", "Active")
+    ON_HOLD = "on_hold", pgettext_lazy("subscription status", "On hold")
+    CANCELLED = "cancelled", pgettext_lazy("subscription status", "Cancelled")
+    COMPLETED = "completed", pgettext_lazy("subscription status", "Completed")
 
 
 class HoldReason(models.TextChoices):
@@ -252,6 +255,9 @@ class Subscription(models.Model):
     start_date = models.DateField(_("start date"))
     first_shipment_date = models.DateField(_("first shipment"))
     open_ended = models.BooleanField(_("until cancelled"), default=False)
+    # The program as it was sold (continuity.selectors.ProgramPlan): events and prices
+    # copied at submit, so editing the program never changes this subscription.
+    plan = models.JSONField(_("program as sold"), default=dict, editable=False)
     # Open-ended subscriptions only: occurrences exist for every ship date up to here.
     planned_through = models.DateField(_("planned through"), null=True, blank=True)
     payment_method = models.ForeignKey(

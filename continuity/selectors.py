@@ -5,11 +5,25 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch
+from django.db import models
+from django.db.models import Case, Prefetch, Q, Value, When
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from continuity.models import ContinuityParameters, ContinuityProgram, ProgramEvent
+from continuity.models import (
+    ContinuityParameters,
+    ContinuityProgram,
+    HoldReason,
+    Occurrence,
+    OccurrenceStatus,
+    ProgramEvent,
+    Subscription,
+    SubscriptionStatus,
+)
 from continuity.scheduling import (
+    EventAction,
+    EventSpec,
+    IntervalUnit,
     ProgramDefinitionError,
     first_shipment_date,
     is_open_ended,
@@ -33,6 +47,117 @@ class PlannedLine:
 
 
 @dataclass(frozen=True)
+class ProgramPlan:
+    """A program frozen as it was sold: its rules, events and priced lines (for one unit).
+
+    A subscription keeps its plan (Subscription.plan), so that later edits of the program,
+    its events or its prices never change what was sold; open-ended subscriptions plan
+    their later shipments from it.
+    """
+
+    code: str
+    name: str
+    bill_up_front: bool
+    days_to_first_shipment: int
+    prompt_for_start_date: bool
+    consolidate: bool
+    events: tuple[EventSpec, ...]
+    lines: dict[int, tuple[PlannedLine, ...]]  # by event number
+
+    @classmethod
+    def of_program(cls, program: ContinuityProgram) -> ProgramPlan:
+        """The plan of a program fetched with program_get_for_quote."""
+        events = list(program.events.all())
+        return cls(
+            code=program.code,
+            name=program.name,
+            bill_up_front=program.bill_up_front,
+            days_to_first_shipment=program.days_to_first_shipment,
+            prompt_for_start_date=program.prompt_for_start_date,
+            consolidate=program.consolidate,
+            events=tuple(event.as_spec() for event in events),
+            lines={
+                event.event_number: tuple(
+                    PlannedLine(
+                        item_id=line.item_id,
+                        item_number=line.item.item_number,
+                        item_name=line.item.name,
+                        quantity=line.quantity,
+                        unit_price=line.unit_price,
+                    )
+                    for line in event.lines.all()
+                )
+                for event in events
+            },
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "bill_up_front": self.bill_up_front,
+            "days_to_first_shipment": self.days_to_first_shipment,
+            "prompt_for_start_date": self.prompt_for_start_date,
+            "consolidate": self.consolidate,
+            "events": [
+                {
+                    "event_number": event.event_number,
+                    "interval_count": event.interval_count,
+                    "interval_unit": event.interval_unit.value,
+                    "repeat_count": event.repeat_count,
+                    "action": event.action.value,
+                    "lines": [
+                        {
+                            "item_id": line.item_id,
+                            "item_number": line.item_number,
+                            "item_name": line.item_name,
+                            "quantity": line.quantity,
+                            "unit_price": str(line.unit_price),
+                        }
+                        for line in self.lines.get(event.event_number, ())
+                    ],
+                }
+                for event in self.events
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> ProgramPlan:
+        events = data["events"]
+        return cls(
+            code=data["code"],
+            name=data["name"],
+            bill_up_front=data["bill_up_front"],
+            days_to_first_shipment=data["days_to_first_shipment"],
+            prompt_for_start_date=data["prompt_for_start_date"],
+            consolidate=data["consolidate"],
+            events=tuple(
+                EventSpec(
+                    event_number=event["event_number"],
+                    interval_count=event["interval_count"],
+                    interval_unit=IntervalUnit(event["interval_unit"]),
+                    repeat_count=event["repeat_count"],
+                    action=EventAction(event["action"]),
+                )
+                for event in events
+            ),
+            lines={
+                event["event_number"]: tuple(
+                    PlannedLine(
+                        item_id=line["item_id"],
+                        item_number=line["item_number"],
+                        item_name=line["item_name"],
+                        quantity=line["quantity"],
+                        unit_price=Decimal(line["unit_price"]),
+                    )
+                    for line in event["lines"]
+                )
+                for event in events
+            },
+        )
+
+
+@dataclass(frozen=True)
 class PlannedOccurrence:
     sequence: int
     event_number: int
@@ -48,7 +173,7 @@ class PlannedOccurrence:
 class ProgramQuote:
     """What selling a program on a given start date means: shipments, amounts, due now."""
 
-    program: ContinuityProgram
+    program: ProgramPlan
     quantity: int
     start_date: datetime.date
     first_shipment_date: datetime.date
@@ -85,51 +210,39 @@ def program_get_for_quote(*, program_id: int) -> ContinuityProgram:
     ).get(pk=program_id)
 
 
-def program_quote(
+def plan_occurrences(
     *,
-    program: ContinuityProgram,
-    start_date: datetime.date,
-    quantity: int = 1,
-    horizon_from: datetime.date | None = None,
-) -> ProgramQuote:
-    """Plan a program from a start date. Open-ended programs are planned up to the
-    materialisation horizon counted from `horizon_from` (default: the start date).
-
-    The program should come from program_get_for_quote (events and lines prefetched).
-    """
-    specs = program.event_specs()
+    plan: ProgramPlan,
+    first_shipment: datetime.date,
+    quantity: int,
+    through: datetime.date | None,
+) -> list[PlannedOccurrence]:
+    """The shipments of a plan with their lines (scaled by quantity) and amounts."""
     try:
-        validate_program(bill_up_front=program.bill_up_front, events=specs)
-        open_ended = is_open_ended(specs)
-        first = first_shipment_date(start_date, program.days_to_first_shipment)
-        through = None
-        if open_ended:
-            horizon = ContinuityParameters.load().materialisation_horizon_days
-            # The first shipment is always planned, however far away it is.
-            through = max((horizon_from or start_date) + datetime.timedelta(days=horizon), first)
-        shipments = plan_shipments(first_shipment=first, events=specs, through=through)
+        shipments = plan_shipments(
+            first_shipment=first_shipment, events=plan.events, through=through
+        )
     except ProgramDefinitionError as error:
         raise ValidationError(
             _("Continuity program %(code)s cannot be sold: %(problem)s")
-            % {"code": program.code, "problem": error}
+            % {"code": plan.code, "problem": error}
         ) from error
-    events = {event.event_number: event for event in program.events.all()}
     occurrences = []
     for shipment in shipments:
         lines = tuple(
             PlannedLine(
                 item_id=line.item_id,
-                item_number=line.item.item_number,
-                item_name=line.item.name,
+                item_number=line.item_number,
+                item_name=line.item_name,
                 quantity=line.quantity * quantity,
                 unit_price=line.unit_price,
             )
-            for line in events[shipment.event_number].lines.all()
+            for line in plan.lines.get(shipment.event_number, ())
         )
         if not lines:
             raise ValidationError(
                 _("Continuity program %(code)s cannot be sold: event %(event)d has no lines.")
-                % {"code": program.code, "event": shipment.event_number}
+                % {"code": plan.code, "event": shipment.event_number}
             )
         occurrence = PlannedOccurrence(
             shipment.sequence, shipment.event_number, shipment.ship_date, lines
@@ -139,15 +252,190 @@ def program_quote(
             # gateway charge is never of zero.
             raise ValidationError(
                 _("Continuity program %(code)s cannot be sold: event %(event)d has no price.")
-                % {"code": program.code, "event": shipment.event_number}
+                % {"code": plan.code, "event": shipment.event_number}
             )
         occurrences.append(occurrence)
+    return occurrences
+
+
+def horizon_date(*, run_date: datetime.date) -> datetime.date:
+    """How far ahead open-ended subscriptions have their shipments planned."""
+    days = ContinuityParameters.load().materialisation_horizon_days
+    return run_date + datetime.timedelta(days=days)
+
+
+def program_quote(
+    *,
+    program: ContinuityProgram | ProgramPlan,
+    start_date: datetime.date,
+    quantity: int = 1,
+    horizon_from: datetime.date | None = None,
+) -> ProgramQuote:
+    """Plan a program from a start date. Open-ended programs are planned up to the
+    materialisation horizon counted from `horizon_from` (default: the start date).
+
+    A ContinuityProgram should come from program_get_for_quote (events and lines
+    prefetched).
+    """
+    plan = program if isinstance(program, ProgramPlan) else ProgramPlan.of_program(program)
+    try:
+        validate_program(bill_up_front=plan.bill_up_front, events=plan.events)
+    except ProgramDefinitionError as error:
+        raise ValidationError(
+            _("Continuity program %(code)s cannot be sold: %(problem)s")
+            % {"code": plan.code, "problem": error}
+        ) from error
+    open_ended = is_open_ended(plan.events)
+    first = first_shipment_date(start_date, plan.days_to_first_shipment)
+    through = None
+    if open_ended:
+        # The first shipment is always planned, however far away it is.
+        through = max(horizon_date(run_date=horizon_from or start_date), first)
+    occurrences = plan_occurrences(
+        plan=plan, first_shipment=first, quantity=quantity, through=through
+    )
     return ProgramQuote(
-        program=program,
+        program=plan,
         quantity=quantity,
         start_date=start_date,
         first_shipment_date=first,
         open_ended=open_ended,
         occurrences=tuple(occurrences),
         planned_through=through,
+    )
+
+
+# --- What the batch jobs have to do ----------------------------------------------------
+
+
+class NotCreatedReason(models.TextChoices):
+    """Why a due shipment got no child order (the run summary counts each)."""
+
+    AWAITING_PAYMENT = "awaiting_payment", gettext_lazy("awaiting payment")
+    PAYMENT_DECLINED = "payment_declined", gettext_lazy("payment declined")
+    CARD_EXPIRED = "card_expired", gettext_lazy("card expired")
+    ON_HOLD = "on_hold", gettext_lazy("on hold")
+    LIMIT_REACHED = "limit_reached", gettext_lazy("run limit reached")
+    ERROR = "error", gettext_lazy("error")
+
+
+def _scoped(occurrences, *, item_id: int | None, parent_order_id: int | None):
+    if item_id is not None:
+        occurrences = occurrences.filter(subscription__item_id=item_id)
+    if parent_order_id is not None:
+        occurrences = occurrences.filter(subscription__parent_order_id=parent_order_id)
+    return occurrences
+
+
+def occurrences_due_for_payment(
+    *, run_date: datetime.date, item_id: int | None = None, parent_order_id: int | None = None
+):
+    """Shipments to charge on run_date: of an active subscription, not paid yet, whose
+    ship date minus the payment lead days has come, and whose next retry (if any) is due."""
+    parameters = ContinuityParameters.load()
+    latest_ship_date = run_date + datetime.timedelta(days=parameters.payment_lead_days)
+    occurrences = Occurrence.objects.filter(
+        subscription__status=SubscriptionStatus.ACTIVE,
+        status__in=[
+            OccurrenceStatus.SCHEDULED,
+            OccurrenceStatus.PAYMENT_DECLINED,
+            OccurrenceStatus.PAYMENT_UNKNOWN,
+        ],
+        ship_date__lte=latest_ship_date,
+    ).filter(Q(next_payment_attempt_on__isnull=True) | Q(next_payment_attempt_on__lte=run_date))
+    return _scoped(occurrences, item_id=item_id, parent_order_id=parent_order_id).order_by(
+        "ship_date", "pk"
+    )
+
+
+def _child_order_window(run_date: datetime.date) -> datetime.date:
+    parameters = ContinuityParameters.load()
+    return run_date + datetime.timedelta(days=parameters.child_order_lead_days)
+
+
+def occurrences_due_for_child_orders(
+    *, run_date: datetime.date, item_id: int | None = None, parent_order_id: int | None = None
+):
+    """Paid shipments of active subscriptions whose ship date minus the child-order lead
+    days has come and that have no child order yet."""
+    occurrences = Occurrence.objects.filter(
+        subscription__status=SubscriptionStatus.ACTIVE,
+        status=OccurrenceStatus.PAID,
+        child_order__isnull=True,
+        ship_date__lte=_child_order_window(run_date),
+    )
+    return _scoped(occurrences, item_id=item_id, parent_order_id=parent_order_id).order_by(
+        "ship_date", "pk"
+    )
+
+
+def occurrences_not_ready_for_child_orders(
+    *, run_date: datetime.date, item_id: int | None = None, parent_order_id: int | None = None
+) -> list[tuple[int, str]]:
+    """Due shipments that cannot become child orders, each with its reason."""
+    reason = Case(
+        When(
+            subscription__status=SubscriptionStatus.ON_HOLD,
+            subscription__hold_reason=HoldReason.CARD_EXPIRED,
+            then=Value(NotCreatedReason.CARD_EXPIRED),
+        ),
+        When(subscription__status=SubscriptionStatus.ON_HOLD, then=Value(NotCreatedReason.ON_HOLD)),
+        When(
+            status=OccurrenceStatus.PAYMENT_DECLINED, then=Value(NotCreatedReason.PAYMENT_DECLINED)
+        ),
+        default=Value(NotCreatedReason.AWAITING_PAYMENT),
+        output_field=models.CharField(),
+    )
+    occurrences = Occurrence.objects.filter(
+        subscription__status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.ON_HOLD],
+        child_order__isnull=True,
+        ship_date__lte=_child_order_window(run_date),
+    ).filter(
+        Q(
+            status__in=[
+                OccurrenceStatus.SCHEDULED,
+                OccurrenceStatus.PAYMENT_DECLINED,
+                OccurrenceStatus.PAYMENT_UNKNOWN,
+            ]
+        )
+        | Q(status=OccurrenceStatus.PAID, subscription__status=SubscriptionStatus.ON_HOLD)
+    )
+    occurrences = _scoped(occurrences, item_id=item_id, parent_order_id=parent_order_id)
+    return list(occurrences.annotate(reason=reason).order_by("pk").values_list("pk", "reason"))
+
+
+def subscriptions_to_plan(
+    *, through: datetime.date, item_id: int | None = None, parent_order_id: int | None = None
+) -> list[int]:
+    """Active open-ended subscriptions whose shipments are not planned up to `through`."""
+    subscriptions = Subscription.objects.filter(
+        status=SubscriptionStatus.ACTIVE, open_ended=True
+    ).filter(Q(planned_through__isnull=True) | Q(planned_through__lt=through))
+    if item_id is not None:
+        subscriptions = subscriptions.filter(item_id=item_id)
+    if parent_order_id is not None:
+        subscriptions = subscriptions.filter(parent_order_id=parent_order_id)
+    return list(subscriptions.order_by("pk").values_list("pk", flat=True))
+
+
+def occurrences_in_payment_trouble(*, limit: int = 200):
+    """Shipments whose charge was declined or has an unknown outcome, of subscriptions
+    still running (active or on hold): the payment exceptions a supervisor works."""
+    return (
+        Occurrence.objects.filter(
+            status__in=[OccurrenceStatus.PAYMENT_DECLINED, OccurrenceStatus.PAYMENT_UNKNOWN],
+            subscription__status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.ON_HOLD],
+        )
+        .select_related(
+            "subscription__customer", "subscription__parent_order", "subscription__card"
+        )
+        .order_by("ship_date", "pk")[:limit]
+    )
+
+
+def subscriptions_on_hold(*, limit: int = 200):
+    return (
+        Subscription.objects.filter(status=SubscriptionStatus.ON_HOLD)
+        .select_related("customer", "parent_order", "card", "program")
+        .order_by("pk")[:limit]
     )

@@ -124,6 +124,8 @@ class SalesOrder(models.Model):
     order_date = models.DateField(_("order date"), null=True, blank=True)
     requested_ship_date = models.DateField(_("requested ship date"), null=True, blank=True)
     submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    # What made the order when no agent did, e.g. "batch-run:42" for a child order.
+    source_reference = models.CharField(_("source"), max_length=40, blank=True, db_index=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),

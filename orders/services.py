@@ -218,6 +218,39 @@ def sales_order_line_remove(*, order_id: int, line_number: int, actor: Actor) ->
     return order
 
 
+def sales_order_line_set_start_date(
+    *, order_id: int, line_number: int, start_date: datetime.date, actor: Actor
+) -> SalesOrderLine:
+    """Choose when a continuity program that asks for a start date begins."""
+    today = business_date()
+    with transaction.atomic():
+        order = _lock_open_order(order_id)
+        line = order.lines.select_related("item").filter(line_number=line_number).first()
+        if line is None:
+            raise ValidationError(
+                {
+                    "line_number": _("Sales order %(number)s has no line %(line)s.")
+                    % {"number": order.number, "line": line_number}
+                }
+            )
+        if not line.item.is_continuity:
+            raise ValidationError({"start_date": _("Only a continuity item takes a start date.")})
+        unit_price, start = _continuity_price(line.item, start_date=start_date, today=today)
+        line.continuity_start_date = start
+        line.unit_price = unit_price
+        line.amount = line.quantity * unit_price
+        line.save(update_fields=["continuity_start_date", "unit_price", "amount"])
+        _recompute_totals(order)
+        _audit(
+            order,
+            actor,
+            "order_line_start_date_set",
+            line=line_number,
+            start_date=start.isoformat(),
+        )
+    return line
+
+
 def sales_order_complete(*, order_id: int, actor: Actor) -> SalesOrder:
     """Finish line entry: totals and the amount due now are fixed for the payment step."""
     with transaction.atomic():

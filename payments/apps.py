@@ -1,7 +1,8 @@
 from django.apps import AppConfig
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class PaymentsConfig(AppConfig):
     name = "payments"
-    verbose_name = _("Payments")
+    # Not the order summary's "Payments" section (SPEC 2: "Paiement" in French).
+    verbose_name = pgettext_lazy("admin section", "Payments")

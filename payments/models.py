@@ -4,9 +4,11 @@ import datetime
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from core.money import CurrencyField, MoneyField
 from core.services import StatusMachine
+from payments.gateways.base import DeclineCode
 
 
 class CardBrand(models.TextChoices):
@@ -111,12 +113,12 @@ class PaymentStatus(models.TextChoices):
     # The row and its idempotency key are committed before the gateway is called: a
     # pending payment is one whose answer we have not recorded (in flight, or the process
     # died), and it is looked up at the gateway before any new attempt.
-    PENDING = "pending", _("Pending")
-    APPROVED = "approved", _("Approved")
-    DECLINED = "declined", _("Declined")
-    UNKNOWN = "unknown", _("Unknown")
-    REFUNDED = "refunded", _("Refunded")
-    VOIDED = "voided", _("Voided")
+    PENDING = "pending", pgettext_lazy("payment status", "Pending")
+    APPROVED = "approved", pgettext_lazy("payment status", "Approved")
+    DECLINED = "declined", pgettext_lazy("payment status", "Declined")
+    UNKNOWN = "unknown", pgettext_lazy("payment status", "Unknown")
+    REFUNDED = "refunded", pgettext_lazy("payment status", "Refunded")
+    VOIDED = "voided", pgettext_lazy("payment status", "Voided")
 
 
 PAYMENT_STATUS = StatusMachine(
@@ -137,6 +139,12 @@ PAYMENT_STATUS = StatusMachine(
 
 # A sale in one of these states has charged, or may have charged, the card.
 LIVE_SALE_STATUSES = [PaymentStatus.PENDING, PaymentStatus.UNKNOWN, PaymentStatus.APPROVED]
+
+# A payment in one of these states has no recorded answer: it must be looked up at the
+# gateway (by its key) before anything else is sent for the same charge or reversal.
+UNANSWERED_STATUSES = [PaymentStatus.PENDING, PaymentStatus.UNKNOWN]
+
+REVERSAL_OPERATIONS = [PaymentOperation.REFUND, PaymentOperation.VOID]
 
 
 class DeclineClass(models.TextChoices):
@@ -248,6 +256,29 @@ class Payment(models.Model):
                 condition=~Q(status=PaymentStatus.DECLINED) | ~Q(decline_code=""),
                 name="payment_declined_has_code",
             ),
+            models.CheckConstraint(
+                condition=~Q(operation=PaymentOperation.SALE) | Q(original__isnull=True),
+                name="payment_sale_has_no_original",
+            ),
+            # Only a sale is refunded or voided; a refund or void ends approved or declined.
+            models.CheckConstraint(
+                condition=Q(operation=PaymentOperation.SALE)
+                | ~Q(status__in=[PaymentStatus.REFUNDED, PaymentStatus.VOIDED]),
+                name="payment_reversal_not_reversed",
+            ),
+            # One refund or void of a sale at a time while its answer is not recorded: the
+            # amount still refundable is only known once the one in flight is answered.
+            models.UniqueConstraint(
+                fields=["original"],
+                condition=Q(operation__in=REVERSAL_OPERATIONS, status__in=UNANSWERED_STATUSES),
+                name="payment_one_unanswered_reversal_per_sale",
+            ),
+            # A sale is voided at most once: one void pending, unknown or approved.
+            models.UniqueConstraint(
+                fields=["original"],
+                condition=Q(operation=PaymentOperation.VOID, status__in=LIVE_SALE_STATUSES),
+                name="payment_one_live_void_per_sale",
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "created_at"], name="payment_status_idx"),
@@ -255,3 +286,11 @@ class Payment(models.Model):
 
     def __str__(self):
         return f"{self.get_operation_display()} {self.amount} {self.currency} ({self.status})"
+
+    @property
+    def decline_reason(self) -> str:
+        """What an agent is told about a decline, in the active language."""
+        try:
+            return DeclineCode(self.decline_code).reason
+        except ValueError:
+            return self.message

@@ -27,9 +27,14 @@ def test_settings():
     """Test settings, for the whole session:
     - demo users are created with the cheapest hasher (PBKDF2 would cost a second a run);
     - static files come from the app folders, as with DEBUG on: the manifest storage used
-      in production needs collectstatic before any page can render."""
+      in production needs collectstatic before any page can render;
+    - gateway calls of the payment job are made one after the other."""
     with override_settings(
         PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
+        # Gateway calls in the test's own thread: a pool thread has its own connection
+        # and would not see the test's uncommitted rows. Tests of concurrency with real
+        # workers set it themselves.
+        PAYMENT_GATEWAY_CONCURRENCY=1,
         STORAGES={
             "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
             "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -3,6 +3,9 @@
 It answers from its own ledger (models.py, reached through its own database connection),
 honours idempotency keys like a real gateway, and sleeps PAYMENT_GATEWAY_LATENCY_MS on
 every call so that throughput can be measured with realistic network waits.
+
+The two timeout cards time out on refunds and voids of their sales too (the first request
+under each key), so that an unknown reversal can be tested like an unknown sale.
 """
 
 from __future__ import annotations
@@ -117,12 +120,7 @@ class SimulatorGateway(PaymentGateway):
         if card is None:
             raise GatewayError("Unknown card token.")
         behaviour = Behaviour(card.behaviour)
-        if behaviour == Behaviour.TIMEOUT_BEFORE_CHARGE:
-            _dropped, first_time = DroppedRequest.objects.using(LEDGER).get_or_create(
-                idempotency_key=idempotency_key
-            )
-            if first_time:
-                raise GatewayTimeout("No answer from the gateway (nothing was charged).")
+        self._drop_first_request(behaviour, idempotency_key)
         decline = _DECLINES.get(behaviour)
         if behaviour == Behaviour.APPROVE_AFTER_DECLINES:
             declined_so_far = (
@@ -140,8 +138,7 @@ class SimulatorGateway(PaymentGateway):
             approved=decline is None,
             decline_code=decline.value if decline else "",
         )
-        if created and behaviour == Behaviour.TIMEOUT_AFTER_CHARGE:
-            raise GatewayTimeout("No answer from the gateway (the card was charged).")
+        self._lose_answer(behaviour, created)
         return _result(row)
 
     def refund(
@@ -158,15 +155,25 @@ class SimulatorGateway(PaymentGateway):
         replay = self._replay(idempotency_key, request)
         if replay is not None:
             return replay
-        sale = self._approved_sale(reference)
-        if sale.currency != currency:
-            raise GatewayError("The refund currency differs from the sale's.")
-        reversed_minor = self._reversed_minor(reference)
-        if reversed_minor + amount_minor > sale.amount_minor:
-            raise GatewayError("The refund exceeds what is left of the sale.")
-        row, _created = self._record(
-            idempotency_key, request, approved=True, decline_code="", token=sale.token
-        )
+        behaviour = self._behaviour(self._approved_sale(reference).token)
+        self._drop_first_request(behaviour, idempotency_key)
+        with transaction.atomic(using=LEDGER):
+            # Reversals of one sale are decided one at a time, as a real gateway would:
+            # the amount left is only right once the reversal before it is recorded, and
+            # the same key that raced in meanwhile is answered, not refused.
+            sale = self._approved_sale(reference, lock=True)
+            replay = self._replay(idempotency_key, request)
+            if replay is not None:
+                return replay
+            if sale.currency != currency:
+                raise GatewayError("The refund currency differs from the sale's.")
+            reversed_minor = self._reversed_minor(reference)
+            if reversed_minor + amount_minor > sale.amount_minor:
+                raise GatewayError("The refund exceeds what is left of the sale.")
+            row, created = self._record(
+                idempotency_key, request, approved=True, decline_code="", token=sale.token
+            )
+        self._lose_answer(behaviour, created)
         return _result(row)
 
     def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
@@ -181,11 +188,19 @@ class SimulatorGateway(PaymentGateway):
         replay = self._replay(idempotency_key, request)
         if replay is not None:
             return replay
-        if self._reversed_minor(reference):
-            raise GatewayError("A sale that was refunded or voided cannot be voided.")
-        row, _created = self._record(
-            idempotency_key, request, approved=True, decline_code="", token=sale.token
-        )
+        behaviour = self._behaviour(sale.token)
+        self._drop_first_request(behaviour, idempotency_key)
+        with transaction.atomic(using=LEDGER):
+            self._approved_sale(reference, lock=True)
+            replay = self._replay(idempotency_key, request)
+            if replay is not None:
+                return replay
+            if self._reversed_minor(reference):
+                raise GatewayError("A sale that was refunded or voided cannot be voided.")
+            row, created = self._record(
+                idempotency_key, request, approved=True, decline_code="", token=sale.token
+            )
+        self._lose_answer(behaviour, created)
         return _result(row)
 
     def lookup(self, idempotency_key: str) -> GatewayResult | None:
@@ -242,12 +257,11 @@ class SimulatorGateway(PaymentGateway):
             row = SimulatedTransaction.objects.using(LEDGER).get(idempotency_key=idempotency_key)
             return row, False
 
-    def _approved_sale(self, reference: str) -> SimulatedTransaction:
-        sale = (
-            SimulatedTransaction.objects.using(LEDGER)
-            .filter(reference=reference, operation="sale", approved=True)
-            .first()
+    def _approved_sale(self, reference: str, *, lock: bool = False) -> SimulatedTransaction:
+        sales = SimulatedTransaction.objects.using(LEDGER).filter(
+            reference=reference, operation="sale", approved=True
         )
+        sale = (sales.select_for_update() if lock else sales).first()
         if sale is None:
             raise GatewayError(f"No approved sale with reference {reference}.")
         return sale
@@ -259,6 +273,27 @@ class SimulatorGateway(PaymentGateway):
             .aggregate(total=Sum("amount_minor"))["total"]
         )
         return total or 0
+
+    def _behaviour(self, token: str) -> Behaviour:
+        card = SimulatedCard.objects.using(LEDGER).filter(token=token).first()
+        return Behaviour(card.behaviour) if card else Behaviour.APPROVE
+
+    def _drop_first_request(self, behaviour: Behaviour, idempotency_key: str) -> None:
+        """The timeout-before-charge card's first request under a key is lost on the way
+        in: nothing is processed, and the same key sent again goes through."""
+        if behaviour != Behaviour.TIMEOUT_BEFORE_CHARGE:
+            return
+        _dropped, first_time = DroppedRequest.objects.using(LEDGER).get_or_create(
+            idempotency_key=idempotency_key
+        )
+        if first_time:
+            raise GatewayTimeout("No answer from the gateway (nothing was processed).")
+
+    def _lose_answer(self, behaviour: Behaviour, created: bool) -> None:
+        """The timeout-after-charge card's answer to a request it processed is lost on the
+        way back, the first time only: a look-up or the same key again answers."""
+        if created and behaviour == Behaviour.TIMEOUT_AFTER_CHARGE:
+            raise GatewayTimeout("No answer from the gateway (the request was processed).")
 
     def _expired(self, card: SimulatedCard) -> bool:
         today = timezone.localdate()

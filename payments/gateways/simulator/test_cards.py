@@ -30,11 +30,13 @@ TEST_CARDS: dict[str, tuple[Behaviour, str]] = {
     "4000000000000119": (Behaviour.PROCESSING_ERROR, "Declined, processing error (soft)"),
     "4000000000000259": (
         Behaviour.TIMEOUT_AFTER_CHARGE,
-        "Charged, but the answer times out: outcome unknown until looked up",
+        "Charged, but the answer times out: outcome unknown until looked up "
+        "(refunds and voids of its sales too)",
     ),
     "4000000000000267": (
         Behaviour.TIMEOUT_BEFORE_CHARGE,
-        "Times out before charging; the next request with the same key goes through",
+        "Times out before charging; the next request with the same key goes through "
+        "(refunds and voids of its sales too)",
     ),
     "4000000000000309": (
         Behaviour.APPROVE_AFTER_DECLINES,

@@ -1,0 +1,285 @@
+"""Create continuity child orders (SPEC 7) on PostgreSQL, run in-process."""
+
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+
+from batch.models import BatchJob, BatchRunProblem, BatchRunStatus
+from batch.presenters import batch_run_summary_line
+from batch.services import batch_run_inline, batch_run_request
+from continuity.models import ContinuityParameters, Occurrence, OccurrenceLine, Subscription
+from core.actors import Actor
+from orders.models import SalesOrder, SalesOrderLine
+from tests.batch.conftest import days
+
+pytestmark = pytest.mark.django_db
+
+ACTOR = Actor.job("test")
+
+
+def run_child_orders(run_date, **kwargs):
+    run = batch_run_request(
+        job=BatchJob.CREATE_CHILD_ORDERS, actor=ACTOR, run_date=run_date, **kwargs
+    )
+    return batch_run_inline(run)
+
+
+def run_payments(run_date, **kwargs):
+    run = batch_run_request(job=BatchJob.PROCESS_PAYMENTS, actor=ACTOR, run_date=run_date, **kwargs)
+    return batch_run_inline(run)
+
+
+def occurrences(order):
+    return list(Occurrence.objects.filter(subscription__parent_order=order).order_by("sequence"))
+
+
+def test_the_paid_first_shipment_becomes_a_child_order_of_the_parent(sell, today):
+    order = sell()
+
+    run = run_child_orders(today, item_number="88000", order_number=order.number)
+
+    first = occurrences(order)[0]
+    child = first.child_order
+    assert first.status == "child_created"
+    assert (child.kind, child.status, child.parent_id, child.customer_id) == (
+        "continuity_child",
+        "submitted",
+        order.pk,
+        order.customer_id,
+    )
+    assert (child.requested_ship_date, child.order_date, child.total) == (
+        first.ship_date,
+        today,
+        Decimal("27.98"),
+    )
+    assert child.ship_to_id == order.ship_to_id
+    assert child.source_reference == f"batch-run:{run.pk}"
+    assert [
+        (line.item.item_number, line.quantity, line.unit_price, line.occurrence_line.occurrence_id)
+        for line in child.lines.order_by("line_number")
+    ] == [("0013", 1, Decimal("17.99"), first.pk), ("0015", 1, Decimal("9.99"), first.pk)]
+    assert list(order.child_orders.all()) == [child]
+    assert (run.status, run.summary["created"], run.summary["not_processed"]) == (
+        BatchRunStatus.SUCCEEDED,
+        1,
+        {},
+    )
+    assert batch_run_summary_line(run) == (
+        "Child orders created: 1. Not created: awaiting payment 0, payment declined 0, "
+        "card expired 0, on hold 0"
+    )
+
+
+def test_a_second_run_creates_no_duplicate_child_orders(sell, today):
+    order = sell()
+    run_child_orders(today)
+    children = SalesOrder.objects.filter(parent=order).count()
+
+    again = run_child_orders(today)
+
+    assert again.selected_count == 0
+    assert again.summary.get("created", 0) == 0
+    assert SalesOrder.objects.filter(parent=order).count() == children == 1
+
+
+def test_shipments_not_created_are_counted_by_reason(sell, today):
+    awaiting = sell()
+    declined = sell()
+    on_hold = sell()
+    expired = sell(expiry_year=today.year, expiry_month=today.month)
+    # Charge the second shipments: one declines softly, one hard, one card has expired.
+    from tests.batch.test_process_payments import give_card
+
+    run_child_orders(today)  # the first shipments, paid at submit, ship first
+    give_card(declined, "4000 0000 0000 0002")
+    give_card(on_hold, "4000 0000 0000 9987")
+    second_ship = occurrences(awaiting)[1].ship_date
+    run_payments(second_ship - days(10), order_number=declined.number)  # not due yet: nothing
+    ContinuityParameters.objects.update(payment_lead_days=5)
+    for order in (declined, on_hold, expired):
+        run_payments(second_ship - days(5), order_number=order.number)
+
+    run = run_child_orders(second_ship)
+
+    assert run.summary.get("created", 0) == 0
+    assert run.summary["not_processed"] == {
+        "awaiting_payment": 1,
+        "payment_declined": 1,
+        "on_hold": 1,
+        "card_expired": 1,
+    }
+    reasons = dict(BatchRunProblem.objects.filter(run=run).values_list("occurrence_id", "reason"))
+    assert reasons == {
+        occurrences(awaiting)[1].pk: "awaiting_payment",
+        occurrences(declined)[1].pk: "payment_declined",
+        occurrences(on_hold)[1].pk: "on_hold",
+        occurrences(expired)[1].pk: "card_expired",
+    }
+    assert batch_run_summary_line(run) == (
+        "Child orders created: 0. Not created: awaiting payment 1, payment declined 1, "
+        "card expired 1, on hold 1"
+    )
+
+
+def test_the_run_cap_and_limit_leave_the_rest_for_the_next_run(sell, today):
+    orders = [sell() for _ in range(3)]
+    ContinuityParameters.objects.update(max_child_orders_per_run=2)
+
+    capped = run_child_orders(today)
+
+    assert capped.summary["created"] == 2
+    assert capped.summary["not_processed"] == {"limit_reached": 1}
+    assert sum(1 for order in orders if occurrences(order)[0].child_order_id) == 2
+
+    last = run_child_orders(today, limit=1)
+    assert last.summary["created"] == 1
+    assert all(occurrences(order)[0].child_order_id for order in orders)
+
+
+def test_a_consolidating_program_puts_due_shipments_in_one_child_order(sell, today):
+    order = sell("88002", start_date=today)  # PROTEINMONTHLY consolidates
+    for occurrence in occurrences(order)[1:3]:
+        # Both paid (as the payment job would have done).
+        Occurrence.objects.filter(pk=occurrence.pk).update(
+            status="paid", payment=occurrences(order)[0].payment
+        )
+    due_through = occurrences(order)[2].ship_date
+
+    run = run_child_orders(due_through)
+
+    first, second, third = occurrences(order)[:3]
+    assert run.summary["created"] == 1
+    assert first.child_order_id == second.child_order_id == third.child_order_id
+    child = first.child_order
+    assert child.total == Decimal("66.00")
+    assert child.lines.count() == 3
+    assert child.requested_ship_date == first.ship_date
+
+
+def test_open_ended_subscriptions_are_planned_up_to_the_horizon(sell, today):
+    order = sell("88002", start_date=today)
+    subscription = Subscription.objects.get(parent_order=order)
+    count_before = subscription.occurrences.count()
+    later = today + days(200)
+
+    run_child_orders(later)
+
+    subscription.refresh_from_db()
+    horizon = later + days(ContinuityParameters.load().materialisation_horizon_days)
+    assert subscription.planned_through == horizon
+    dates = list(subscription.occurrences.order_by("sequence").values_list("ship_date", flat=True))
+    assert len(dates) > count_before
+    assert dates[-1] <= horizon
+    assert list(
+        subscription.occurrences.values_list("sequence", flat=True).order_by("sequence")
+    ) == list(range(1, len(dates) + 1))
+    # Prices come from the plan sold, not from today's program.
+    assert set(subscription.occurrences.values_list("amount", flat=True)) == {Decimal("22.00")}
+
+
+def test_the_subscription_completes_when_its_last_shipment_has_its_child_order(sell):
+    order = sell("88001")  # billed up front: every shipment already paid
+    last_ship = occurrences(order)[-1].ship_date
+
+    run = run_child_orders(last_ship)
+
+    assert run.summary["created"] == 3
+    assert run.summary["completed_subscriptions"] == 1
+    assert Subscription.objects.get(parent_order=order).status == "completed"
+
+
+def test_a_dry_run_reports_and_changes_nothing(sell, today):
+    order = sell()
+
+    run = run_child_orders(today, dry_run=True)
+
+    assert (run.summary["would_create"], run.summary["would_fulfil"]) == (1, 1)
+    assert not SalesOrder.objects.filter(parent=order).exists()
+    assert occurrences(order)[0].status == "paid"
+
+
+def test_a_shipment_that_fails_is_reported_and_the_others_are_created(sell, today):
+    good = sell()
+    bad = sell()
+    # A child-order line already claims the bad shipment's first line (say, a manual fix
+    # gone wrong): the database refuses a second one.
+    bad_line = OccurrenceLine.objects.filter(occurrence=occurrences(bad)[0]).first()
+    stray = SalesOrder.objects.create(
+        number="SO-STRAY1",
+        customer=bad.customer,
+        kind="continuity_child",
+        parent=bad,
+        currency="USD",
+    )
+    SalesOrderLine.objects.create(
+        order=stray,
+        line_number=1,
+        item=bad_line.item,
+        quantity=bad_line.quantity,
+        unit_price=bad_line.unit_price,
+        amount=bad_line.amount,
+        occurrence_line=bad_line,
+    )
+
+    run = run_child_orders(today)
+
+    assert run.status == BatchRunStatus.FINISHED_WITH_PROBLEMS
+    assert run.error_count == 1
+    assert occurrences(good)[0].status == "child_created"
+    assert occurrences(bad)[0].status == "paid"
+    problem = BatchRunProblem.objects.get(run=run)
+    assert (problem.occurrence_id, problem.reason) == (occurrences(bad)[0].pk, "error")
+    assert "IntegrityError" in problem.detail
+    assert run.summary["created"] == 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--item", "99999"], "Item number 99999 does not exist."),
+        (["--order", "SO-999999"], "Sales order SO-999999 does not exist."),
+        (["--date", "2026-02-30"], "--date must be a date like 2026-11-30, not '2026-02-30'."),
+        (["--limit", "0"], "The limit must be 1 or more."),
+    ],
+)
+def test_the_command_refuses_bad_arguments_with_one_line_and_exit_2(demo, arguments, message):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError) as excinfo:
+        call_command("create_continuity_child_orders", *arguments)
+    assert str(excinfo.value) == message
+    assert excinfo.value.returncode == 2
+
+
+def test_the_command_refuses_an_order_that_is_not_a_continuity_parent(sell, capsys):
+    from django.core.management.base import CommandError
+
+    order = sell()
+    run_child_orders(order.order_date)
+    child = SalesOrder.objects.get(parent=order)
+    with pytest.raises(CommandError) as excinfo:
+        call_command("process_continuity_payments", "--order", child.number)
+    assert str(excinfo.value) == f"Sales order {child.number} is not a continuity parent order."
+
+
+def test_the_command_prints_a_progress_bar_and_the_summary(sell, capsys, today):
+    sell()
+    call_command("create_continuity_child_orders", "--item", "88000", "--date", today.isoformat())
+    out = capsys.readouterr().out
+    assert "[##############################] 1/1" in out
+    assert out.rstrip().endswith(
+        "Child orders created: 1. Not created: awaiting payment 0, payment declined 0, "
+        "card expired 0, on hold 0"
+    )
+
+
+def test_both_jobs_are_scheduled_daily_payments_first(db):
+    from django_celery_beat.models import PeriodicTask
+
+    tasks = {
+        task.task: (task.crontab.hour, task.crontab.minute, task.queue, task.enabled)
+        for task in PeriodicTask.objects.select_related("crontab")
+    }
+    assert tasks["batch.scheduled_process_payments"] == ("1", "0", "batch", True)
+    assert tasks["batch.scheduled_create_child_orders"] == ("2", "0", "batch", True)
