@@ -1,0 +1,101 @@
+from django.core.exceptions import ValidationError
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from batch.forms import BatchRunForm
+from batch.models import BatchJob, BatchRun, BatchRunStatus
+from batch.presenters import batch_run_summary_line
+from batch.selectors import (
+    batch_run_child_orders,
+    batch_run_get,
+    batch_run_list,
+    batch_run_problem_counts,
+)
+from batch.services import batch_run_enqueue, batch_run_request
+from core.actors import Actor
+from core.forms import add_service_errors
+from core.roles import can_supervise, role_required
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(can_supervise)
+def batch_run_new(request, job):
+    if job not in BatchJob.values:
+        raise Http404
+    form = BatchRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            run = batch_run_request(
+                job=job,
+                actor=Actor.of_user(request.user),
+                item_number=form.cleaned_data["item_number"],
+                order_number=form.cleaned_data["sales_order"],
+                run_date=form.cleaned_data["run_date"],
+                dry_run=form.cleaned_data["dry_run"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+        else:
+            batch_run_enqueue(run)
+            return redirect("batch:run", run_id=run.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "batch/new.html",
+        {"form": form, "job": job, "job_label": BatchJob(job).label},
+        status=status,
+    )
+
+
+@require_GET
+@role_required(can_supervise)
+def batch_run_history(request):
+    return render(request, "batch/history.html", {"runs": batch_run_list()})
+
+
+def _progress(run: BatchRun) -> dict:
+    total = run.selected_count
+    percent = 100 if run.finished_at else (int(100 * run.processed_count / total) if total else 0)
+    return {
+        "status": run.status,
+        "status_label": run.get_status_display(),
+        "finished": run.status
+        in (BatchRunStatus.SUCCEEDED, BatchRunStatus.FINISHED_WITH_PROBLEMS, BatchRunStatus.FAILED),
+        "selected": total,
+        "processed": run.processed_count,
+        "percent": percent,
+        "summary": batch_run_summary_line(run),
+    }
+
+
+@require_GET
+@role_required(can_supervise)
+def batch_run_detail(request, run_id):
+    try:
+        run = batch_run_get(run_id=run_id)
+    except BatchRun.DoesNotExist:
+        raise Http404 from None
+    progress = _progress(run)
+    context = {
+        "run": run,
+        "progress": progress,
+        "problem_counts": batch_run_problem_counts(run),
+        "problems": run.problems.select_related(
+            "occurrence__subscription__parent_order", "occurrence__subscription__customer"
+        )[:50],
+        "child_orders": batch_run_child_orders(run)
+        if run.job == BatchJob.CREATE_CHILD_ORDERS
+        else [],
+    }
+    return render(request, "batch/run.html", context)
+
+
+@require_GET
+@role_required(can_supervise)
+def batch_run_progress(request, run_id):
+    try:
+        run = batch_run_get(run_id=run_id)
+    except BatchRun.DoesNotExist:
+        raise Http404 from None
+    return JsonResponse(_progress(run))

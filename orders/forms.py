@@ -1,0 +1,81 @@
+import datetime
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+
+class OrderLineForm(forms.Form):
+    quantity = forms.IntegerField(
+        label=_("Quantity"),
+        min_value=1,
+        initial=1,
+        widget=forms.NumberInput(attrs={"inputmode": "numeric", "class": "narrow"}),
+    )
+    item_number = forms.CharField(
+        label=_("Item number"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "data-add-line-on-tab": ""}),
+    )
+
+
+class StartDateForm(forms.Form):
+    start_date = forms.DateField(
+        label=_("Start date"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+class NoEchoTextInput(forms.TextInput):
+    """A text input that never writes its value back into the page: a card form shown
+    again after an error must not carry the card number in its HTML."""
+
+    def get_context(self, name, value, attrs):
+        return super().get_context(name, None, attrs)
+
+
+def _month_choices():
+    return [("", "--")] + [(str(month), f"{month:02d}") for month in range(1, 13)]
+
+
+def _year_choices():
+    this_year = datetime.date.today().year
+    return [("", "----")] + [(str(year), str(year)) for year in range(this_year, this_year + 16)]
+
+
+class CardForm(forms.Form):
+    """Add credit card. Validation of the number and expiry is the service's (card_add):
+    the form only carries the fields."""
+
+    card_number = forms.CharField(
+        label=_("Card number"),
+        max_length=30,
+        widget=NoEchoTextInput(attrs={"autocomplete": "cc-number", "inputmode": "numeric"}),
+    )
+    name_on_card = forms.CharField(
+        label=_("Name on card"),
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "cc-name"}),
+    )
+    expiry_month = forms.ChoiceField(label=_("Expiration month"), choices=_month_choices)
+    expiry_year = forms.ChoiceField(label=_("Expiration year"), choices=_year_choices)
+    security_code = forms.CharField(
+        label=_("Security code"),
+        max_length=4,
+        widget=forms.PasswordInput(
+            render_value=False,
+            attrs={"autocomplete": "cc-csc", "inputmode": "numeric", "class": "narrow"},
+        ),
+    )
+    method = forms.CharField(required=False, widget=forms.HiddenInput)
+
+
+class PaymentForm(forms.Form):
+    method = forms.CharField(
+        label=_("Method of payment"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"list": "payment-methods", "autocomplete": "off"}),
+    )
+    card = forms.TypedChoiceField(label=_("Card"), coerce=int, required=False, empty_value=None)
+
+    def __init__(self, *args, cards=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["card"].choices = [("", "—")] + [(card.pk, str(card)) for card in cards]

@@ -1,0 +1,23 @@
+from django.urls import path
+
+from orders import views
+
+app_name = "orders"
+
+urlpatterns = [
+    path("<str:number>/", views.order_detail, name="detail"),
+    path("<str:number>/lines/", views.order_line_add, name="line_add"),
+    path(
+        "<str:number>/lines/<int:line_number>/remove/", views.order_line_remove, name="line_remove"
+    ),
+    path(
+        "<str:number>/lines/<int:line_number>/start-date/",
+        views.order_line_start_date,
+        name="line_start_date",
+    ),
+    path("<str:number>/complete/", views.order_complete, name="complete"),
+    path("<str:number>/summary/", views.order_summary, name="summary"),
+    path("<str:number>/cards/", views.order_card_add, name="card_add"),
+    path("<str:number>/payment/", views.order_payment_set, name="payment_set"),
+    path("<str:number>/submit/", views.order_submit, name="submit"),
+]

@@ -1,0 +1,270 @@
+"""Order entry pages: thin over orders.services. Each POST calls one service and shows its
+refusal next to the field it concerns."""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from core.actors import Actor
+from core.errors import Conflict
+from core.forms import add_service_errors
+from core.roles import can_take_orders, role_required
+from orders.forms import CardForm, OrderLineForm, PaymentForm, StartDateForm
+from orders.models import SalesOrder, SalesOrderStatus
+from orders.selectors import sales_order_continuity_previews, sales_order_get
+from orders.services import (
+    sales_order_complete,
+    sales_order_line_add,
+    sales_order_line_remove,
+    sales_order_line_set_start_date,
+    sales_order_payment_set,
+    sales_order_submit,
+)
+from payments.models import PaymentMethod
+from payments.services import GatewayUnavailable, PaymentDeclined, PaymentOutcomeUnknown, card_add
+
+
+def _order(number: str) -> SalesOrder:
+    try:
+        return sales_order_get(number=number)
+    except SalesOrder.DoesNotExist:
+        raise Http404 from None
+
+
+def _is_fragment(request) -> bool:
+    return request.headers.get("X-Requested-With") == "fetch"
+
+
+def _entry_context(order, line_form=None, error=None):
+    return {
+        "order": order,
+        "line_form": line_form or OrderLineForm(initial={"quantity": 1}),
+        "previews": sales_order_continuity_previews(order),
+        "error": error,
+    }
+
+
+def _render_entry(request, order, *, line_form=None, error=None, status=200):
+    context = _entry_context(order, line_form, error)
+    template = "orders/partials/entry.html" if _is_fragment(request) else "orders/entry.html"
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@role_required(can_take_orders)
+def order_detail(request, number):
+    order = _order(number)
+    if order.status == SalesOrderStatus.OPEN:
+        return _render_entry(request, order)
+    return render(request, "orders/detail.html", {"order": order})
+
+
+@require_POST
+@role_required(can_take_orders)
+def order_line_add(request, number):
+    order = _order(number)
+    form = OrderLineForm(request.POST)
+    if form.is_valid():
+        try:
+            sales_order_line_add(
+                order_id=order.pk,
+                item_number=form.cleaned_data["item_number"],
+                quantity=form.cleaned_data["quantity"],
+                actor=Actor.of_user(request.user),
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        except Conflict as exc:
+            form.add_error(None, exc.message)
+    if form.errors:
+        return _render_entry(request, _order(number), line_form=form, status=400)
+    if _is_fragment(request):
+        return _render_entry(request, _order(number))
+    return redirect("orders:detail", number=number)
+
+
+@require_POST
+@role_required(can_take_orders)
+def order_line_remove(request, number, line_number):
+    order = _order(number)
+    try:
+        sales_order_line_remove(
+            order_id=order.pk, line_number=line_number, actor=Actor.of_user(request.user)
+        )
+    except (ValidationError, Conflict) as exc:
+        messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+    return redirect("orders:detail", number=number)
+
+
+@require_POST
+@role_required(can_take_orders)
+def order_line_start_date(request, number, line_number):
+    order = _order(number)
+    form = StartDateForm(request.POST)
+    error = None
+    if form.is_valid():
+        try:
+            sales_order_line_set_start_date(
+                order_id=order.pk,
+                line_number=line_number,
+                start_date=form.cleaned_data["start_date"],
+                actor=Actor.of_user(request.user),
+            )
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        except Conflict as exc:
+            error = exc.message
+    else:
+        error = _("Enter a valid start date.")
+    if error:
+        return _render_entry(request, _order(number), error=error, status=400)
+    return redirect("orders:detail", number=number)
+
+
+@require_POST
+@role_required(can_take_orders)
+def order_complete(request, number):
+    order = _order(number)
+    try:
+        sales_order_complete(order_id=order.pk, actor=Actor.of_user(request.user))
+    except ValidationError as exc:
+        return _render_entry(request, order, error=" ".join(exc.messages), status=400)
+    except Conflict:
+        return redirect("orders:detail", number=number)
+    return redirect("orders:summary", number=number)
+
+
+def _summary_context(order, *, payment_form=None, card_form=None, error=None):
+    cards = [card for card in order.customer.cards.filter(active=True).order_by("-created_at")]
+    if payment_form is None:
+        initial = {
+            "method": order.payment_method.code if order.payment_method else "",
+            "card": order.payment_card_id,
+        }
+        payment_form = PaymentForm(initial=initial, cards=cards)
+    # Where the agent's next keystroke goes: the method of payment, the payment line's OK
+    # once a card is picked, or Submit once the payment line is set.
+    if card_form is not None and card_form.errors:
+        focus = "card"
+    elif (
+        order.payment_method_id
+        and not payment_form.is_bound
+        and not payment_form.initial.get("from_card")
+    ):
+        focus = "submit"
+    elif payment_form.initial.get("from_card"):
+        focus = "payment_ok"
+    else:
+        focus = "method"
+        payment_form.fields["method"].widget.attrs["autofocus"] = True
+    return {
+        "focus": focus,
+        "order": order,
+        "payment_form": payment_form,
+        "card_form": card_form or CardForm(initial={"name_on_card": order.customer.full_name}),
+        "card_dialog_open": card_form is not None and bool(card_form.errors),
+        "methods": PaymentMethod.objects.filter(active=True).order_by("code"),
+        "error": error,
+    }
+
+
+@require_GET
+@role_required(can_take_orders)
+def order_summary(request, number):
+    order = _order(number)
+    if order.status != SalesOrderStatus.OPEN or order.completed_at is None:
+        return redirect("orders:detail", number=number)
+    payment_form = None
+    if "card" in request.GET or "method" in request.GET:
+        # Just back from Add credit card: the new card and the typed method, not yet OK'd.
+        cards = list(order.customer.cards.filter(active=True).order_by("-created_at"))
+        payment_form = PaymentForm(
+            initial={
+                "method": request.GET.get("method", ""),
+                "card": request.GET.get("card"),
+                "from_card": True,
+            },
+            cards=cards,
+        )
+    return render(
+        request, "orders/summary.html", _summary_context(order, payment_form=payment_form)
+    )
+
+
+@require_POST
+@role_required(can_take_orders)
+def order_card_add(request, number):
+    order = _order(number)
+    form = CardForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            card = card_add(
+                customer=order.customer,
+                card_number=data["card_number"],
+                expiry_month=data["expiry_month"],
+                expiry_year=data["expiry_year"],
+                security_code=data["security_code"],
+                name_on_card=data["name_on_card"],
+                actor=Actor.of_user(request.user),
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        except GatewayUnavailable as exc:
+            form.add_error(None, exc.message)
+        else:
+            # No #fragment: a page opened on a fragment ignores autofocus.
+            query = f"?method={data['method'] or ''}&card={card.pk}"
+            return redirect(reverse("orders:summary", args=[number]) + query)
+    return render(
+        request, "orders/summary.html", _summary_context(order, card_form=form), status=400
+    )
+
+
+@require_POST
+@role_required(can_take_orders)
+def order_payment_set(request, number):
+    order = _order(number)
+    cards = list(order.customer.cards.filter(active=True))
+    form = PaymentForm(request.POST, cards=cards)
+    if form.is_valid():
+        try:
+            sales_order_payment_set(
+                order_id=order.pk,
+                method_code=form.cleaned_data["method"],
+                card_id=form.cleaned_data["card"],
+                actor=Actor.of_user(request.user),
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        except Conflict as exc:
+            form.add_error(None, exc.message)
+    if form.errors:
+        return render(
+            request, "orders/summary.html", _summary_context(order, payment_form=form), status=400
+        )
+    return redirect("orders:summary", number=number)
+
+
+@require_POST
+@role_required(can_take_orders)
+def order_submit(request, number):
+    order = _order(number)
+    try:
+        sales_order_submit(order_id=order.pk, actor=Actor.of_user(request.user))
+    except PaymentDeclined as exc:
+        error = _("The card was declined: %(reason)s") % {"reason": exc.message}
+    except (PaymentOutcomeUnknown, Conflict) as exc:
+        error = exc.message
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    else:
+        return redirect("orders:detail", number=number)
+    order = _order(number)
+    if order.status != SalesOrderStatus.OPEN or order.completed_at is None:
+        return _render_entry(request, order, error=error, status=400)
+    return render(request, "orders/summary.html", _summary_context(order, error=error), status=400)

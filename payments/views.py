@@ -1,0 +1,218 @@
+"""Payment exceptions: the supervisors' page of declined, unknown and on-hold items."""
+
+import datetime
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from continuity.dunning import (
+    occurrences_charge_now,
+    payment_unknown_mark_declined,
+    subscription_change_card,
+    subscription_release_hold,
+)
+from continuity.models import Occurrence, Subscription
+from continuity.selectors import occurrences_in_payment_trouble, subscriptions_on_hold
+from continuity.services import ChargeOutcome
+from core.actors import Actor
+from core.errors import Conflict, ServiceError
+from core.forms import add_service_errors
+from core.roles import can_supervise, role_required
+from orders.forms import CardForm
+from payments.forms import ChangeCardForm, ReasonForm
+from payments.selectors import payment_unanswered_list
+from payments.services import card_add, payment_reconcile
+
+
+def _exceptions_url() -> str:
+    return reverse("payments:exceptions")
+
+
+def _outcome_message(results) -> str:
+    if not results:
+        return _("Nothing was left to charge.")
+    labels = dict(ChargeOutcome.choices)
+    return "; ".join(
+        _("shipment %(id)s: %(outcome)s")
+        % {"id": result.occurrence_id, "outcome": labels.get(result.outcome, result.outcome)}
+        + (f" ({result.detail})" if result.detail and result.outcome != "skipped" else "")
+        for result in results
+    )
+
+
+@require_GET
+@role_required(can_supervise)
+def payment_exceptions(request):
+    context = {
+        "occurrences": occurrences_in_payment_trouble(),
+        "holds": subscriptions_on_hold(),
+        "orders_unanswered": payment_unanswered_list(older_than=datetime.timedelta(seconds=60))
+        .filter(occurrence__isnull=True, operation="sale")
+        .select_related("sales_order__customer")[:200],
+        "reason_form": ReasonForm(),
+    }
+    return render(request, "payments/exceptions.html", context)
+
+
+@require_POST
+@role_required(can_supervise)
+def exception_retry(request, occurrence_id):
+    if not Occurrence.objects.filter(pk=occurrence_id).exists():
+        raise Http404
+    occurrence = Occurrence.objects.select_related("subscription").get(pk=occurrence_id)
+    actor = Actor.of_user(request.user)
+    try:
+        if occurrence.subscription.status == "on_hold":
+            subscription_release_hold(
+                subscription_id=occurrence.subscription_id,
+                actor=actor,
+                reason=_("Retried from payment exceptions"),
+            )
+        results = occurrences_charge_now(occurrence_ids=[occurrence_id], actor=actor)
+    except (Conflict, ValidationError) as error:
+        messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
+    else:
+        messages.success(request, _outcome_message(results))
+    return redirect(_exceptions_url())
+
+
+@require_POST
+@role_required(can_supervise)
+def exception_mark_declined(request, occurrence_id):
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Enter the reason for this action."))
+        return redirect(_exceptions_url())
+    try:
+        payment_unknown_mark_declined(
+            occurrence_id=occurrence_id,
+            actor=Actor.of_user(request.user),
+            reason=form.cleaned_data["reason"],
+        )
+    except Occurrence.DoesNotExist:
+        raise Http404 from None
+    except (Conflict, ValidationError) as error:
+        messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
+    else:
+        messages.success(request, _("The outcome was settled."))
+    return redirect(_exceptions_url())
+
+
+@require_POST
+@role_required(can_supervise)
+def exception_release_hold(request, subscription_id):
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Enter the reason for this action."))
+        return redirect(_exceptions_url())
+    try:
+        subscription_release_hold(
+            subscription_id=subscription_id,
+            actor=Actor.of_user(request.user),
+            reason=form.cleaned_data["reason"],
+        )
+    except Subscription.DoesNotExist:
+        raise Http404 from None
+    except (Conflict, ValidationError) as error:
+        messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
+    else:
+        messages.success(
+            request,
+            _("The hold was released; the next payment run charges its declined shipments."),
+        )
+    return redirect(_exceptions_url())
+
+
+@require_POST
+@role_required(can_supervise)
+def exception_order_check(request, payment_id):
+    try:
+        payment = payment_reconcile(payment_id=payment_id, actor=Actor.of_user(request.user))
+    except ServiceError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            _("Payment %(key)s is %(status)s.")
+            % {"key": payment.idempotency_key, "status": payment.get_status_display().lower()},
+        )
+    return redirect(_exceptions_url())
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(can_supervise)
+def exception_change_card(request, subscription_id):
+    subscription = (
+        Subscription.objects.select_related("customer", "card", "parent_order")
+        .filter(pk=subscription_id)
+        .first()
+    )
+    if subscription is None:
+        raise Http404
+    cards = list(subscription.customer.cards.filter(active=True).order_by("-created_at"))
+    form = ChangeCardForm(request.POST or None, cards=cards, initial={"card": subscription.card_id})
+    card_form = CardForm(initial={"name_on_card": subscription.customer.full_name})
+    status = 200
+    if request.method == "POST" and "card_number" in request.POST:
+        card_form = CardForm(request.POST)
+        if card_form.is_valid():
+            data = card_form.cleaned_data
+            try:
+                card = card_add(
+                    customer=subscription.customer,
+                    card_number=data["card_number"],
+                    expiry_month=data["expiry_month"],
+                    expiry_year=data["expiry_year"],
+                    security_code=data["security_code"],
+                    name_on_card=data["name_on_card"],
+                    actor=Actor.of_user(request.user),
+                )
+            except ValidationError as error:
+                add_service_errors(card_form, error)
+            except ServiceError as error:
+                card_form.add_error(None, error.message)
+            else:
+                return redirect(
+                    reverse("payments:change_card", args=[subscription.pk]) + f"?card={card.pk}"
+                )
+        status = 400
+        form = ChangeCardForm(cards=cards, initial={"card": subscription.card_id})
+    elif request.method == "POST" and form.is_valid():
+        try:
+            subscription, results = subscription_change_card(
+                subscription_id=subscription.pk,
+                card_id=form.cleaned_data["card"],
+                actor=Actor.of_user(request.user),
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as error:
+            add_service_errors(form, error)
+            status = 400
+        except Conflict as error:
+            form.add_error(None, error.message)
+            status = 400
+        else:
+            messages.success(
+                request,
+                _("Card changed to %(card)s. %(outcome)s")
+                % {"card": subscription.card, "outcome": _outcome_message(results)},
+            )
+            return redirect(_exceptions_url())
+    elif request.GET.get("card"):
+        form = ChangeCardForm(cards=cards, initial={"card": request.GET["card"]})
+    return render(
+        request,
+        "payments/change_card.html",
+        {
+            "subscription": subscription,
+            "form": form,
+            "card_form": card_form,
+            "card_dialog_open": bool(card_form.errors),
+        },
+        status=status,
+    )
