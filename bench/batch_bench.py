@@ -1,0 +1,755 @@
+"""Batch jobs benchmark: `make bench-batch` (part of `make bench`).
+
+On a dedicated PostgreSQL database (BENCH_BATCH_DATABASE_URL, default
+postgres://postgres@127.0.0.1:5432/continuity_bench_batch, recreated for every
+measurement from a template migrated once per run, with the demo data) and a dedicated
+Redis database (BENCH_BATCH_BROKER_URL, default redis://127.0.0.1:6379/11, emptied first),
+it measures the two batch jobs as production runs them: ONE real Celery worker
+(`celery -A config worker -Q batch,default --concurrency=2`, the default prefork pool
+sized to this machine's two cores) started by the benchmark, the run requested through
+batch.services.batch_run_request and handed to the `batch.run` task, which plans it and
+enqueues its chunks for the worker's two processes.
+
+1. Create continuity child orders at two sizes (default 25,000 and 100,000 paid shipments
+   due on the run date, made by `generate_continuity_load`): child orders per second from
+   dispatch to the run's finished_at, and the worker's peak memory (VmRSS of every process
+   of the worker's tree, read from /proc every 100 ms: the highest total and the highest
+   single process), to show how it grows with the count.
+2. Process continuity payments with the simulator at 100 ms a gateway call
+   (PAYMENT_GATEWAY_LATENCY_MS=100 in the worker's environment): charges per second, on
+   10,000 due shipments (about 40 s at the target, long enough for a stable rate).
+3. PostgreSQL's own COPY rate for the rows the largest child-order run wrote: the same
+   orders and lines, copied out and COPYed into scratch tables shaped like
+   orders_salesorder / orders_salesorderline (same columns, indexes and checks, with and
+   without the same foreign keys), commit included, and its ratio to our rate.
+
+Each run's result is checked (every shipment has its order, lines and audit entries; every
+charge is approved once) before its rate counts. Prints one table; exits 1 when a target
+is missed, 2 when a run went wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import io
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/continuity_bench_batch"
+# Not 13 or 15: the reliability tests and `make test` use those.
+DEFAULT_BROKER_URL = "redis://127.0.0.1:6379/11"
+# The celery of the virtualenv this runs in (`make bench-batch` runs $(VENV)/bin/python).
+CELERY = Path(sys.executable).parent / "celery"
+WORKER_CONCURRENCY = 2  # the machine's two cores
+SAMPLE_SECONDS = 0.1
+RUN_TIMEOUT_SECONDS = 1800
+
+TARGET_CHILD_ORDERS_PER_SECOND = 3_000
+TARGET_CHARGES_PER_SECOND = 200
+TARGET_PEAK_RSS_MB = 400
+# Four times the shipments may cost at most this much more peak memory (x1.5): memory
+# must grow far slower than the count.
+TARGET_RSS_GROWTH = 1.5
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--sizes",
+        default="25000,100000",
+        help="paid shipments of each child-order run, comma-separated (default 25000,100000)",
+    )
+    parser.add_argument(
+        "--payments", type=int, default=10_000, help="shipments charged (default 10,000)"
+    )
+    parser.add_argument(
+        "--latency-ms", type=int, default=100, help="simulated gateway latency (default 100)"
+    )
+    parser.add_argument(
+        "--skip-payments", action="store_true", help="measure the child-order job only"
+    )
+    return parser.parse_args()
+
+
+def configure_environment() -> tuple[str, str]:
+    """Point the settings at the benchmark database and broker before Django starts."""
+    url = os.environ.get("BENCH_BATCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    broker = os.environ.get("BENCH_BATCH_BROKER_URL", DEFAULT_BROKER_URL)
+    os.environ["DATABASE_URL"] = url
+    os.environ["GATEWAY_DATABASE_URL"] = url
+    os.environ["CELERY_BROKER_URL"] = broker
+    os.environ["DEBUG"] = "false"  # DEBUG would record every query in memory
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    sys.path.insert(0, str(ROOT))
+    return url, broker
+
+
+# --- Databases ----------------------------------------------------------------------------
+
+
+class Databases:
+    """The benchmark database, recreated for each measurement from a template that is
+    migrated (with the demo data) once per run: a clone takes a second, a migration more."""
+
+    def __init__(self, url: str):
+        import dj_database_url
+
+        self.config = dj_database_url.parse(url)
+        if self.config["ENGINE"] != "django.db.backends.postgresql":
+            sys.exit(f"BENCH_BATCH_DATABASE_URL must be PostgreSQL, not {self.config['ENGINE']}.")
+        self.url = url
+        self.name = self.config["NAME"]
+        self.template = f"{self.name}_template"
+
+    def _admin(self, *statements) -> None:
+        import psycopg2
+        from psycopg2 import sql
+
+        connection = psycopg2.connect(
+            dbname="postgres",
+            user=self.config["USER"],
+            password=self.config["PASSWORD"],
+            host=self.config["HOST"],
+            port=self.config["PORT"],
+        )
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            for statement, *names in statements:
+                cursor.execute(sql.SQL(statement).format(*map(sql.Identifier, names)))
+        connection.close()
+
+    def prepare_template(self) -> None:
+        print(f"Migrating the template database {self.template} ...", flush=True)
+        self._admin(
+            ("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.template),
+            ("CREATE DATABASE {}", self.template),
+        )
+        template_url = urlsplit(self.url)._replace(path=f"/{self.template}").geturl()
+        environment = {
+            **os.environ,
+            "DATABASE_URL": template_url,
+            "GATEWAY_DATABASE_URL": template_url,
+        }
+        for command in (["migrate", "--no-input", "-v", "0"], ["load_demo_data"]):
+            subprocess.run(
+                [sys.executable, "manage.py", *command],
+                cwd=ROOT,
+                env=environment,
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+
+    def recreate(self) -> None:
+        from django.db import connections
+
+        connections.close_all()
+        self._admin(
+            ("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+            ("CREATE DATABASE {} TEMPLATE {}", self.name, self.template),
+        )
+
+    def drop_template(self) -> None:
+        self._admin(("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.template))
+
+
+# --- The worker and its memory ---------------------------------------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        tasks = Path(f"/proc/{pid}/task").iterdir()
+        found = []
+        for task in tasks:
+            text = (task / "children").read_text()
+            found += [int(child) for child in text.split()]
+        return found
+    except (FileNotFoundError, ProcessLookupError):
+        return []
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError):
+        pass
+    return 0
+
+
+@dataclass
+class MemorySampler:
+    """VmRSS of a process and all its descendants every 100 ms, in a thread."""
+
+    pid: int
+    peak_total_kb: int = 0
+    peak_process_kb: int = 0
+    samples: int = 0
+    processes: set[int] = field(default_factory=set)
+
+    def __post_init__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def sample(self) -> int:
+        pids, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            pids.append(pid)
+            todo += _children(pid)
+        sizes = [_rss_kb(pid) for pid in pids]
+        self.processes.update(pids)
+        self.peak_total_kb = max(self.peak_total_kb, sum(sizes))
+        self.peak_process_kb = max(self.peak_process_kb, *sizes)
+        self.samples += 1
+        return sum(sizes)
+
+    def _loop(self):
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(SAMPLE_SECONDS)
+
+    def start(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+class Worker:
+    """One Celery worker with its prefork pool, as `make worker` starts it."""
+
+    def __init__(self, *, broker: str, latency_ms: int, log: Path):
+        self.name = f"bench-batch-{os.getpid()}@%h"
+        self.command = [
+            str(CELERY),
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "batch,default",
+            f"--concurrency={WORKER_CONCURRENCY}",
+            "--pool=prefork",
+            "--loglevel=WARNING",
+            "-n",
+            self.name,
+        ]
+        self.environment = {
+            **os.environ,
+            "CELERY_BROKER_URL": broker,
+            "PAYMENT_GATEWAY_LATENCY_MS": str(latency_ms),
+        }
+        self.log = log
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Worker:
+        from config.celery import app
+
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.command,
+                cwd=ROOT,
+                env=self.environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Its own process group: stopping it never touches anything else.
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 60
+        hostname = self.name.replace("%h", os.uname().nodename)
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                sys.exit(
+                    f"The worker exited at start-up (code {self.process.returncode}); "
+                    f"see {self.log}."
+                )
+            replies = app.control.ping(destination=[hostname], timeout=0.5)
+            if replies and len(_children(self.process.pid)) >= WORKER_CONCURRENCY:
+                return self
+        self.stop()
+        sys.exit(f"The worker did not answer within 60 s; see {self.log}.")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)  # warm shutdown
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+# --- Runs -----------------------------------------------------------------------------------
+
+
+@dataclass
+class RunMeasure:
+    job: str
+    label: str
+    size: int
+    done: int
+    seconds: float  # dispatch to the run's finished_at
+    job_seconds: float  # the run's started_at to finished_at
+    polled_seconds: float  # dispatch to the poll that saw it finished (our clock)
+    idle_total_kb: int
+    peak_total_kb: int
+    peak_process_kb: int
+    processes: int
+    load_average: float  # of the machine, over the minute the run ended
+    rows_written: int = 0  # orders + lines, for the child-order run
+    run_id: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds
+
+
+class RunFailed(Exception):
+    pass
+
+
+def _generate(count: int, start_date: datetime.date):
+    from django.db import connection
+
+    from continuity.management.load_generator import continuity_load_generate
+
+    started = time.perf_counter()
+    result = continuity_load_generate(count=count, start_date=start_date)
+    with connection.cursor() as cursor:
+        # The load's dirty pages are written now, not by a checkpoint during the run.
+        cursor.execute("CHECKPOINT")
+    print(
+        f"  generated {count:,} subscriptions ({result.rows:,} rows) in "
+        f"{time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
+    return result
+
+
+def _run_job(*, job: str, run_date: datetime.date, worker: Worker) -> tuple:
+    """Request the run, hand it to the worker and wait for it; returns (run, measures)."""
+    from django.utils import timezone
+
+    from batch.models import BatchRunStatus
+    from batch.services import batch_run_request
+    from batch.tasks import run_batch
+    from core.actors import Actor
+
+    # The idle worker first: what the run adds is the difference.
+    idle = MemorySampler(worker.pid)
+    for _ in range(10):
+        idle.sample()
+        time.sleep(SAMPLE_SECONDS)
+    sampler = MemorySampler(worker.pid).start()
+    run = batch_run_request(job=job, actor=Actor.job("bench"), run_date=run_date)
+    dispatched_at = timezone.now()
+    started = time.perf_counter()
+    run_batch.delay(run.pk)
+    finished_states = {
+        BatchRunStatus.SUCCEEDED,
+        BatchRunStatus.FINISHED_WITH_PROBLEMS,
+        BatchRunStatus.FAILED,
+    }
+    last_report = started
+    while True:
+        time.sleep(SAMPLE_SECONDS)
+        run.refresh_from_db()
+        now = time.perf_counter()
+        if run.status in finished_states:
+            break
+        if worker.process.poll() is not None:
+            raise RunFailed(f"the worker died (code {worker.process.returncode})")
+        if now - started > RUN_TIMEOUT_SECONDS:
+            raise RunFailed(f"not finished after {RUN_TIMEOUT_SECONDS} s")
+        if now - last_report >= 5:
+            print(
+                f"    {now - started:6.1f} s  chunks {run.chunks_done}/{run.chunk_count}  "
+                f"processed {run.processed_count:,}",
+                flush=True,
+            )
+            last_report = now
+    polled = time.perf_counter() - started
+    sampler.stop()
+    if run.status != BatchRunStatus.SUCCEEDED:
+        raise RunFailed(f"run #{run.pk} ended {run.status}: {run.error_message or run.summary}")
+    return run, dict(
+        seconds=(run.finished_at - dispatched_at).total_seconds(),
+        job_seconds=(run.finished_at - run.started_at).total_seconds(),
+        polled_seconds=polled,
+        idle_total_kb=idle.peak_total_kb,
+        peak_total_kb=sampler.peak_total_kb,
+        peak_process_kb=sampler.peak_process_kb,
+        processes=len(sampler.processes),
+        load_average=os.getloadavg()[0],
+    )
+
+
+def _analyze() -> None:
+    """Fresh statistics after a run changed most rows, for the checks below (and the
+    COPY): the planner otherwise joins 100,000 rows as if they were a handful."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+
+def measure_child_orders(
+    size: int, *, databases: Databases, broker: str, log: Path, today: datetime.date
+) -> RunMeasure:
+    from batch.models import BatchJob
+    from continuity.models import Occurrence, OccurrenceLine
+    from core.models import AuditEntry
+    from orders.models import SalesOrder, SalesOrderLine
+
+    print(f"Create continuity child orders, {size:,} paid shipments due:", flush=True)
+    databases.recreate()
+    load = _generate(size, today)
+    worker = Worker(broker=broker, latency_ms=0, log=log).start()
+    try:
+        run, measures = _run_job(
+            job=BatchJob.CREATE_CHILD_ORDERS, run_date=load.child_order_run_date, worker=worker
+        )
+    finally:
+        worker.stop()
+    _analyze()
+    source = f"batch-run:{run.pk}"
+    label = f"{run.job} run #{run.pk}"
+    lines = SalesOrderLine.objects.filter(order__source_reference=source).count()
+    expected_lines = OccurrenceLine.objects.filter(occurrence__status="child_created").count()
+    checks = {
+        "created": run.summary.get("created"),
+        "child orders": SalesOrder.objects.filter(source_reference=source).count(),
+        "shipments child_created": Occurrence.objects.filter(status="child_created").count(),
+        "audit entries / 2": AuditEntry.objects.filter(actor_label=label).count() // 2,
+    }
+    if set(checks.values()) != {size} or run.error_count or lines != expected_lines:
+        raise RunFailed(
+            f"run #{run.pk} did not do all the work: {checks}, {run.error_count} errors, "
+            f"{lines} order lines for {expected_lines} shipment lines"
+        )
+    return RunMeasure(
+        job="create child orders",
+        label="create child orders",
+        size=size,
+        done=size,
+        rows_written=size + lines,
+        run_id=run.pk,
+        **measures,
+    )
+
+
+def measure_payments(
+    size: int,
+    *,
+    latency_ms: int,
+    databases: Databases,
+    broker: str,
+    log: Path,
+    today: datetime.date,
+) -> RunMeasure:
+    from batch.models import BatchJob
+    from continuity.models import Occurrence
+    from payments.gateways.simulator.models import SimulatedTransaction
+    from payments.models import Payment
+
+    print(
+        f"Process continuity payments, {size:,} shipments due, gateway {latency_ms} ms a call:",
+        flush=True,
+    )
+    databases.recreate()
+    load = _generate(size, today)
+    ledger_before = SimulatedTransaction.objects.using("gateway").count()
+    worker = Worker(broker=broker, latency_ms=latency_ms, log=log).start()
+    try:
+        run, measures = _run_job(
+            job=BatchJob.PROCESS_PAYMENTS, run_date=load.payment_run_date, worker=worker
+        )
+    finally:
+        worker.stop()
+    _analyze()
+    checks = {
+        "paid": run.summary.get("paid"),
+        "shipments paid": Occurrence.objects.filter(
+            status="paid", sequence=2, payment__status="approved"
+        ).count(),
+        "approved sales": Payment.objects.filter(
+            occurrence__isnull=False, status="approved"
+        ).count(),
+        "gateway sales": SimulatedTransaction.objects.using("gateway").count() - ledger_before,
+    }
+    if set(checks.values()) != {size} or run.error_count:
+        raise RunFailed(f"run #{run.pk} did not charge every shipment once: {checks}")
+    return RunMeasure(
+        job="process payments",
+        label=f"process payments ({latency_ms} ms gateway)",
+        size=size,
+        done=size,
+        run_id=run.pk,
+        **measures,
+    )
+
+
+# --- PostgreSQL's own COPY rate -------------------------------------------------------------
+
+
+@dataclass
+class CopyMeasure:
+    orders: int
+    lines: int
+    seconds: float  # into tables with the same indexes, checks and foreign keys
+    seconds_without_keys: float  # the same without the foreign keys
+
+    @property
+    def rows(self) -> int:
+        return self.orders + self.lines
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.seconds
+
+    @property
+    def rate_without_keys(self) -> float:
+        return self.rows / self.seconds_without_keys
+
+
+ORDER_TABLE, LINE_TABLE = "orders_salesorder", "orders_salesorderline"
+SCRATCH_ORDERS, SCRATCH_LINES = "bench_copy_salesorder", "bench_copy_salesorderline"
+
+
+def _copy_into_scratch(orders: str, lines: str, *, foreign_keys: bool) -> float:
+    """COPY the rows into scratch tables shaped like ours (LIKE ... INCLUDING ALL: columns,
+    defaults, identity, checks and indexes; with `foreign_keys`, the same foreign keys,
+    deferred as Django makes them). Seconds from the first COPY to the commit."""
+    from django.db import connection, transaction
+
+    with connection.cursor() as cursor:
+        for scratch, table in ((SCRATCH_ORDERS, ORDER_TABLE), (SCRATCH_LINES, LINE_TABLE)):
+            cursor.execute(f"DROP TABLE IF EXISTS {scratch}")
+            cursor.execute(f"CREATE TABLE {scratch} (LIKE {table} INCLUDING ALL)")
+            if not foreign_keys:
+                continue
+            cursor.execute(
+                "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+                "WHERE conrelid = %s::regclass AND contype = 'f'",
+                [table],
+            )
+            for (definition,) in cursor.fetchall():
+                # A line's order is a scratch order; every other reference (customer,
+                # parent order, item, occurrence line ...) is the real row.
+                if table == LINE_TABLE:
+                    definition = definition.replace(
+                        f"REFERENCES {ORDER_TABLE}(", f"REFERENCES {SCRATCH_ORDERS}("
+                    )
+                cursor.execute(f"ALTER TABLE {scratch} ADD {definition}")
+        cursor.execute("CHECKPOINT")  # as before each run
+    try:
+        started = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.copy_expert(f"COPY {SCRATCH_ORDERS} FROM STDIN", io.StringIO(orders))
+            cursor.copy_expert(f"COPY {SCRATCH_LINES} FROM STDIN", io.StringIO(lines))
+        return time.perf_counter() - started
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {SCRATCH_LINES}, {SCRATCH_ORDERS}")
+
+
+def measure_copy(run_id: int) -> CopyMeasure:
+    """PostgreSQL's own COPY rate for the orders and lines child-order run `run_id` wrote:
+    the same rows, read out beforehand (not timed), COPYed into scratch tables of the
+    same shape, with and without the foreign keys."""
+    from django.db import connection
+
+    source = f"batch-run:{run_id}"
+    with connection.cursor() as cursor:
+        orders_out, lines_out = io.StringIO(), io.StringIO()
+        cursor.copy_expert(
+            cursor.mogrify(
+                f"COPY (SELECT * FROM {ORDER_TABLE} WHERE source_reference = %s ORDER BY id) "
+                "TO STDOUT",
+                [source],
+            ).decode(),
+            orders_out,
+        )
+        cursor.copy_expert(
+            cursor.mogrify(
+                f"COPY (SELECT l.* FROM {LINE_TABLE} l JOIN {ORDER_TABLE} o ON o.id = l.order_id "
+                "WHERE o.source_reference = %s ORDER BY l.id) TO STDOUT",
+                [source],
+            ).decode(),
+            lines_out,
+        )
+    orders, lines = orders_out.getvalue(), lines_out.getvalue()
+    return CopyMeasure(
+        orders=orders.count("\n"),
+        lines=lines.count("\n"),
+        seconds=_copy_into_scratch(orders, lines, foreign_keys=True),
+        seconds_without_keys=_copy_into_scratch(orders, lines, foreign_keys=False),
+    )
+
+
+# --- Report ---------------------------------------------------------------------------------
+
+
+def _mb(kb: int) -> str:
+    return f"{kb / 1024:,.0f} MB"
+
+
+def report(
+    child_runs: list[RunMeasure], payments: RunMeasure | None, copy: CopyMeasure | None
+) -> list[str]:
+    """Print the table; return the targets missed."""
+    missed = []
+    print()
+    print(
+        f"Batch jobs, {datetime.date.today()}, one worker (celery prefork, "
+        f"--concurrency={WORKER_CONCURRENCY}) on {os.cpu_count()} cores"
+    )
+    header = (
+        f"{'job':<34} {'shipments':>10} {'seconds':>8} {'rate':>16} "
+        f"{'worker RSS idle':>16} {'peak total':>11} {'peak process':>13} {'load':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    for measure in [*child_runs, *([payments] if payments else [])]:
+        unit = "orders/s" if measure.job == "create child orders" else "charges/s"
+        print(
+            f"{measure.label:<34} {measure.size:>10,} {measure.seconds:>8.1f} "
+            f"{measure.rate:>7,.0f} {unit:<8} {_mb(measure.idle_total_kb):>16} "
+            f"{_mb(measure.peak_total_kb):>11} {_mb(measure.peak_process_kb):>13} "
+            f"{measure.load_average:>5.1f}"
+        )
+    print(
+        "  seconds: from dispatch to the run's finished_at; peak: VmRSS of the worker's "
+        "processes, every 100 ms; load: the machine's 1-minute load average at the end"
+    )
+    print()
+    for measure in child_runs:
+        print(
+            f"  child orders, {measure.size:,}: job's own time (started to finished) "
+            f"{measure.job_seconds:.1f} s, our clock {measure.polled_seconds:.1f} s; "
+            f"{measure.rows_written:,} order + line rows = "
+            f"{measure.rows_written / measure.seconds:,.0f} rows/s; "
+            f"{measure.processes} worker processes"
+        )
+    if payments:
+        print(
+            f"  payments: job's own time {payments.job_seconds:.1f} s, our clock "
+            f"{payments.polled_seconds:.1f} s"
+        )
+    largest = max(child_runs, key=lambda measure: measure.size) if child_runs else None
+    if copy and largest:
+        ours = largest.rows_written / largest.seconds
+        print(
+            f"  PostgreSQL COPY of the same {copy.orders:,} orders + {copy.lines:,} lines into "
+            f"scratch tables of the same shape: {copy.seconds:.1f} s = {copy.rate:,.0f} rows/s "
+            f"({copy.rate_without_keys:,.0f} rows/s without the foreign keys);\n"
+            f"  the child-order job writes {ours:,.0f} order + line rows/s = "
+            f"{ours / copy.rate:.2f} of COPY (1 : {copy.rate / ours:.1f}), "
+            f"{ours / copy.rate_without_keys:.2f} of COPY without foreign keys"
+        )
+    print()
+    if largest:
+        if largest.rate < TARGET_CHILD_ORDERS_PER_SECOND:
+            missed.append(
+                f"child orders/s {largest.rate:,.0f} < {TARGET_CHILD_ORDERS_PER_SECOND:,}"
+            )
+        if largest.peak_total_kb / 1024 >= TARGET_PEAK_RSS_MB:
+            missed.append(
+                f"peak worker RSS {_mb(largest.peak_total_kb)} >= {TARGET_PEAK_RSS_MB} MB"
+            )
+        smallest = min(child_runs, key=lambda measure: measure.size)
+        if smallest is not largest:
+            growth = largest.peak_total_kb / smallest.peak_total_kb
+            count_growth = largest.size / smallest.size
+            print(
+                f"  memory: x{count_growth:.0f} shipments, x{growth:.2f} peak worker RSS "
+                f"(target at most x{TARGET_RSS_GROWTH})"
+            )
+            if growth > TARGET_RSS_GROWTH:
+                missed.append(f"peak RSS grew x{growth:.2f} for x{count_growth:.0f} shipments")
+    if payments and payments.rate < TARGET_CHARGES_PER_SECOND:
+        missed.append(f"charges/s {payments.rate:,.0f} < {TARGET_CHARGES_PER_SECOND}")
+    print(
+        f"  targets: >= {TARGET_CHILD_ORDERS_PER_SECOND:,} child orders/s, "
+        f">= {TARGET_CHARGES_PER_SECOND} charges/s, peak worker RSS < {TARGET_PEAK_RSS_MB} MB: "
+        + ("all met" if not missed else "MISSED: " + "; ".join(missed))
+    )
+    return missed
+
+
+def main() -> int:
+    arguments = parse_args()
+    sizes = sorted(int(size) for size in arguments.sizes.split(","))
+    url, broker = configure_environment()
+    databases = Databases(url)
+
+    import django
+
+    django.setup()
+    import redis
+
+    from core.dates import business_date
+
+    load = os.getloadavg()[0]
+    if load > 1.0:
+        print(
+            f"Note: the machine is busy (load average {load:.1f} on {os.cpu_count()} cores): "
+            "the rates below will be lower than on an idle machine.",
+            flush=True,
+        )
+    log = ROOT / "var" / "bench-batch-worker.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("")
+    # Only our own Redis database: whatever an interrupted run left queued goes.
+    redis.Redis.from_url(broker).flushdb()
+    today = business_date()
+    databases.prepare_template()
+    child_runs, payments, copy = [], None, None
+    try:
+        for size in sizes:
+            child_runs.append(
+                measure_child_orders(size, databases=databases, broker=broker, log=log, today=today)
+            )
+            if size == sizes[-1]:
+                copy = measure_copy(child_runs[-1].run_id)
+        if not arguments.skip_payments:
+            payments = measure_payments(
+                arguments.payments,
+                latency_ms=arguments.latency_ms,
+                databases=databases,
+                broker=broker,
+                log=log,
+                today=today,
+            )
+    except RunFailed as failure:
+        print(f"The benchmark failed: {failure}. Worker log: {log}", file=sys.stderr)
+        return 2
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        databases.drop_template()
+    missed = report(child_runs, payments, copy)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
