@@ -6,7 +6,7 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
-from batch.models import BatchRun, BatchRunProblem
+from batch.models import BatchChunk, BatchRun, BatchRunProblem
 from core.admin import LargeTableAdminMixin, ReadOnlyAdminMixin
 
 
@@ -103,3 +103,13 @@ class BatchRunProblemAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.Model
     search_fields = ("=reason", "=run__id")
     search_help_text = _("Exact reason or batch run number.")
     list_select_related = ("run", "occurrence")
+
+
+@admin.register(BatchChunk)
+class BatchChunkAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
+    """A run's slices of work, written only by the chunk tasks."""
+
+    list_display = ("__str__", "run", "number", "status", "counts", "finished_at")
+    list_filter = ("status",)
+    search_fields = ("=run__id",)
+    list_select_related = ("run",)

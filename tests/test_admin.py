@@ -10,7 +10,7 @@ from django.forms import CheckboxInput
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from batch.models import BatchJob, BatchRun, BatchRunProblem, BatchRunStatus
+from batch.models import BatchChunk, BatchJob, BatchRun, BatchRunProblem, BatchRunStatus
 from continuity.models import (
     ContinuityParameters,
     ContinuityProgram,
@@ -61,6 +61,7 @@ READ_ONLY_MODELS = [
     DroppedRequest,
     BatchRun,
     BatchRunProblem,
+    BatchChunk,
 ]
 # Besides the read-only models: cards come from the tokenizing service, and the one row
 # of parameters from ContinuityParameters.load().
@@ -145,6 +146,13 @@ def record_batch_run(order: SalesOrder, number: int) -> BatchRun:
         occurrence=order.subscriptions.get().occurrences.last(),
         reason="awaiting_payment",
         detail=f"problem {number}",
+    )
+    BatchChunk.objects.create(
+        run=run,
+        number=1,
+        groups=[[order.subscriptions.get().occurrences.last().pk]],
+        status=BatchChunk.Status.DONE,
+        counts={"paid": 1},
     )
     DroppedRequest.objects.create(idempotency_key=f"admin-test-dropped-{number}")
     NumberSequence.objects.create(name=f"admin_test_{number}", last_value=number)
