@@ -42,10 +42,11 @@ NAME_COMMON_FIRST = Kind("name: common first name")
 NAME_FULL = Kind("name: first and last name")
 NAME_RARE_LAST = Kind("name: rare last name")
 NAME_PARTIAL = Kind("name: partial (3-4 letters)")
-# Harder than the kinds the benchmark was asked for, so shown rather than gated: each of
-# its thousands of matches costs a table page (see the README), and its p95 follows how
-# much of the table the server caches and how busy the machine is more than the code.
-NAME_COMMON_LAST = Kind("name: common last name", gated=False)
+# The hardest name search: each of its thousands of matches costs a table page (see the
+# README), so its p95 follows how much of the table the server caches and how busy the
+# machine is. Gated all the same: a search by name is what the issue asks for. Measure on
+# an idle machine.
+NAME_COMMON_LAST = Kind("name: common last name")
 PHONE_FORMATTED = Kind("phone: as formatted")
 PHONE_DIGITS = Kind("phone: digits only")
 ACCOUNT = Kind("account number")
