@@ -11,8 +11,10 @@ COPY pyproject.toml ./
 RUN pip install .
 
 COPY . .
-# Static files are collected at build time and served by the app (WhiteNoise).
-RUN SECRET_KEY=build-only DEBUG=false python manage.py collectstatic --no-input
+# Static files are collected and translations compiled at build time; the app serves the
+# static files itself (WhiteNoise).
+RUN SECRET_KEY=build-only DEBUG=false python manage.py collectstatic --no-input \
+ && SECRET_KEY=build-only DEBUG=false python manage.py compile_translations
 
 RUN useradd --create-home continuity && mkdir -p /app/var && chown -R continuity /app/var
 USER continuity
