@@ -17,5 +17,6 @@ urlpatterns = [
     path("orders/", include("orders.urls")),
     path("batch/", include("batch.urls")),
     path("payments/", include("payments.urls")),
+    path("continuity/", include("continuity.urls")),
     path("", include("customers.urls")),
 ]
