@@ -67,6 +67,7 @@ check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
 test: export DATABASE_URL = $(TEST_DATABASE_URL)
 test: export CELERY_BROKER_URL = $(TEST_BROKER_URL)

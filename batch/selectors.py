@@ -4,8 +4,10 @@ from batch.models import BatchRun
 from orders.models import SalesOrder
 
 
-def batch_run_list(*, limit: int = 100):
-    return BatchRun.objects.select_related("item", "sales_order").order_by("-id")[:limit]
+def batch_run_list(*, limit: int | None = 100):
+    """The latest runs first; `limit=None` for a queryset the caller pages through."""
+    runs = BatchRun.objects.select_related("item", "sales_order").order_by("-id")
+    return runs if limit is None else runs[:limit]
 
 
 def batch_run_get(*, run_id: int) -> BatchRun:

@@ -77,6 +77,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_celery_beat",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "core",
     "customers",
     "continuity",
@@ -158,6 +162,92 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# --- Cache ------------------------------------------------------------------------------
+# Throttles (the token endpoint, failed sign-ins) count in the cache, so in production it
+# must be one that every web process shares: Redis. The default, a per-process memory
+# cache, is enough for `make run` and the tests.
+
+
+def _cache(url: str) -> dict:
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    if url.startswith("locmem://"):
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    raise ImproperlyConfigured(f"CACHE_URL must be locmem:// or redis://..., not {url!r}.")
+
+
+CACHES = {"default": _cache(env_str("CACHE_URL", "locmem://"))}
+
+# Reverse proxies in front of the web process whose X-Forwarded-For is trusted: the client
+# address the throttles count is the one the last of them saw. 0: the peer address itself
+# (gunicorn answers directly in docker-compose.yml), so that a client cannot choose it.
+PROXY_COUNT = env_int("PROXY_COUNT", 0)
+
+# Failed sign-ins on the login page: after LOGIN_FAILURE_LIMIT failures of one user name
+# from one address within LOGIN_FAILURE_WINDOW_MINUTES, that pair is refused (429) until
+# the window ends; an address is refused for every user name after four times as many.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_WINDOW_MINUTES = env_int("LOGIN_FAILURE_WINDOW_MINUTES", 15, minimum=1)
+
+# --- REST API ---------------------------------------------------------------------------
+
+REST_FRAMEWORK = {
+    # Token first: an anonymous API call is answered 401 with "WWW-Authenticate: Token"
+    # (DRF takes the header from the first class). Sessions serve the browser (the docs).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON only, both ways: every answer, errors included, is JSON (the browser gets the
+    # docs at /api/docs/ instead of DRF's browsable pages).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "core.api.AutoSchema",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {
+        "auth_token": env_str("API_TOKEN_THROTTLE_RATE", "10/min"),
+    },
+    "NUM_PROXIES": PROXY_COUNT,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Continuity API",
+    "DESCRIPTION": (
+        "Everything a call-center agent does (customers, cards, sales orders, continuity "
+        "items, subscriptions) and what a supervisor does (batch runs). Authenticate with "
+        "`Authorization: Token <key>`. Every error has the same shape: `Error`."
+    ),
+    "VERSION": "1.0.0",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # Swagger UI comes from drf-spectacular-sidecar's static files: no CDN. (ReDoc is not
+    # served: its page loads its fonts from Google.)
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Several models have a `status` or `kind`: one named enum each.
+    "ENUM_NAME_OVERRIDES": {
+        "SalesOrderStatusEnum": "orders.models.SalesOrderStatus",
+        "SalesOrderKindEnum": "orders.models.SalesOrderKind",
+        "SubscriptionStatusEnum": "continuity.models.SubscriptionStatus",
+        "HoldReasonEnum": "continuity.models.HoldReason",
+        "OccurrenceStatusEnum": "continuity.models.OccurrenceStatus",
+        "PaymentStatusEnum": "payments.models.PaymentStatus",
+        "PaymentOperationEnum": "payments.models.PaymentOperation",
+        "PaymentMethodKindEnum": "payments.models.PaymentMethodKind",
+        "CardBrandEnum": "payments.models.CardBrand",
+        "DeclineClassEnum": "payments.models.DeclineClass",
+        "AddressKindEnum": "customers.models.AddressKind",
+        "BatchJobEnum": "batch.models.BatchJob",
+        "BatchRunStatusEnum": "batch.models.BatchRunStatus",
+        "ProblemReasonEnum": "batch.models.ProblemReason",
+    },
+}
 
 # --- Internationalisation ---------------------------------------------------------------
 

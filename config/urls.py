@@ -1,19 +1,34 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_not_required
-from django.urls import include, path
+from django.contrib.auth.decorators import login_not_required, login_required
+from django.urls import include, path, re_path
 from django.views.i18n import set_language
+from drf_spectacular.views import SpectacularSwaggerView
+
+from core.api import UnknownEndpoint
+from core.views import SchemaView, ThrottledLoginView
+
+# Unhandled errors: JSON in the API's error shape under /api/, Django's page elsewhere.
+handler500 = "core.views.server_error"
 
 urlpatterns = [
+    # The admin signs in through the same throttled page (SPEC 1: one login for all).
+    path("admin/login/", ThrottledLoginView.as_view(), name="admin-login"),
     path("admin/", admin.site.urls),
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(template_name="registration/login.html"),
-        name="login",
-    ),
+    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The language can be switched before signing in, on the login page.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
+    # The REST API. Its views authenticate themselves (token or session) and answer 401
+    # in JSON; the docs are pages for people, so they send anonymous visitors to sign in.
+    path("api/v1/", include(("config.api_urls", "api"))),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
+    path(
+        "api/docs/",
+        login_required(SpectacularSwaggerView.as_view(url_name="api-schema")),
+        name="api-docs",
+    ),
+    re_path(r"^api/", UnknownEndpoint.as_view()),
     path("orders/", include("orders.urls")),
     path("batch/", include("batch.urls")),
     path("payments/", include("payments.urls")),

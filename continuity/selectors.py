@@ -31,6 +31,7 @@ from continuity.scheduling import (
     validate_program,
 )
 from core.money import ZERO
+from payments.models import Payment
 
 
 @dataclass(frozen=True)
@@ -439,3 +440,71 @@ def subscriptions_on_hold(*, limit: int = 200):
         .select_related("customer", "parent_order", "card", "program")
         .order_by("pk")[:limit]
     )
+
+
+# --- Programs and subscriptions as the API reads them ------------------------------------
+
+
+def program_list():
+    return ContinuityProgram.objects.order_by("code")
+
+
+def program_get(*, code: str) -> ContinuityProgram:
+    """A program with its events, their lines and the items that sell it."""
+    return ContinuityProgram.objects.prefetch_related(
+        Prefetch(
+            "events",
+            queryset=ProgramEvent.objects.order_by("event_number").prefetch_related("lines__item"),
+        ),
+        "items",
+    ).get(code=code)
+
+
+def subscription_list(*, customer_account: str | None = None, status: str | None = None):
+    subscriptions = Subscription.objects.select_related(
+        "customer", "program", "item", "parent_order", "card"
+    ).order_by("-id")
+    if customer_account:
+        subscriptions = subscriptions.filter(customer__account_number=customer_account)
+    if status:
+        subscriptions = subscriptions.filter(status=status)
+    return subscriptions
+
+
+def subscription_get(*, subscription_id: int) -> Subscription:
+    """A subscription with its shipments (lines, payment, child order), every payment
+    made for it (`payment_rows`: the sale at submit, each shipment's charges, their
+    refunds and voids) and its child orders (`child_order_rows`), in a fixed number of
+    queries."""
+    subscription = (
+        Subscription.objects.select_related(
+            "customer", "program", "item", "parent_order", "card", "payment_method", "ship_to"
+        )
+        .prefetch_related(
+            Prefetch(
+                "occurrences",
+                queryset=Occurrence.objects.select_related("child_order", "payment")
+                .prefetch_related("lines__item")
+                .order_by("sequence"),
+            )
+        )
+        .get(pk=subscription_id)
+    )
+    subscription.payment_rows = list(
+        Payment.objects.filter(
+            Q(occurrence__subscription=subscription)
+            | Q(paid_occurrences__subscription=subscription)
+            | Q(original__occurrence__subscription=subscription)
+            | Q(original__paid_occurrences__subscription=subscription)
+        )
+        .distinct()
+        .select_related("method", "card", "sales_order")
+        .order_by("id")
+    )
+    child_orders = {
+        occurrence.child_order.pk: occurrence.child_order
+        for occurrence in subscription.occurrences.all()
+        if occurrence.child_order is not None
+    }
+    subscription.child_order_rows = sorted(child_orders.values(), key=lambda order: order.pk)
+    return subscription

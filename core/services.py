@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from django.db import models
+from django.db import models, transaction
 
 from core.actors import Actor
 from core.errors import Conflict
@@ -89,3 +89,23 @@ def status_change(
         reason=reason,
         details=details,
     )
+
+
+def api_token_issue(*, user, actor: Actor, reset: bool = False):
+    """The user's API token (rest_framework.authtoken: one per user), created if missing;
+    with `reset`, a new key replaces the old one, which stops working at once. The audit
+    entry names the user, never the key."""
+    # Imported here: models modules import this one while the app registry loads.
+    from rest_framework.authtoken.models import Token
+
+    with transaction.atomic():
+        if reset:
+            Token.objects.filter(user=user).delete()
+        token, created = Token.objects.get_or_create(user=user)
+        if created:
+            audit_record(
+                actor=actor,
+                action="api_token_reset" if reset else "api_token_issued",
+                obj=user,
+            )
+    return token

@@ -134,6 +134,10 @@ def _matching_accounts(terms: list[str], limit: int) -> list[str]:
         return [account for (account,) in cursor.fetchall()]
 
 
+def customer_get(*, account_number: str) -> Customer:
+    return Customer.objects.get(account_number=account_number)
+
+
 def customer_page_get(*, account_number: str) -> Customer:
     """A customer with what the customer page shows: addresses, cards, recent orders,
     subscriptions with their occurrences (a fixed number of queries)."""

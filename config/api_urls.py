@@ -1,0 +1,85 @@
+"""/api/v1/: the REST API (docs at /api/docs/, schema at /api/schema/, see config/urls.py).
+One view per operation; /batch-runs/ joins its two (list and start) in BatchRunsApi."""
+
+from django.urls import path, register_converter
+
+from batch.apis import BatchRunDetailApi, BatchRunsApi
+from continuity.apis import (
+    ProgramDetailApi,
+    ProgramListApi,
+    SubscriptionDetailApi,
+    SubscriptionListApi,
+)
+from core.apis import TokenObtainApi
+from customers.apis import CustomerCardAddApi, CustomerDetailApi, CustomerSearchApi
+from orders.apis import (
+    ItemDetailApi,
+    ItemListApi,
+    SalesOrderCompleteApi,
+    SalesOrderCreateApi,
+    SalesOrderDetailApi,
+    SalesOrderLineAddApi,
+    SalesOrderPaymentSetApi,
+    SalesOrderSubmitApi,
+)
+
+
+class KeyConverter:
+    """An account, item, order or program number: any text but a slash or a control
+    character (PostgreSQL refuses NUL in a query; such a path is simply not found)."""
+
+    regex = r"[^/\x00-\x1f\x7f]+"
+
+    def to_python(self, value):
+        return value
+
+    def to_url(self, value):
+        return value
+
+
+register_converter(KeyConverter, "key")
+
+urlpatterns = [
+    path("auth/token/", TokenObtainApi.as_view(), name="auth-token"),
+    path("customers/", CustomerSearchApi.as_view(), name="customer-search"),
+    path("customers/<key:account_number>/", CustomerDetailApi.as_view(), name="customer-detail"),
+    path(
+        "customers/<key:account_number>/cards/",
+        CustomerCardAddApi.as_view(),
+        name="customer-card-add",
+    ),
+    path("items/", ItemListApi.as_view(), name="item-list"),
+    path("items/<key:item_number>/", ItemDetailApi.as_view(), name="item-detail"),
+    path("continuity-programs/", ProgramListApi.as_view(), name="program-list"),
+    path("continuity-programs/<key:code>/", ProgramDetailApi.as_view(), name="program-detail"),
+    path("sales-orders/", SalesOrderCreateApi.as_view(), name="sales-order-create"),
+    path("sales-orders/<key:number>/", SalesOrderDetailApi.as_view(), name="sales-order-detail"),
+    path(
+        "sales-orders/<key:number>/lines/",
+        SalesOrderLineAddApi.as_view(),
+        name="sales-order-line-add",
+    ),
+    path(
+        "sales-orders/<key:number>/complete/",
+        SalesOrderCompleteApi.as_view(),
+        name="sales-order-complete",
+    ),
+    path(
+        "sales-orders/<key:number>/payments/",
+        SalesOrderPaymentSetApi.as_view(),
+        name="sales-order-payment-set",
+    ),
+    path(
+        "sales-orders/<key:number>/submit/",
+        SalesOrderSubmitApi.as_view(),
+        name="sales-order-submit",
+    ),
+    path("subscriptions/", SubscriptionListApi.as_view(), name="subscription-list"),
+    path(
+        "subscriptions/<int:subscription_id>/",
+        SubscriptionDetailApi.as_view(),
+        name="subscription-detail",
+    ),
+    path("batch-runs/", BatchRunsApi.as_view(), name="batch-runs"),
+    path("batch-runs/<int:run_id>/", BatchRunDetailApi.as_view(), name="batch-run-detail"),
+]

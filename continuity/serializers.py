@@ -1,0 +1,169 @@
+"""API representations of continuity programs, quotes (planned shipments) and
+subscriptions with their shipments."""
+
+from rest_framework import serializers
+
+from continuity.models import HoldReason, OccurrenceStatus, SubscriptionStatus
+from continuity.scheduling import EventAction, IntervalUnit
+from customers.serializers import AddressSerializer, CustomerRefSerializer
+from orders.models import SalesOrderStatus
+from payments.serializers import CardSerializer, PaymentSerializer, money_field
+
+
+class ProgramSummarySerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+    active = serializers.BooleanField()
+    bill_up_front = serializers.BooleanField(
+        help_text="The whole program is charged at submit instead of each shipment."
+    )
+    days_to_first_shipment = serializers.IntegerField(
+        help_text="Days from the start date to the first shipment."
+    )
+    prompt_for_start_date = serializers.BooleanField(
+        help_text="The agent chooses the start date; otherwise it is the order date."
+    )
+    consolidate = serializers.BooleanField(
+        help_text="Every due shipment of a subscription goes into one child order."
+    )
+
+
+class ProgramEventLineSerializer(serializers.Serializer):
+    item_number = serializers.CharField(source="item.item_number")
+    item_name = serializers.CharField(source="item.name")
+    quantity = serializers.IntegerField()
+    unit_price = money_field()
+
+
+class ProgramEventSerializer(serializers.Serializer):
+    event_number = serializers.IntegerField()
+    interval_count = serializers.IntegerField()
+    interval_unit = serializers.ChoiceField(choices=IntervalUnit.choices)
+    repeat_count = serializers.IntegerField(
+        allow_null=True, help_text="Shipments of this event; null: until cancelled."
+    )
+    action = serializers.ChoiceField(choices=EventAction.choices)
+    lines = ProgramEventLineSerializer(many=True, source="lines.all")
+
+
+class ProgramSerializer(ProgramSummarySerializer):
+    events = ProgramEventSerializer(many=True, source="events.all")
+    items = serializers.SerializerMethodField(
+        help_text="Numbers of the continuity items that sell this program."
+    )
+
+    def get_items(self, program) -> list[str]:
+        return sorted(item.item_number for item in program.items.all())
+
+
+class PlannedLineSerializer(serializers.Serializer):
+    item_number = serializers.CharField()
+    item_name = serializers.CharField()
+    quantity = serializers.IntegerField()
+    unit_price = money_field()
+    amount = money_field()
+
+
+class PlannedShipmentSerializer(serializers.Serializer):
+    sequence = serializers.IntegerField()
+    event_number = serializers.IntegerField()
+    ship_date = serializers.DateField()
+    amount = money_field()
+    lines = PlannedLineSerializer(many=True)
+
+
+class ProgramQuoteSerializer(serializers.Serializer):
+    """What selling the program means: the planned shipments, their amounts, what is
+    charged at submit."""
+
+    start_date = serializers.DateField()
+    first_shipment_date = serializers.DateField()
+    quantity = serializers.IntegerField()
+    open_ended = serializers.BooleanField(help_text="Ships until cancelled.")
+    planned_through = serializers.DateField(
+        allow_null=True, help_text="Open-ended programs: shipments are listed up to here."
+    )
+    due_now = money_field(help_text="Charged at submit.")
+    first_shipment_amount = money_field()
+    program_total = money_field(allow_null=True, help_text="null for an open-ended program.")
+    shipments = PlannedShipmentSerializer(many=True, source="occurrences")
+
+
+class OccurrenceLineSerializer(serializers.Serializer):
+    line_number = serializers.IntegerField()
+    item_number = serializers.CharField(source="item.item_number")
+    item_name = serializers.CharField(source="item.name")
+    quantity = serializers.IntegerField()
+    unit_price = money_field()
+    amount = money_field()
+
+
+class OccurrenceSerializer(serializers.Serializer):
+    """One planned shipment of a subscription."""
+
+    id = serializers.IntegerField()
+    sequence = serializers.IntegerField()
+    event_number = serializers.IntegerField()
+    ship_date = serializers.DateField()
+    amount = money_field()
+    currency = serializers.CharField()
+    status = serializers.ChoiceField(choices=OccurrenceStatus.choices)
+    payment = serializers.IntegerField(
+        source="payment_id", allow_null=True, help_text="The approved sale that paid it."
+    )
+    payment_attempts = serializers.IntegerField()
+    next_payment_attempt_on = serializers.DateField(allow_null=True)
+    decline_reason = serializers.CharField()
+    child_order = serializers.CharField(source="child_order.number", allow_null=True)
+    lines = OccurrenceLineSerializer(many=True, source="lines.all")
+
+
+class ChildOrderSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    status = serializers.ChoiceField(choices=SalesOrderStatus.choices)
+    requested_ship_date = serializers.DateField(allow_null=True)
+    total = money_field()
+    currency = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class SubscriptionSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    customer = CustomerRefSerializer()
+    status = serializers.ChoiceField(choices=SubscriptionStatus.choices)
+    hold_reason = serializers.ChoiceField(choices=HoldReason.choices, allow_blank=True)
+    item_number = serializers.CharField(source="item.item_number")
+    program = serializers.CharField(source="program.code")
+    parent_order = serializers.CharField(source="parent_order.number")
+    quantity = serializers.IntegerField()
+    start_date = serializers.DateField()
+    first_shipment_date = serializers.DateField()
+    open_ended = serializers.BooleanField()
+    card = CardSerializer()
+    created_at = serializers.DateTimeField()
+
+
+class SubscriptionListQuerySerializer(serializers.Serializer):
+    customer = serializers.CharField(
+        max_length=20, required=False, allow_blank=True, help_text="An account number."
+    )
+    status = serializers.ChoiceField(
+        choices=SubscriptionStatus.choices, required=False, allow_blank=True
+    )
+
+
+class SubscriptionScheduleSerializer(SubscriptionSummarySerializer):
+    """A subscription with its shipments (on its parent order)."""
+
+    planned_through = serializers.DateField(allow_null=True)
+    occurrences = OccurrenceSerializer(many=True, source="occurrences.all")
+
+
+class SubscriptionSerializer(SubscriptionScheduleSerializer):
+    """A subscription with its shipments, every payment made for it and its child
+    orders."""
+
+    payment_method = serializers.CharField(source="payment_method.code")
+    ship_to = AddressSerializer(allow_null=True)
+    payments = PaymentSerializer(many=True, source="payment_rows")
+    child_orders = ChildOrderSerializer(many=True, source="child_order_rows")

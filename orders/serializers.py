@@ -1,0 +1,151 @@
+"""API representations of items and sales orders, and the order-entry requests."""
+
+from rest_framework import serializers
+
+from continuity.serializers import (
+    ChildOrderSerializer,
+    ProgramQuoteSerializer,
+    ProgramSummarySerializer,
+    SubscriptionScheduleSerializer,
+)
+from core.api import BusinessDateField
+from customers.serializers import AddressSerializer, CustomerRefSerializer
+from orders.models import SalesOrderKind, SalesOrderStatus
+from payments.serializers import CardSerializer, PaymentSerializer, money_field
+
+# Quantities an agent types: a call-center order line, not a warehouse transfer (and the
+# line amount stays within the money columns).
+MAX_QUANTITY = 9999
+MAX_ID = 2**63 - 1
+
+
+# --- Items -------------------------------------------------------------------------------
+
+
+class ItemListQuerySerializer(serializers.Serializer):
+    # Read from a plain dict (query_params.dict()): from a QueryDict, DRF would take a
+    # missing boolean for false, as an unticked HTML checkbox.
+    continuity = serializers.BooleanField(
+        required=False, help_text="true: continuity items only; false: the others."
+    )
+
+
+class ItemSummarySerializer(serializers.Serializer):
+    item_number = serializers.CharField()
+    name = serializers.CharField()
+    unit_price = money_field(help_text="A continuity item is priced by its program.")
+    active = serializers.BooleanField()
+    is_continuity = serializers.BooleanField()
+    continuity_program = serializers.CharField(
+        source="continuity_program.code", allow_null=True, help_text="Its program's code."
+    )
+
+
+class ItemQuerySerializer(serializers.Serializer):
+    start_date = BusinessDateField(
+        required=False,
+        allow_null=True,
+        help_text="Plan a continuity item's shipments from this date (default: today, the "
+        "order date).",
+    )
+
+
+class ItemSerializer(serializers.Serializer):
+    item_number = serializers.CharField()
+    name = serializers.CharField()
+    unit_price = money_field()
+    active = serializers.BooleanField()
+    is_continuity = serializers.BooleanField()
+    continuity_program = ProgramSummarySerializer(allow_null=True)
+    quote = ProgramQuoteSerializer(
+        allow_null=True,
+        help_text="A continuity item: its planned shipments from the start date, and what "
+        "is due at submit. null for any other item.",
+    )
+
+
+# --- Sales orders: requests --------------------------------------------------------------
+
+
+class SalesOrderCreateSerializer(serializers.Serializer):
+    customer = serializers.CharField(max_length=20, help_text="The customer's account number.")
+
+
+class SalesOrderLineAddSerializer(serializers.Serializer):
+    item_number = serializers.CharField(max_length=20)
+    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
+    start_date = BusinessDateField(
+        required=False,
+        allow_null=True,
+        help_text="A continuity item whose program prompts for a start date: when it "
+        "starts (default: the order date).",
+    )
+
+
+class SalesOrderPaymentSetSerializer(serializers.Serializer):
+    payment_method = serializers.CharField(max_length=20, help_text="e.g. Visa.")
+    card = serializers.IntegerField(
+        min_value=1,
+        max_value=MAX_ID,
+        required=False,
+        allow_null=True,
+        help_text="The id of one of the customer's cards (a card method of payment).",
+    )
+
+
+# --- Sales orders: responses -------------------------------------------------------------
+
+
+class SalesOrderLineSerializer(serializers.Serializer):
+    line_number = serializers.IntegerField()
+    item_number = serializers.CharField(source="item.item_number")
+    item_name = serializers.CharField(source="item.name")
+    quantity = serializers.IntegerField()
+    unit_price = money_field()
+    amount = money_field()
+    continuity_start_date = serializers.DateField(allow_null=True)
+
+
+class ContinuityPreviewSerializer(serializers.Serializer):
+    """A continuity line of an open order: its program and planned shipments as they
+    would be if the order were submitted today."""
+
+    line_number = serializers.IntegerField(source="line.line_number")
+    program = ProgramSummarySerializer(source="line.item.continuity_program")
+    quote = ProgramQuoteSerializer()
+
+
+class SalesOrderSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    customer = CustomerRefSerializer()
+    kind = serializers.ChoiceField(choices=SalesOrderKind.choices)
+    status = serializers.ChoiceField(choices=SalesOrderStatus.choices)
+    parent = serializers.CharField(
+        source="parent.number", allow_null=True, help_text="A child order's parent order."
+    )
+    ship_to = AddressSerializer(allow_null=True)
+    currency = serializers.CharField()
+    total = money_field()
+    amount_due = money_field(help_text="Charged at submit.")
+    completed_at = serializers.DateTimeField(
+        allow_null=True, help_text="Set by complete; cleared by any change to the lines."
+    )
+    payment_method = serializers.CharField(source="payment_method.code", allow_null=True)
+    payment_card = CardSerializer(allow_null=True)
+    order_date = serializers.DateField(allow_null=True)
+    requested_ship_date = serializers.DateField(allow_null=True)
+    submitted_at = serializers.DateTimeField(allow_null=True)
+    created_at = serializers.DateTimeField()
+    lines = SalesOrderLineSerializer(many=True, source="lines.all")
+    continuity_previews = ContinuityPreviewSerializer(
+        many=True, help_text="An open order's continuity lines with their planned shipments."
+    )
+    subscriptions = SubscriptionScheduleSerializer(
+        many=True,
+        source="subscriptions.all",
+        help_text="A submitted continuity parent: its subscriptions and their shipments.",
+    )
+    payments = PaymentSerializer(many=True, source="payments.all")
+    child_orders = ChildOrderSerializer(
+        many=True, source="child_orders.all", help_text="A continuity parent's child orders."
+    )
