@@ -34,6 +34,7 @@ from batch.models import (
     BatchRunStatus,
     ProblemReason,
 )
+from continuity.actions import occurrences_refund_due, subscriptions_resume_due
 from continuity.models import ContinuityParameters, Subscription
 from continuity.selectors import (
     NotCreatedReason,
@@ -513,6 +514,7 @@ def batch_run_plan(*, run_id: int) -> list[int]:
     the planner that made them may have died before sending them). A dry run finishes
     here; so does a run with nothing to do.
     """
+    _before_planning(run_id)
     try:
         with transaction.atomic():
             run = BatchRun.objects.select_for_update().get(pk=run_id)
@@ -568,6 +570,32 @@ def batch_run_plan(*, run_id: int) -> list[int]:
             error_message=f"{type(error).__name__}: {error}",
         )
         raise
+
+
+def _scope_subscription_ids(run: BatchRun) -> list[int] | None:
+    """The subscriptions a run filtered on item or order is about; None: all of them."""
+    if run.item_id is None and run.sales_order_id is None:
+        return None
+    subscriptions = Subscription.objects.all()
+    if run.item_id is not None:
+        subscriptions = subscriptions.filter(item_id=run.item_id)
+    if run.sales_order_id is not None:
+        subscriptions = subscriptions.filter(parent_order_id=run.sales_order_id)
+    return list(subscriptions.values_list("pk", flat=True))
+
+
+def _before_planning(run_id: int) -> None:
+    """Done outside the planning transaction, before it, and harmless to repeat: pauses
+    whose date has come end, and (payment job) refunds owed for shipments skipped or
+    cancelled after they were paid are made. A refund calls the gateway, which must
+    never happen inside an open transaction."""
+    run = BatchRun.objects.get(pk=run_id)
+    if run.status in TERMINAL_STATUSES or run.chunk_count or run.dry_run:
+        return
+    actor = _actor(run)
+    subscriptions_resume_due(run_date=run.run_date, actor=actor)
+    if run.job == BatchJob.PROCESS_PAYMENTS:
+        occurrences_refund_due(subscription_ids=_scope_subscription_ids(run), actor=actor)
 
 
 def batch_chunk_execute(*, run_id: int, chunk_number: int, final: bool = False) -> bool:

@@ -7,6 +7,7 @@ from batch.apis import BatchRunDetailApi, BatchRunsApi
 from continuity.apis import (
     ProgramDetailApi,
     ProgramListApi,
+    SubscriptionActionApi,
     SubscriptionDetailApi,
     SubscriptionListApi,
 )
@@ -79,6 +80,11 @@ urlpatterns = [
         "subscriptions/<int:subscription_id>/",
         SubscriptionDetailApi.as_view(),
         name="subscription-detail",
+    ),
+    path(
+        "subscriptions/<int:subscription_id>/<str:action>/",
+        SubscriptionActionApi.as_view(),
+        name="subscription-action",
     ),
     path("batch-runs/", BatchRunsApi.as_view(), name="batch-runs"),
     path("batch-runs/<int:run_id>/", BatchRunDetailApi.as_view(), name="batch-run-detail"),

@@ -6,9 +6,11 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
+from continuity.actions import future_shipments_change, future_shipments_change_preview
 from continuity.models import (
     ContinuityParameters,
     ContinuityProgram,
@@ -16,6 +18,7 @@ from continuity.models import (
     OccurrenceLine,
     ProgramEvent,
     ProgramEventLine,
+    ReasonCode,
     Subscription,
 )
 from continuity.scheduling import (
@@ -25,7 +28,9 @@ from continuity.scheduling import (
     ProgramDefinitionError,
     validate_program,
 )
+from core.actors import Actor
 from core.admin import LargeTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInline
+from orders.models import Item
 from payments.models import Payment
 
 
@@ -399,6 +404,31 @@ class SubscriptionAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
     list_select_related = ("customer", "parent_order", "program")
     inlines = [OccurrenceInline]
 
+    def get_actions(self, request):
+        # Read-only rows, but this action is how a program change reaches them: through
+        # its own preview and a service, for the users who may change programs.
+        actions = super().get_actions(request)
+        if request.user.has_perm("continuity.change_continuityprogram"):
+            actions["change_future_shipments"] = self.get_action(change_future_shipments)
+        else:
+            actions.pop("change_future_shipments", None)
+        return actions
+
+    def get_urls(self):
+        def view(request):
+            if not request.user.has_perm("continuity.change_continuityprogram"):
+                raise PermissionDenied
+            return change_future_shipments_view(self, request)
+
+        return [
+            path(
+                "change-future-shipments/",
+                self.admin_site.admin_view(view),
+                name="continuity_subscription_change_future",
+            ),
+            *super().get_urls(),
+        ]
+
 
 class OccurrenceLineInline(ReadOnlyInline):
     model = OccurrenceLine
@@ -456,3 +486,77 @@ class OccurrenceLineAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelA
     search_fields = ("occurrence__subscription__parent_order__number", "=item__item_number")
     search_help_text = _("Parent sales order number or exact item number.")
     list_select_related = ("occurrence", "item")
+
+
+@admin.register(ReasonCode)
+class ReasonCodeAdmin(admin.ModelAdmin):
+    """The reasons agents choose from when they change a subscription."""
+
+    list_display = ("code", "label_en", "label_fr", "actions", "active")
+    list_filter = ("active",)
+    search_fields = ("code", "label_en", "label_fr")
+
+
+class FutureShipmentsChangeForm(forms.Form):
+    substitute_item = forms.ModelChoiceField(
+        label=_("Item to replace"), queryset=Item.objects.order_by("item_number"), required=False
+    )
+    replacement_item = forms.ModelChoiceField(
+        label=_("Replacement item"),
+        queryset=Item.objects.filter(active=True).order_by("item_number"),
+        required=False,
+    )
+    shift_days = forms.IntegerField(label=_("Shift dates by (days)"), initial=0, required=False)
+    reason = forms.CharField(label=_("Reason"), max_length=255)
+
+
+def change_future_shipments_view(model_admin, request):
+    """Preview, then apply, a program change to the chosen subscriptions' future
+    shipments (continuity.actions.future_shipments_change)."""
+    ids = [int(pk) for pk in request.POST.getlist("ids") or request.GET.getlist("ids")]
+    form = FutureShipmentsChangeForm(request.POST if "reason" in request.POST else None)
+    changes = None
+    if form.is_bound and form.is_valid():
+        arguments = {
+            "subscription_ids": ids,
+            "substitute_item_id": getattr(form.cleaned_data["substitute_item"], "pk", None),
+            "replacement_item_id": getattr(form.cleaned_data["replacement_item"], "pk", None),
+            "shift_days": form.cleaned_data["shift_days"] or 0,
+        }
+        try:
+            if request.POST.get("step") == "apply":
+                done = future_shipments_change(
+                    actor=Actor.of_user(request.user),
+                    reason=form.cleaned_data["reason"],
+                    **arguments,
+                )
+                model_admin.message_user(
+                    request,
+                    _("Future shipments changed: %(count)d.") % {"count": len(done)},
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:continuity_subscription_changelist"))
+            changes = future_shipments_change_preview(**arguments)
+        except ValidationError as error:
+            for message in error.messages:
+                form.add_error(None, message)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": _("Change future shipments"),
+        "opts": model_admin.model._meta,
+        "form": form,
+        "ids": ids,
+        "subscriptions": Subscription.objects.filter(pk__in=ids).select_related(
+            "customer", "parent_order"
+        ),
+        "changes": changes,
+    }
+    return TemplateResponse(request, "admin/continuity/change_future_shipments.html", context)
+
+
+@admin.action(description=_("Change future shipments (substitute an item, shift dates)"))
+def change_future_shipments(model_admin, request, queryset):
+    query = "&".join(f"ids={pk}" for pk in queryset.values_list("pk", flat=True))
+    return HttpResponseRedirect(
+        reverse("admin:continuity_subscription_change_future") + f"?{query}"
+    )

@@ -1,19 +1,28 @@
 """Continuity programs (read-only) and subscriptions (read): each view validates its query
 with a serializer and calls one selector; core.api maps errors."""
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from continuity.actions import SERVICES
+from continuity.models import ReasonCode, SubscriptionAction
+from continuity.presenters import effect_text
 from continuity.selectors import program_get, program_list, subscription_get, subscription_list
 from continuity.serializers import (
     ProgramSerializer,
     ProgramSummarySerializer,
+    SubscriptionActionRequestSerializer,
+    SubscriptionActionResultSerializer,
     SubscriptionListQuerySerializer,
     SubscriptionSerializer,
     SubscriptionSummarySerializer,
 )
+from core.actors import Actor
 from core.api import (
     CanTakeOrders,
     PageQuerySerializer,
@@ -92,3 +101,90 @@ class SubscriptionDetailApi(APIView):
     def get(self, request, subscription_id):
         subscription = subscription_get(subscription_id=subscription_id)
         return Response(SubscriptionSerializer(subscription).data)
+
+
+def _action_arguments(action: str, data: dict) -> dict:
+    """The service's keyword arguments from the request, per action."""
+    if action in ("skip", "reschedule"):
+        arguments = {"occurrence_id": data.get("occurrence")}
+        if action == "reschedule":
+            if "new_date" not in data:
+                raise DjangoValidationError({"new_date": _("Enter the new ship date.")})
+            arguments["new_date"] = data["new_date"]
+        return arguments
+    if action == "pause":
+        return {"until": data.get("until")}
+    if action == "change_card":
+        if "card" not in data:
+            raise DjangoValidationError({"card": _("Choose a card.")})
+        return {"card_id": data["card"]}
+    if action == "change_ship_to":
+        if "address" not in data:
+            raise DjangoValidationError(
+                {"address": _("Choose one of the customer's shipping addresses.")}
+            )
+        return {"address_id": data["address"]}
+    return {}
+
+
+class SubscriptionActionApi(APIView):
+    """One view for the eight actions of SPEC 8: each is the same operation (preview or do
+    it, with a reason code) on a different service."""
+
+    permission_classes = [IsAuthenticated, CanTakeOrders]
+
+    @extend_schema(
+        operation_id="subscription_action",
+        summary="Skip, reschedule, pause, resume, change the card or ship-to, cancel, reactivate",
+        description="With preview=true, only describes what would be charged, refunded or "
+        "shipped, and when; otherwise does it, with the reason code (the list kept in the "
+        "admin), and answers what it did. Refusals: 400 per field, 409 for a state that "
+        "forbids the action (a shipment with its child order, a cancelled subscription).",
+        tags=["subscriptions"],
+        parameters=[
+            OpenApiParameter("subscription_id", int, OpenApiParameter.PATH),
+            OpenApiParameter("action", str, OpenApiParameter.PATH, enum=SubscriptionAction.values),
+        ],
+        request=SubscriptionActionRequestSerializer,
+        responses={200: SubscriptionActionResultSerializer, **error_responses(400, 404, 409)},
+    )
+    def post(self, request, subscription_id, action):
+        if action not in SERVICES:
+            raise Http404
+        body = SubscriptionActionRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        preview_service, action_service = SERVICES[action]
+        subscription = subscription_get(subscription_id=subscription_id)
+        arguments = _action_arguments(action, data)
+        preview = preview_service(subscription_id=subscription.pk, **arguments)
+        if not data["preview"]:
+            action_service(
+                subscription_id=subscription.pk,
+                actor=Actor.of_user(request.user),
+                reason_code=data["reason_code"],
+                **arguments,
+            )
+            subscription.refresh_from_db()
+        elif not ReasonCode.objects.filter(code=data["reason_code"], active=True).exists():
+            raise DjangoValidationError({"reason_code": _("Choose a reason from the list.")})
+        return Response(
+            SubscriptionActionResultSerializer(
+                {
+                    "action": action,
+                    "previewed_only": data["preview"],
+                    "effects": [
+                        {
+                            "what": effect.what,
+                            "shipment": effect.occurrence.sequence if effect.occurrence else None,
+                            "ship_date": effect.occurrence.ship_date if effect.occurrence else None,
+                            "day": effect.day,
+                            "amount": effect.amount,
+                            "text": effect_text(effect, subscription.currency),
+                        }
+                        for effect in preview.effects
+                    ],
+                    "subscription_status": subscription.status,
+                }
+            ).data
+        )

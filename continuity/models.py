@@ -1,7 +1,7 @@
 from django.db import models
 from django.db.models import F, Q
+from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from continuity.scheduling import EventAction, EventSpec, IntervalUnit
 from core.money import CurrencyField, MoneyField
@@ -287,6 +287,11 @@ class Subscription(models.Model):
     hold_reason = models.CharField(
         _("hold reason"), max_length=16, choices=HoldReason.choices, blank=True
     )
+    # A pause is a hold by an agent; with a date, the jobs resume it on that date.
+    paused_until = models.DateField(_("paused until"), null=True, blank=True)
+    # Days added to the plan's dates for shipments planned later (open-ended programs),
+    # after an administrator moved this subscription's future shipments.
+    schedule_shift_days = models.IntegerField(_("schedule shift (days)"), default=0)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
@@ -344,7 +349,12 @@ OCCURRENCE_STATUS = StatusMachine(
             OccurrenceStatus.PAID,
             OccurrenceStatus.PAYMENT_DECLINED,
         },
-        OccurrenceStatus.PAID: {OccurrenceStatus.CHILD_CREATED, OccurrenceStatus.CANCELLED},
+        # A paid shipment skipped or cancelled before it ships is refunded.
+        OccurrenceStatus.PAID: {
+            OccurrenceStatus.CHILD_CREATED,
+            OccurrenceStatus.CANCELLED,
+            OccurrenceStatus.SKIPPED,
+        },
         OccurrenceStatus.CHILD_CREATED: set(),
         OccurrenceStatus.SKIPPED: {OccurrenceStatus.SCHEDULED},
         OccurrenceStatus.CANCELLED: {OccurrenceStatus.SCHEDULED},
@@ -460,3 +470,44 @@ class OccurrenceLine(models.Model):
 
     def __str__(self):
         return f"{self.quantity} x {self.item.item_number}"
+
+
+class SubscriptionAction(models.TextChoices):
+    SKIP = "skip", _("Skip a shipment")
+    RESCHEDULE = "reschedule", _("Change a shipment's date")
+    PAUSE = "pause", _("Pause")
+    RESUME = "resume", _("Resume")
+    CHANGE_CARD = "change_card", _("Change the card")
+    CHANGE_SHIP_TO = "change_ship_to", _("Change the ship-to address")
+    CANCEL = "cancel", pgettext_lazy("subscription action", "Cancel")
+    REACTIVATE = "reactivate", _("Reactivate")
+
+
+class ReasonCode(models.Model):
+    """Why an agent changed a subscription: the list is kept in the admin."""
+
+    code = models.CharField(_("code"), max_length=20, unique=True)
+    label_en = models.CharField(_("label (English)"), max_length=100)
+    label_fr = models.CharField(_("label (French)"), max_length=100)
+    # The actions the reason fits; empty: every action.
+    actions = models.JSONField(_("actions"), default=list, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("reason code")
+        verbose_name_plural = _("reason codes")
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(code=""), name="reason_code_not_empty"),
+        ]
+
+    def __str__(self):
+        return f"{self.code} {self.label}"
+
+    @property
+    def label(self) -> str:
+        """The label in the active language."""
+        return self.label_fr if (get_language() or "en").startswith("fr") else self.label_en
+
+    def fits(self, action: str) -> bool:
+        return not self.actions or action in self.actions

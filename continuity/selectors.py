@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Case, Prefetch, Q, Value, When
+from django.db.models import Case, Count, Prefetch, Q, Sum, Value, When
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -508,3 +508,90 @@ def subscription_get(*, subscription_id: int) -> Subscription:
     }
     subscription.child_order_rows = sorted(child_orders.values(), key=lambda order: order.pk)
     return subscription
+
+
+def subscription_page_get(*, subscription_id: int) -> Subscription:
+    """A subscription with what its page shows: shipments, their payments and child
+    orders, the customer's cards and addresses (a fixed number of queries)."""
+    return (
+        Subscription.objects.select_related(
+            "customer", "parent_order", "program", "item", "card", "ship_to", "payment_method"
+        )
+        .prefetch_related(
+            "customer__cards",
+            "customer__addresses",
+            Prefetch(
+                "occurrences",
+                queryset=Occurrence.objects.select_related("child_order", "payment").order_by(
+                    "sequence"
+                ),
+            ),
+            Prefetch(
+                "occurrences__payments",
+                queryset=Payment.objects.select_related("card").order_by("id"),
+            ),
+        )
+        .get(pk=subscription_id)
+    )
+
+
+@dataclass(frozen=True)
+class ForecastDay:
+    day: datetime.date
+    charges: int
+    charge_amount: Decimal
+    shipments: int
+    shipment_amount: Decimal
+
+
+def forecast(
+    *, start: datetime.date, days: int = 60, item_id: int | None = None
+) -> list[ForecastDay]:
+    """Charges and shipments expected per day from `start`, for `days` days.
+
+    A shipment not yet paid is charged on its ship date minus the payment lead days (a
+    declined one on its next attempt; one already overdue, on the start day); a shipment
+    ships on its ship date. Subscriptions that are not active are left out: nothing is
+    charged or sent for them until an agent acts.
+    """
+    end = start + datetime.timedelta(days=days - 1)
+    lead = datetime.timedelta(days=ContinuityParameters.load().payment_lead_days)
+    running = Occurrence.objects.filter(subscription__status=SubscriptionStatus.ACTIVE)
+    if item_id is not None:
+        running = running.filter(subscription__item_id=item_id)
+    charges: dict[datetime.date, list] = {}
+    to_charge = running.filter(
+        status__in=[
+            OccurrenceStatus.SCHEDULED,
+            OccurrenceStatus.PAYMENT_DECLINED,
+            OccurrenceStatus.PAYMENT_UNKNOWN,
+        ],
+        ship_date__lte=end + lead,
+    )
+    for ship_date, retry_on, count, amount in (
+        to_charge.values("ship_date", "next_payment_attempt_on")
+        .annotate(count=Count("pk"), amount=Sum("amount"))
+        .values_list("ship_date", "next_payment_attempt_on", "count", "amount")
+    ):
+        day = max(retry_on or ship_date - lead, start)
+        if day <= end:
+            totals = charges.setdefault(day, [0, ZERO])
+            totals[0] += count
+            totals[1] += amount
+    shipments = {
+        ship_date: (count, amount)
+        for ship_date, count, amount in running.filter(ship_date__range=(start, end))
+        .exclude(status__in=[OccurrenceStatus.SKIPPED, OccurrenceStatus.CANCELLED])
+        .values("ship_date")
+        .annotate(count=Count("pk"), amount=Sum("amount"))
+        .values_list("ship_date", "count", "amount")
+    }
+    result = []
+    for offset in range(days):
+        day = start + datetime.timedelta(days=offset)
+        charge_count, charge_amount = charges.get(day, (0, ZERO))
+        shipment_count, shipment_amount = shipments.get(day, (0, ZERO))
+        result.append(
+            ForecastDay(day, charge_count, charge_amount, shipment_count, shipment_amount)
+        )
+    return result

@@ -167,3 +167,42 @@ class SubscriptionSerializer(SubscriptionScheduleSerializer):
     ship_to = AddressSerializer(allow_null=True)
     payments = PaymentSerializer(many=True, source="payment_rows")
     child_orders = ChildOrderSerializer(many=True, source="child_order_rows")
+
+
+class SubscriptionActionRequestSerializer(serializers.Serializer):
+    """The fields an action takes (each action reads those it needs; SPEC 8)."""
+
+    reason_code = serializers.CharField(max_length=20)
+    preview = serializers.BooleanField(
+        default=False, help_text="True: only describe what would happen, change nothing."
+    )
+    occurrence = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=1,
+        help_text="skip, reschedule: the shipment (id); skip defaults to the next one.",
+    )
+    new_date = serializers.DateField(required=False, help_text="reschedule: the new ship date.")
+    until = serializers.DateField(
+        required=False, allow_null=True, help_text="pause: the day it ends (empty: until resumed)."
+    )
+    card = serializers.IntegerField(required=False, min_value=1, help_text="change_card: card id.")
+    address = serializers.IntegerField(
+        required=False, min_value=1, help_text="change_ship_to: shipping address id."
+    )
+
+
+class ActionEffectSerializer(serializers.Serializer):
+    what = serializers.CharField()
+    shipment = serializers.IntegerField(allow_null=True)
+    ship_date = serializers.DateField(allow_null=True)
+    day = serializers.DateField(allow_null=True)
+    amount = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    text = serializers.CharField()
+
+
+class SubscriptionActionResultSerializer(serializers.Serializer):
+    action = serializers.CharField()
+    previewed_only = serializers.BooleanField()
+    effects = ActionEffectSerializer(many=True)
+    subscription_status = serializers.CharField()

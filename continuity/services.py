@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -33,8 +33,9 @@ from continuity.selectors import (
 )
 from core.actors import Actor
 from core.errors import Conflict
-from core.models import AuditEntry
+from core.models import AuditEntry, NotificationKind
 from core.money import ZERO
+from core.notifications import NotificationEvent, notifications_add
 from core.services import audit_entry_build, audit_record, status_change
 from orders.models import SalesOrder, SalesOrderKind, SalesOrderLine, SalesOrderStatus
 from orders.numbers import next_sales_order_numbers
@@ -257,6 +258,9 @@ def subscription_materialise(
         )
         if shipment.sequence > last
     ]
+    if subscription.schedule_shift_days:
+        shift = datetime.timedelta(days=subscription.schedule_shift_days)
+        planned = [replace(shipment, ship_date=shipment.ship_date + shift) for shipment in planned]
     created = occurrences_create(subscription=subscription, planned=planned)
     subscription.planned_through = through
     subscription.save(update_fields=["planned_through"])
@@ -416,6 +420,14 @@ def occurrences_charge_prepare(
                 )
                 continue
             (prepared if isinstance(item, PreparedCharge) else results).append(item)
+        by_pk = {occurrence.pk: occurrence for occurrence in locked}
+        notifications_add(
+            [
+                _charge_notification(by_pk[result.occurrence_id], result, payment=None)
+                for result in results
+                if result.outcome == ChargeOutcome.CARD_EXPIRED
+            ]
+        )
     locked_elsewhere = [pk for pk in occurrence_ids if pk not in locked_ids]
     return ChargePreparation(prepared, results, locked_elsewhere)
 
@@ -453,7 +465,9 @@ def _charge_prepare_one(
             detail=DeclineCode.EXPIRED_CARD.reason,
             actor=actor,
         )
-        return ChargeResult(occurrence.pk, ChargeOutcome.CARD_EXPIRED, str(card))
+        return ChargeResult(
+            occurrence.pk, ChargeOutcome.CARD_EXPIRED, DeclineCode.EXPIRED_CARD.reason
+        )
     payment = payment_sale_create(
         sales_order=subscription.parent_order,
         occurrence=occurrence,
@@ -484,7 +498,7 @@ def occurrences_charge_record(
         locked = {
             occurrence.pk: occurrence
             for occurrence in Occurrence.objects.select_for_update(of=("self",))
-            .select_related("subscription")
+            .select_related("subscription__parent_order")
             .filter(pk__in=[prepared.occurrence_id for prepared, _answer in answers])
             .order_by("pk")
         }
@@ -508,7 +522,60 @@ def occurrences_charge_record(
             if entry is not None:
                 paid_entries.append(entry)
         _audit_entries_insert(paid_entries)
+        notifications_add(
+            [
+                _charge_notification(
+                    locked[prepared.occurrence_id], result, payment=prepared.payment
+                )
+                for (prepared, _answer), result in zip(answers, results, strict=True)
+                if result.outcome in NOTIFIED_CHARGE_OUTCOMES
+            ]
+        )
     return results
+
+
+# The outcomes of a charge the customer is told about by email.
+NOTIFIED_CHARGE_OUTCOMES = (
+    ChargeOutcome.PAID,
+    ChargeOutcome.DECLINED,
+    ChargeOutcome.ON_HOLD,
+    ChargeOutcome.CARD_EXPIRED,
+)
+
+
+def _charge_notification(
+    occurrence: Occurrence, result: ChargeResult, *, payment: Payment | None
+) -> NotificationEvent:
+    """The email owed for one charge's outcome: keyed by the payment (or, for a card that
+    expired before any charge, by the shipment), so it is owed once."""
+    subscription = occurrence.subscription
+    context = {
+        "order": subscription.parent_order.number,
+        "program": subscription.plan.get("name", ""),
+        "amount": str(occurrence.amount),
+        "currency": occurrence.currency,
+        "card": str(payment.card if payment else subscription.card),
+        "ship_date": occurrence.ship_date.isoformat(),
+    }
+    if result.outcome == ChargeOutcome.PAID:
+        return NotificationEvent(
+            NotificationKind.CHARGED,
+            f"charged:payment:{payment.pk}",
+            subscription.customer_id,
+            context,
+        )
+    key = (
+        f"payment_failed:payment:{payment.pk}"
+        if payment
+        else f"payment_failed:occurrence:{occurrence.pk}:{result.outcome}"
+    )
+    context |= {
+        "reason": result.detail,
+        "retry_on": result.retry_on.isoformat() if result.retry_on else "",
+    }
+    return NotificationEvent(
+        NotificationKind.PAYMENT_FAILED, key, subscription.customer_id, context
+    )
 
 
 def _charge_record_one(
@@ -679,6 +746,7 @@ def child_orders_create(
                 except DatabaseError as error:
                     detail = f"{type(error).__name__}: {str(error).strip()[:500]}"
                     problems += [(shipment.pk, "error", detail) for shipment in group]
+        _child_orders_notify(orders)
         fulfilled = {shipment.pk for _number, group in orders for shipment in group}
         completed = _subscriptions_complete(
             {shipment.subscription_id for _number, group in orders for shipment in group},
@@ -692,6 +760,39 @@ def child_orders_create(
         order_numbers=tuple(number for number, _group in orders),
         locked_elsewhere=tuple(locked_elsewhere),
     )
+
+
+def _child_orders_notify(orders: list[tuple[str, list[_PaidShipment]]]) -> None:
+    """One "shipment ordered" email per child order (inside the chunk's transaction)."""
+    if not orders:
+        return
+    subscriptions = {
+        subscription.pk: subscription
+        for subscription in Subscription.objects.filter(
+            pk__in={group[0].subscription_id for _number, group in orders}
+        )
+        .select_related("ship_to")
+        .only("pk", "plan", "ship_to")
+    }
+    events = []
+    for number, group in orders:
+        subscription = subscriptions[group[0].subscription_id]
+        events.append(
+            NotificationEvent(
+                NotificationKind.CHILD_ORDER_CREATED,
+                f"child_order_created:order:{number}",
+                group[0].customer_id,
+                {
+                    "child_order": number,
+                    "program": subscription.plan.get("name", ""),
+                    "ship_date": min(shipment.ship_date for shipment in group).isoformat(),
+                    "amount": str(sum((shipment.amount for shipment in group), ZERO)),
+                    "currency": group[0].currency,
+                    "ship_to": subscription.ship_to.one_line if subscription.ship_to else "",
+                },
+            )
+        )
+    notifications_add(events)
 
 
 def _lock_paid_occurrences(

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from core.models import AuditEntry
+from core.models import AuditEntry, Notification
 
 
 class LargeTableAdminMixin:
@@ -63,3 +63,14 @@ class AuditEntryAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     search_fields = ("=object_id", "=customer__account_number", "=actor_label", "=action")
     search_help_text = _("Exact object id, customer account number, user or action.")
     list_select_related = ("customer",)
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.ModelAdmin):
+    """Emails owed to customers; written by the services, sent by a task."""
+
+    list_display = ("key", "kind", "customer", "status", "attempts", "created_at", "sent_at")
+    list_filter = ("kind", "status")
+    search_fields = ("=key", "=customer__account_number")
+    list_select_related = ("customer",)
+    raw_id_fields = ("customer",)

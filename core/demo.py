@@ -19,6 +19,7 @@ from continuity.models import (
     ContinuityProgram,
     ProgramEvent,
     ProgramEventLine,
+    ReasonCode,
 )
 from continuity.scheduling import EventAction, IntervalUnit
 from customers.models import Address, AddressKind, Customer
@@ -194,6 +195,23 @@ PROGRAMS = [
     ),
 ]
 
+# code, English, French, actions (empty: every action)
+REASON_CODES = [
+    ("CUSTOMER", "Customer's request", "Demande du client", []),
+    ("TRAVEL", "Customer away", "Client absent", ["skip", "reschedule", "pause", "resume"]),
+    (
+        "STOCK",
+        "Too much product on hand",
+        "Trop de produit en stock",
+        ["skip", "reschedule", "pause", "cancel"],
+    ),
+    ("MOVED", "Customer moved", "Déménagement", ["change_ship_to", "reschedule"]),
+    ("NEWCARD", "New card given", "Nouvelle carte fournie", ["change_card", "reactivate"]),
+    ("PRICE", "Price", "Prix", ["cancel", "pause"]),
+    ("QUALITY", "Product quality", "Qualité du produit", ["cancel", "skip"]),
+    ("WINBACK", "Customer came back", "Client revenu", ["reactivate", "resume"]),
+]
+
 PAYMENT_METHODS = [
     ("Visa", "Visa", PaymentMethodKind.CARD, CardBrand.VISA),
     ("Mastercard", "Mastercard", PaymentMethodKind.CARD, CardBrand.MASTERCARD),
@@ -362,6 +380,13 @@ def _load_catalogue() -> None:
         )
 
 
+def _load_reason_codes() -> None:
+    for code, label_en, label_fr, actions in REASON_CODES:
+        ReasonCode.objects.get_or_create(
+            code=code, defaults={"label_en": label_en, "label_fr": label_fr, "actions": actions}
+        )
+
+
 def _load_payment_methods() -> None:
     for code, name, kind, brand in PAYMENT_METHODS:
         PaymentMethod.objects.get_or_create(
@@ -387,6 +412,7 @@ def _load_parameters() -> None:
 def demo_data_load() -> list[str]:
     """Load the demo data; returns the usernames it created (empty on a second run)."""
     _load_parameters()
+    _load_reason_codes()
     _load_payment_methods()
     _load_catalogue()
     _load_customers()

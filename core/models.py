@@ -49,3 +49,59 @@ class AuditEntry(models.Model):
 
     def __str__(self):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action} {self.object_id}"
+
+
+class NotificationKind(models.TextChoices):
+    CHARGED = "charged", _("Payment taken")
+    PAYMENT_FAILED = "payment_failed", _("Payment failed")
+    CHILD_ORDER_CREATED = "child_order_created", _("Shipment ordered")
+    SUBSCRIPTION_CANCELLED = "subscription_cancelled", _("Subscription cancelled")
+
+
+class NotificationStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+
+
+class Notification(models.Model):
+    """An email owed to a customer for one event, written in the same transaction as the
+    event (an outbox). Its key is unique, so a job that runs again, or an event recorded
+    twice, never owes the same email twice; a task sends the pending ones."""
+
+    kind = models.CharField(_("kind"), max_length=24, choices=NotificationKind.choices)
+    # "charged:payment:42", "child_order_created:order:7" ...: one email per event.
+    key = models.CharField(_("event"), max_length=100, unique=True)
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        on_delete=models.PROTECT,
+        related_name="notifications",
+    )
+    # What the email tells: ids and figures, read when it is written (no card data).
+    context = models.JSONField(_("context"), default=dict)
+    status = models.CharField(
+        _("status"),
+        max_length=8,
+        choices=NotificationStatus.choices,
+        default=NotificationStatus.PENDING,
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=255, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(
+                fields=["status", "created_at"],
+                condition=models.Q(status="pending"),
+                name="notification_pending_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return self.key

@@ -7,9 +7,11 @@ from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils.translation import gettext as _
 
 from continuity.models import Occurrence, Subscription
+from core.models import AuditEntry
+from core.presenters import audit_entry_text
 from customers.models import Address, AddressKind, Customer, digits_only
 from orders.models import SalesOrder
-from payments.models import Card
+from payments.models import Card, Payment
 
 SEARCH_MIN_LENGTH = 2
 # A query made only of digits and the separators people type in phone numbers.
@@ -167,3 +169,58 @@ def customer_default_ship_to(customer: Customer) -> Address | None:
     return (
         customer.addresses.filter(kind=AddressKind.SHIPPING).order_by("-is_default", "id").first()
     )
+
+
+def customer_timeline(customer: Customer, *, limit: int = 100) -> list[tuple[object, str]]:
+    """The customer's audit trail, newest first, each entry with its sentence."""
+    entries = list(AuditEntry.objects.filter(customer=customer).order_by("-at", "-id")[:limit])
+    labels = _timeline_labels(entries)
+    return [(entry, audit_entry_text(entry, labels)) for entry in entries]
+
+
+def _timeline_labels(entries) -> dict[tuple[str, str], str]:
+    """What each object of the timeline is called, fetched per kind (a query each)."""
+    ids: dict[str, set[int]] = {}
+    for entry in entries:
+        if entry.object_id.isdigit():
+            ids.setdefault(entry.object_type, set()).add(int(entry.object_id))
+    labels: dict[tuple[str, str], str] = {}
+
+    def add(object_type, rows):
+        labels.update({(object_type, str(pk)): label for pk, label in rows})
+
+    add(
+        "orders.salesorder",
+        SalesOrder.objects.filter(pk__in=ids.get("orders.salesorder", ())).values_list(
+            "pk", "number"
+        ),
+    )
+    add(
+        "continuity.subscription",
+        (
+            (pk, f"{number} · {code}")
+            for pk, number, code in Subscription.objects.filter(
+                pk__in=ids.get("continuity.subscription", ())
+            ).values_list("pk", "parent_order__number", "program__code")
+        ),
+    )
+    add(
+        "continuity.occurrence",
+        (
+            (pk, f"{sequence} · {number}")
+            for pk, sequence, number in Occurrence.objects.filter(
+                pk__in=ids.get("continuity.occurrence", ())
+            ).values_list("pk", "sequence", "subscription__parent_order__number")
+        ),
+    )
+    add(
+        "payments.payment",
+        Payment.objects.filter(pk__in=ids.get("payments.payment", ())).values_list(
+            "pk", "idempotency_key"
+        ),
+    )
+    add(
+        "payments.card",
+        ((card.pk, str(card)) for card in Card.objects.filter(pk__in=ids.get("payments.card", ()))),
+    )
+    return labels

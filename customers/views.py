@@ -8,7 +8,7 @@ from core.actors import Actor
 from core.roles import can_take_orders, role_required
 from customers.forms import CustomerSearchForm
 from customers.models import Customer
-from customers.selectors import customer_page_get, customer_search
+from customers.selectors import customer_page_get, customer_search, customer_timeline
 from orders.services import sales_order_create
 
 
@@ -62,7 +62,11 @@ def customer_detail(request, account_number):
         customer = customer_page_get(account_number=account_number)
     except Customer.DoesNotExist:
         raise Http404 from None
-    return render(request, "customers/detail.html", {"customer": customer})
+    return render(
+        request,
+        "customers/detail.html",
+        {"customer": customer, "timeline": customer_timeline(customer)},
+    )
 
 
 @require_POST

@@ -16,7 +16,9 @@ from continuity.services import subscription_create
 from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict
+from core.models import NotificationKind
 from core.money import ZERO
+from core.notifications import NotificationEvent, notifications_add
 from core.services import audit_record, status_change
 from customers.models import Customer
 from customers.selectors import customer_default_ship_to
@@ -405,9 +407,29 @@ def _submit(order: SalesOrder, *, payment, actor: Actor) -> None:
         details={"payment": payment.idempotency_key if payment else ""},
         update_fields=("order_date", "submitted_at", "kind"),
     )
+    programs = []
     for line in continuity_lines:
-        subscription_create(
+        subscription = subscription_create(
             order=order, line=line, payment=payment, order_date=order.order_date, actor=actor
+        )
+        programs.append(subscription.plan.get("name", ""))
+    if payment is not None:
+        notifications_add(
+            [
+                NotificationEvent(
+                    NotificationKind.CHARGED,
+                    f"charged:payment:{payment.pk}",
+                    order.customer_id,
+                    {
+                        "order": order.number,
+                        "program": ", ".join(programs),
+                        "amount": str(payment.amount),
+                        "currency": payment.currency,
+                        "card": str(payment.card),
+                        "ship_date": "",
+                    },
+                )
+            ]
         )
 
 

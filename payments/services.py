@@ -491,13 +491,21 @@ def _refunded_total(sale: Payment) -> Decimal:
 
 
 def _reversal_create(
-    *, sale: Payment, operation: str, amount: Decimal, actor: Actor, reason: str
+    *,
+    sale: Payment,
+    operation: str,
+    amount: Decimal,
+    actor: Actor,
+    reason: str,
+    occurrence_id: int | None = None,
 ) -> Payment:
-    """A pending refund or void of `sale` with its key (caller holds the sale's lock)."""
+    """A pending refund or void of `sale` with its key (caller holds the sale's lock).
+    `occurrence_id`: the shipment a refund is for, when the sale paid several (the sale
+    taken at submit, or a program billed up front)."""
     attempt = sale.reversals.filter(operation=operation).count() + 1
     reversal = Payment.objects.create(
         sales_order_id=sale.sales_order_id,
-        occurrence_id=sale.occurrence_id,
+        occurrence_id=occurrence_id or sale.occurrence_id,
         customer_id=sale.customer_id,
         method_id=sale.method_id,
         card_id=sale.card_id,
@@ -568,7 +576,14 @@ def _reversal_outcome(reversal: Payment) -> Payment:
     return reversal
 
 
-def payment_refund(*, payment_id: int, amount=None, actor: Actor, reason: str = "") -> Payment:
+def payment_refund(
+    *,
+    payment_id: int,
+    amount=None,
+    actor: Actor,
+    reason: str = "",
+    occurrence_id: int | None = None,
+) -> Payment:
     """Refund `amount` (default: all that is left) of the approved sale `payment_id` and
     return the refund, an approved Payment whose original is the sale. The sale becomes
     refunded once refunds add up to its amount.
@@ -579,7 +594,8 @@ def payment_refund(*, payment_id: int, amount=None, actor: Actor, reason: str = 
     gateway never saw it. A declined refund raises ReversalDeclined. Refused, with nothing
     written or sent: a payment that is not an approved sale (Conflict), an amount not
     above zero or above what is left (ValidationError), another refund or void of the
-    sale still being confirmed (Conflict).
+    sale still being confirmed (Conflict). `occurrence_id` records which shipment the
+    refund is for, when the sale paid several.
     """
     requested = _reversal_amount(amount)
     with transaction.atomic():
@@ -608,6 +624,7 @@ def payment_refund(*, payment_id: int, amount=None, actor: Actor, reason: str = 
                 amount=wanted,
                 actor=actor,
                 reason=reason,
+                occurrence_id=occurrence_id,
             )
             fresh = True
     answer = _gateway_send(

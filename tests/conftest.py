@@ -74,3 +74,7 @@ def agent(demo):
 @pytest.fixture
 def actor(agent):
     return Actor.of_user(agent)
+
+
+# Selling a continuity item through the order services is what most suites start from.
+from tests.batch.conftest import sell, today  # noqa: E402, F401

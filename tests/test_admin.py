@@ -22,7 +22,7 @@ from continuity.models import (
 )
 from core.actors import Actor
 from core.demo import DEMO_PASSWORD
-from core.models import AuditEntry
+from core.models import AuditEntry, Notification
 from customers.models import Address, Customer
 from orders.models import Item, NumberSequence, SalesOrder, SalesOrderLine
 from orders.services import (
@@ -49,6 +49,7 @@ PROJECT_APPS = {
 # Only services write these: the admin shows them and refuses every change.
 READ_ONLY_MODELS = [
     AuditEntry,
+    Notification,
     SalesOrder,
     SalesOrderLine,
     NumberSequence,

@@ -30,6 +30,7 @@ OPERATIONS = {
     ("post", "/api/v1/sales-orders/{number}/submit/"),
     ("get", "/api/v1/subscriptions/"),
     ("get", "/api/v1/subscriptions/{subscription_id}/"),
+    ("post", "/api/v1/subscriptions/{subscription_id}/{action}/"),
     ("get", "/api/v1/batch-runs/"),
     ("post", "/api/v1/batch-runs/"),
     ("get", "/api/v1/batch-runs/{run_id}/"),
@@ -41,6 +42,7 @@ WITH_BODY = {
     ("post", "/api/v1/sales-orders/"),
     ("post", "/api/v1/sales-orders/{number}/lines/"),
     ("post", "/api/v1/sales-orders/{number}/payments/"),
+    ("post", "/api/v1/subscriptions/{subscription_id}/{action}/"),
     ("post", "/api/v1/batch-runs/"),
 }
 ERROR_REF = "#/components/schemas/Error"

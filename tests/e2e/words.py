@@ -99,6 +99,18 @@ class Words:
         with translation.override(self.language):
             return str(choice.label)
 
+    def in_context(self, context: str, english: str) -> str:
+        """A label translated with a context (msgctxt), as the page shows it."""
+        with translation.override(self.language):
+            return translation.pgettext(context, english)
+
+    def status_of(self, model: str, value: str) -> str:
+        """A status label by model name: "subscription", "cancelled"."""
+        from continuity.models import SubscriptionStatus
+
+        choices = {"subscription": SubscriptionStatus}[model]
+        return self.status(choices(value))
+
     @property
     def locale(self) -> str:
         return LOCALES[self.language]

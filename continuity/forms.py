@@ -1,0 +1,88 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from continuity.actions import OPEN_STATUSES, reason_codes_for
+from continuity.models import OccurrenceStatus, Subscription
+from core.dates import business_date
+
+
+class ActionForm(forms.Form):
+    """The reason every action asks for; each action adds its own fields."""
+
+    reason_code = forms.ChoiceField(label=_("Reason"))
+
+    def __init__(self, *args, subscription: Subscription, action: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.subscription = subscription
+        self.fields["reason_code"].choices = [("", "—")] + [
+            (code.code, code.label) for code in reason_codes_for(action)
+        ]
+
+
+def _shipment_choices(subscription: Subscription, statuses) -> list[tuple[int, str]]:
+    return [
+        (
+            occurrence.pk,
+            f"{occurrence.sequence} · {occurrence.ship_date.isoformat()} · "
+            f"{occurrence.amount} {occurrence.currency} · "
+            f"{occurrence.get_status_display()}",
+        )
+        for occurrence in subscription.occurrences.filter(
+            status__in=statuses, ship_date__gte=business_date()
+        ).order_by("ship_date", "sequence")
+    ]
+
+
+class SkipForm(ActionForm):
+    occurrence = forms.TypedChoiceField(label=_("Shipment"), coerce=int)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["occurrence"].choices = _shipment_choices(
+            self.subscription, [*OPEN_STATUSES, OccurrenceStatus.PAYMENT_UNKNOWN]
+        )
+
+
+class RescheduleForm(SkipForm):
+    new_date = forms.DateField(
+        label=_("New ship date"), widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+class PauseForm(ActionForm):
+    until = forms.DateField(
+        label=_("Paused until"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text=_("Empty: until resumed."),
+    )
+
+
+class ChangeCardForm(ActionForm):
+    card = forms.TypedChoiceField(label=_("Card"), coerce=int)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["card"].choices = [
+            (card.pk, str(card))
+            for card in self.subscription.customer.cards.filter(active=True).order_by("-created_at")
+        ]
+
+
+class ChangeShipToForm(ActionForm):
+    address = forms.TypedChoiceField(label=_("Ship-to address"), coerce=int)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["address"].choices = [
+            (address.pk, address.one_line)
+            for address in self.subscription.customer.addresses.filter(kind="shipping")
+        ]
+
+
+class NewAddressForm(forms.Form):
+    street = forms.CharField(label=_("Street"), max_length=200)
+    city = forms.CharField(label=_("City"), max_length=100)
+    state = forms.CharField(label=_("State or province"), max_length=100, required=False)
+    postal_code = forms.CharField(label=_("Postal code"), max_length=20)
+    country = forms.CharField(label=_("Country"), max_length=2, initial="US")

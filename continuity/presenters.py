@@ -1,0 +1,51 @@
+"""How a preview's effects are told to an agent, in the active language."""
+
+from django.utils.formats import date_format, localize
+from django.utils.translation import gettext as _
+
+from continuity.actions import Effect
+
+
+def _day(day) -> str:
+    return date_format(day, "SHORT_DATE_FORMAT") if day else ""
+
+
+def effect_text(effect: Effect, currency: str) -> str:
+    occurrence = effect.occurrence
+    amount = effect.amount if effect.amount is not None else getattr(occurrence, "amount", 0)
+    values = {
+        "sequence": occurrence.sequence if occurrence else "",
+        "date": _day(occurrence.ship_date if occurrence else None),
+        "day": _day(effect.day),
+        "amount": f"{localize(amount)} {currency}",
+        "order": occurrence.child_order.number if occurrence and occurrence.child_order_id else "",
+    }
+    texts = {
+        "skip": _("Shipment %(sequence)s of %(date)s (%(amount)s) is not charged and not sent."),
+        "refund": _("%(amount)s paid for shipment %(sequence)s is refunded to the card."),
+        "move": _(
+            "Shipment %(sequence)s moves from %(date)s to %(day)s; it is charged and "
+            "sent by its new date."
+        ),
+        "wait": _("Shipment %(sequence)s of %(date)s is not charged or sent while paused."),
+        "held": _(
+            "Shipment %(sequence)s of %(date)s is paid: it waits until the subscription resumes."
+        ),
+        "ship": _(
+            "Shipment %(sequence)s is paid: its child order is created at the next "
+            "run, for %(day)s."
+        ),
+        "charge": _(
+            "Shipment %(sequence)s of %(date)s (%(amount)s) is charged and sent on its date."
+        ),
+        "charge_now": _("%(amount)s for shipment %(sequence)s is charged now to this card."),
+        "charge_next_run": _(
+            "Shipment %(sequence)s (%(amount)s) is charged again at the next payment run."
+        ),
+        "ship_to": _("Shipment %(sequence)s of %(date)s ships to the new address."),
+        "cancel": _("Shipment %(sequence)s of %(date)s is cancelled."),
+        "keep": _(
+            "Shipment %(sequence)s of %(date)s has its child order %(order)s: it is not changed."
+        ),
+    }
+    return texts[effect.what] % values

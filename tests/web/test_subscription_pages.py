@@ -1,0 +1,142 @@
+"""The subscription page, its actions (form, preview, confirmation), the customer's
+timeline, the forecast and the admin's program change, through Django's test client."""
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from continuity.models import Occurrence, Subscription
+from core.demo import DEMO_PASSWORD
+from core.models import AuditEntry
+from orders.models import Item
+from tests.batch.conftest import days
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def agent_client(demo, client):
+    assert client.login(username="agent", password=DEMO_PASSWORD)
+    return client
+
+
+def html(response) -> str:
+    return response.content.decode()
+
+
+def test_the_customer_page_links_each_subscription_and_shows_the_timeline(agent_client, sell):
+    order = sell()
+    subscription = Subscription.objects.get(parent_order=order)
+
+    page = html(agent_client.get(reverse("customers:detail", args=["004021"])))
+
+    assert f'data-manage-subscription="{subscription.pk}"' in page
+    assert "data-timeline" in page
+    assert f"Sales order {order.number}: Open → Submitted" in page
+    assert f"Shipment 1 · {order.number}: Paid" not in page  # created paid: no change
+    assert "Card Visa •••• 4242: card added (Visa •••• 4242)" in page
+
+
+def test_skip_shows_a_preview_then_skips_on_confirmation(agent_client, sell):
+    order = sell()
+    subscription = Subscription.objects.get(parent_order=order)
+    third = Occurrence.objects.get(subscription=subscription, sequence=3)
+    url = reverse("continuity:action", args=[subscription.pk, "skip"])
+
+    form_page = html(agent_client.get(url))
+    assert '<label for="id_reason_code">Reason</label>' in form_page
+
+    preview = agent_client.post(
+        url, {"occurrence": third.pk, "reason_code": "TRAVEL", "step": "preview"}
+    )
+    assert preview.status_code == 200
+    assert "is not charged and not sent." in html(preview)
+    third.refresh_from_db()
+    assert third.status == "scheduled"  # a preview writes nothing
+
+    done = agent_client.post(
+        url, {"occurrence": third.pk, "reason_code": "TRAVEL", "step": "confirm"}
+    )
+    assert done.url == reverse("continuity:subscription", args=[subscription.pk])
+    third.refresh_from_db()
+    assert third.status == "skipped"
+
+
+def test_an_action_without_reason_is_refused_on_the_page(agent_client, sell):
+    order = sell()
+    subscription = Subscription.objects.get(parent_order=order)
+    response = agent_client.post(
+        reverse("continuity:action", args=[subscription.pk, "cancel"]), {"step": "confirm"}
+    )
+    assert response.status_code == 400
+    subscription.refresh_from_db()
+    assert subscription.status == "active"
+
+
+def test_cancel_from_the_page_previews_the_refund(agent_client, sell):
+    order = sell()
+    subscription = Subscription.objects.get(parent_order=order)
+    url = reverse("continuity:action", args=[subscription.pk, "cancel"])
+
+    preview = html(agent_client.post(url, {"reason_code": "PRICE", "step": "preview"}))
+    assert "27.98 USD paid for shipment 1 is refunded to the card." in preview
+    assert preview.count("is cancelled.") == 6
+
+    agent_client.post(url, {"reason_code": "PRICE", "step": "confirm"})
+    subscription.refresh_from_db()
+    assert subscription.status == "cancelled"
+    page = html(agent_client.get(reverse("continuity:subscription", args=[subscription.pk])))
+    assert ">Reactivate<" in page and ">Cancel<" not in page
+
+
+def test_the_forecast_is_for_supervisors_and_counts_charges_and_shipments(demo, client, sell):
+    order = sell()
+    second = Occurrence.objects.get(subscription__parent_order=order, sequence=2)
+    client.login(username="agent", password=DEMO_PASSWORD)
+    assert client.get(reverse("continuity:forecast")).status_code == 403
+
+    client.login(username="supervisor", password=DEMO_PASSWORD)
+    page = html(client.get(reverse("continuity:forecast"), {"item": "88000"}))
+
+    assert page.count("<rect") == 120  # two charts of 60 days, no chart library
+    charge_day = (second.ship_date - days(5)).isoformat()
+    row = re.search(rf'<tr data-day="{charge_day}">(.*?)</tr>', page, re.S).group(1)
+    assert '<td class="num">1</td>' in row  # one charge that day
+    ship_row = re.search(rf'<tr data-day="{second.ship_date.isoformat()}">(.*?)</tr>', page, re.S)
+    assert ship_row.group(1).strip().endswith('<td class="num">1</td>')  # one shipment
+
+
+def test_the_admin_applies_a_program_change_after_a_preview(demo, client, sell):
+    order = sell()
+    subscription = Subscription.objects.get(parent_order=order)
+    client.login(username="admin", password=DEMO_PASSWORD)
+    tea, protein = Item.objects.get(item_number="0015"), Item.objects.get(item_number="0014")
+    url = reverse("admin:continuity_subscription_change_future") + f"?ids={subscription.pk}"
+    data = {
+        "ids": [subscription.pk],
+        "substitute_item": tea.pk,
+        "replacement_item": protein.pk,
+        "shift_days": 0,
+        "reason": "Tea out of stock",
+    }
+
+    preview = client.post(url, {**data, "step": "preview"})
+    assert html(preview).count("data-change=") == 5
+    assert not Occurrence.objects.filter(subscription=subscription, lines__item=protein).exists()
+
+    client.post(url, {**data, "step": "apply"})
+    assert Occurrence.objects.filter(subscription=subscription, lines__item=protein).count() == 5
+    assert (
+        AuditEntry.objects.filter(
+            action="occurrence_program_change", reason="Tea out of stock"
+        ).count()
+        == 5
+    )
+
+
+def test_agents_cannot_reach_the_program_change(agent_client, sell):
+    order = sell()
+    subscription = Subscription.objects.get(parent_order=order)
+    url = reverse("admin:continuity_subscription_change_future") + f"?ids={subscription.pk}"
+    assert agent_client.get(url).status_code == 302  # to the admin login
