@@ -42,7 +42,7 @@ run: install
 	@echo
 	@# When any of the three stops (or on Ctrl-C), stop the other two.
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT; \
-	$(VENV)/bin/celery -A config worker --loglevel=INFO --queues=default,batch --concurrency=2 & \
+	$(VENV)/bin/celery -A config worker --loglevel=INFO --queues=default,batch,notifications --concurrency=2 & \
 	$(VENV)/bin/celery -A config beat --loglevel=INFO & \
 	$(PY) manage.py runserver $(HOST):$(PORT) --noreload & \
 	wait -n
@@ -52,7 +52,7 @@ web: install
 	$(PY) manage.py compile_translations
 	$(PY) manage.py runserver $(HOST):$(PORT)
 worker: install
-	$(VENV)/bin/celery -A config worker --loglevel=INFO --queues=default,batch
+	$(VENV)/bin/celery -A config worker --loglevel=INFO --queues=default,batch,notifications
 beat: install
 	$(VENV)/bin/celery -A config beat --loglevel=INFO
 

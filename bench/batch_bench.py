@@ -5,7 +5,7 @@ postgres://postgres@127.0.0.1:5432/continuity_bench_batch, recreated for every
 measurement from a template migrated once per run, with the demo data) and a dedicated
 Redis database (BENCH_BATCH_BROKER_URL, default redis://127.0.0.1:6379/11, emptied first),
 it measures the two batch jobs as production runs them: ONE real Celery worker
-(`celery -A config worker -Q batch,default --concurrency=2`, the default prefork pool
+(`celery -A config worker -Q batch --concurrency=2`, the default prefork pool
 sized to this machine's two cores) started by the benchmark, the run requested through
 batch.services.batch_run_request and handed to the `batch.run` task, which plans it and
 enqueues its chunks for the worker's two processes.
@@ -240,7 +240,9 @@ class Worker:
             "config",
             "worker",
             "-Q",
-            "batch,default",
+            # The batch queue only: the jobs' own work. The emails they owe (written in
+            # their transactions, counted here) are sent from the notifications queue.
+            "batch",
             f"--concurrency={WORKER_CONCURRENCY}",
             "--pool=prefork",
             "--loglevel=WARNING",

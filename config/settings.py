@@ -304,7 +304,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"batch.*": {"queue": "batch"}}
+# Batch work and customer emails have queues of their own, so that neither waits behind
+# the other (and a worker can be given to one of them only).
+CELERY_TASK_ROUTES = {
+    "batch.*": {"queue": "batch"},
+    "core.send_notifications": {"queue": "notifications"},
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 

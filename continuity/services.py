@@ -502,6 +502,13 @@ def occurrences_charge_record(
             .filter(pk__in=[prepared.occurrence_id for prepared, _answer in answers])
             .order_by("pk")
         }
+        # Answers recorded before ours (another run, or another delivery of this chunk),
+        # read once for all: such a decline is not counted again.
+        answered_before = dict(
+            Payment.objects.filter(pk__in=[prepared.payment.pk for prepared, _answer in answers])
+            .exclude(status__in=[PaymentStatus.PENDING, PaymentStatus.UNKNOWN])
+            .values_list("pk", "status")
+        )
         for prepared, answer in answers:
             try:
                 with transaction.atomic():
@@ -512,6 +519,7 @@ def occurrences_charge_record(
                         run_date=run_date,
                         actor=actor,
                         parameters=parameters,
+                        answered_before=answered_before.get(prepared.payment.pk),
                     )
             except (DatabaseError, ValidationError) as error:
                 result = ChargeResult(
@@ -586,15 +594,11 @@ def _charge_record_one(
     run_date: datetime.date,
     actor: Actor,
     parameters: ContinuityParameters,
+    answered_before: str | None,
 ) -> tuple[ChargeResult, AuditEntry | None]:
     """Record one answer for `occurrence` (locked by the caller). Returns the result and,
-    for a paid shipment, the audit entry of its status change for the caller to write."""
-    answered_before = (
-        Payment.objects.filter(pk=prepared.payment.pk)
-        .exclude(status__in=[PaymentStatus.PENDING, PaymentStatus.UNKNOWN])
-        .values_list("status", flat=True)
-        .first()
-    )
+    for a paid shipment, the audit entry of its status change for the caller to write.
+    `answered_before`: the payment's status if its answer was recorded before this call."""
     payment = payment_record_answer(payment_id=prepared.payment.pk, result=answer, actor=actor)
     customer_id = occurrence.subscription.customer_id
     if occurrence.status not in CHARGEABLE_STATUSES:
@@ -766,17 +770,24 @@ def _child_orders_notify(orders: list[tuple[str, list[_PaidShipment]]]) -> None:
     """One "shipment ordered" email per child order (inside the chunk's transaction)."""
     if not orders:
         return
+    # Only the few values the email shows: the whole plan (JSON) and address rows would
+    # cost more than writing the notifications themselves.
     subscriptions = {
-        subscription.pk: subscription
-        for subscription in Subscription.objects.filter(
+        pk: (name, ", ".join(part for part in address if part))
+        for pk, name, *address in Subscription.objects.filter(
             pk__in={group[0].subscription_id for _number, group in orders}
+        ).values_list(
+            "pk",
+            "plan__name",
+            "ship_to__street",
+            "ship_to__city",
+            "ship_to__postal_code",
+            "ship_to__country",
         )
-        .select_related("ship_to")
-        .only("pk", "plan", "ship_to")
     }
     events = []
     for number, group in orders:
-        subscription = subscriptions[group[0].subscription_id]
+        program, ship_to = subscriptions[group[0].subscription_id]
         events.append(
             NotificationEvent(
                 NotificationKind.CHILD_ORDER_CREATED,
@@ -784,11 +795,11 @@ def _child_orders_notify(orders: list[tuple[str, list[_PaidShipment]]]) -> None:
                 group[0].customer_id,
                 {
                     "child_order": number,
-                    "program": subscription.plan.get("name", ""),
+                    "program": program or "",
                     "ship_date": min(shipment.ship_date for shipment in group).isoformat(),
                     "amount": str(sum((shipment.amount for shipment in group), ZERO)),
                     "currency": group[0].currency,
-                    "ship_to": subscription.ship_to.one_line if subscription.ship_to else "",
+                    "ship_to": ship_to,
                 },
             )
         )

@@ -615,6 +615,7 @@ def _generate_batch(shape: _Shape, *, first_counter: int, size: int) -> int:
             "currency",
             "status",
             "hold_reason",
+            "schedule_shift_days",
             "created_at",
         ),
         (
@@ -637,6 +638,7 @@ def _generate_batch(shape: _Shape, *, first_counter: int, size: int) -> int:
                 shape.currency,
                 SubscriptionStatus.ACTIVE.value,
                 "",
+                0,
                 shape.sold_at,
             )
             for subscription_id, customer_id, order_id, line_id, card_id, address_id in zip(

@@ -40,6 +40,15 @@ def test_each_event_is_owed_once_even_when_the_jobs_run_again(sell, today):
     assert sorted(kinds) == ["charged", "charged", "child_order_created"]
     first_payment = order.payments.get(occurrence__isnull=True).pk
     assert ("charged", f"charged:payment:{first_payment}") in keys()
+    child = Notification.objects.get(kind="child_order_created")
+    assert child.context == {
+        "child_order": child.key.rsplit(":", 1)[1],
+        "program": "Wellness club, 6 monthly boxes",
+        "ship_date": today.isoformat(),
+        "amount": "27.98",
+        "currency": "USD",
+        "ship_to": "1420 Pine Street, Seattle, 98101, US",
+    }
 
 
 def test_a_declined_charge_owes_a_payment_failed_email_with_what_to_do(sell):
