@@ -58,9 +58,33 @@ def env_list(name: str, default: str) -> list[str]:
 
 DEBUG = env_bool("DEBUG", False)
 
+# Management commands that only read the code and sign nothing may run without a key
+# (a developer's or CI's `makemigrations --check`); anything that serves or works (web,
+# workers, beat, runserver, migrate, the demo data) refuses to start without one.
+_COMMANDS_WITHOUT_SECRETS = {
+    "check",
+    "compile_translations",
+    "makemessages",
+    "makemigrations",
+    "showmigrations",
+    "spectacular",
+    "sqlmigrate",
+}
+
+
+def _runs_a_command_without_secrets() -> bool:
+    import sys
+
+    return (
+        len(sys.argv) > 1
+        and os.path.basename(sys.argv[0]) == "manage.py"
+        and sys.argv[1] in _COMMANDS_WITHOUT_SECRETS
+    )
+
+
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG:
+    if not DEBUG and not _runs_a_command_without_secrets():
         # A silent default here would sign sessions with a key anyone can read on GitHub.
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "insecure-development-key-used-only-with-debug-on"

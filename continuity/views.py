@@ -34,9 +34,8 @@ from core.errors import Conflict, ServiceError
 from core.forms import add_service_errors
 from core.roles import can_supervise, can_take_orders, role_required
 from customers.services import address_add
-from orders.forms import CardForm
+from orders.forms import CardForm, card_form_add
 from orders.models import Item
-from payments.services import card_add
 
 
 @dataclass(frozen=True)
@@ -159,24 +158,9 @@ def subscription_card_add(request, subscription_id):
     subscription = _subscription(subscription_id)
     form = CardForm(request.POST)
     url = reverse("continuity:action", args=[subscription.pk, SubscriptionAction.CHANGE_CARD])
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            card = card_add(
-                customer=subscription.customer,
-                card_number=data["card_number"],
-                expiry_month=data["expiry_month"],
-                expiry_year=data["expiry_year"],
-                security_code=data["security_code"],
-                name_on_card=data["name_on_card"],
-                actor=Actor.of_user(request.user),
-            )
-        except ValidationError as error:
-            add_service_errors(form, error)
-        except ServiceError as error:
-            form.add_error(None, error.message)
-        else:
-            return redirect(f"{url}?card={card.pk}")
+    card = card_form_add(form, customer=subscription.customer, actor=Actor.of_user(request.user))
+    if card is not None:
+        return redirect(f"{url}?card={card.pk}")
     page = ACTIONS[SubscriptionAction.CHANGE_CARD]
     return render(
         request,

@@ -1,7 +1,12 @@
 import datetime
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+
+from core.errors import ServiceError
+from core.forms import add_service_errors
+from payments.services import card_add
 
 
 class OrderLineForm(forms.Form):
@@ -79,3 +84,27 @@ class PaymentForm(forms.Form):
     def __init__(self, *args, cards=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["card"].choices = [("", "—")] + [(card.pk, str(card)) for card in cards]
+
+
+def card_form_add(form: CardForm, *, customer, actor):
+    """Add the card the dialog was filled with (payments.services.card_add); on a refusal
+    the messages land on the form and None comes back. Shared by every Add credit card
+    dialog (order summary, change card pages)."""
+    if not form.is_valid():
+        return None
+    data = form.cleaned_data
+    try:
+        return card_add(
+            customer=customer,
+            card_number=data["card_number"],
+            expiry_month=data["expiry_month"],
+            expiry_year=data["expiry_year"],
+            security_code=data["security_code"],
+            name_on_card=data["name_on_card"],
+            actor=actor,
+        )
+    except ValidationError as error:
+        add_service_errors(form, error)
+    except ServiceError as error:
+        form.add_error(None, error.message)
+    return None

@@ -13,7 +13,7 @@ from core.actors import Actor
 from core.errors import Conflict
 from core.forms import add_service_errors
 from core.roles import can_take_orders, role_required
-from orders.forms import CardForm, OrderLineForm, PaymentForm, StartDateForm
+from orders.forms import CardForm, OrderLineForm, PaymentForm, StartDateForm, card_form_add
 from orders.models import SalesOrder, SalesOrderStatus
 from orders.selectors import sales_order_continuity_previews, sales_order_get
 from orders.services import (
@@ -25,7 +25,7 @@ from orders.services import (
     sales_order_submit,
 )
 from payments.models import PaymentMethod
-from payments.services import GatewayUnavailable, PaymentDeclined, PaymentOutcomeUnknown, card_add
+from payments.services import PaymentDeclined, PaymentOutcomeUnknown
 
 
 def _order(number: str) -> SalesOrder:
@@ -200,26 +200,11 @@ def order_summary(request, number):
 def order_card_add(request, number):
     order = _order(number)
     form = CardForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            card = card_add(
-                customer=order.customer,
-                card_number=data["card_number"],
-                expiry_month=data["expiry_month"],
-                expiry_year=data["expiry_year"],
-                security_code=data["security_code"],
-                name_on_card=data["name_on_card"],
-                actor=Actor.of_user(request.user),
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        except GatewayUnavailable as exc:
-            form.add_error(None, exc.message)
-        else:
-            # No #fragment: a page opened on a fragment ignores autofocus.
-            query = f"?method={data['method'] or ''}&card={card.pk}"
-            return redirect(reverse("orders:summary", args=[number]) + query)
+    card = card_form_add(form, customer=order.customer, actor=Actor.of_user(request.user))
+    if card is not None:
+        # No #fragment: a page opened on a fragment ignores autofocus.
+        query = f"?method={form.cleaned_data['method'] or ''}&card={card.pk}"
+        return redirect(reverse("orders:summary", args=[number]) + query)
     return render(
         request, "orders/summary.html", _summary_context(order, card_form=form), status=400
     )

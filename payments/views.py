@@ -23,10 +23,10 @@ from core.actors import Actor
 from core.errors import Conflict, ServiceError
 from core.forms import add_service_errors
 from core.roles import can_supervise, role_required
-from orders.forms import CardForm
+from orders.forms import CardForm, card_form_add
 from payments.forms import ChangeCardForm, ReasonForm
 from payments.selectors import payment_unanswered_list
-from payments.services import card_add, payment_reconcile
+from payments.services import payment_reconcile
 
 
 def _exceptions_url() -> str:
@@ -160,26 +160,13 @@ def exception_change_card(request, subscription_id):
     status = 200
     if request.method == "POST" and "card_number" in request.POST:
         card_form = CardForm(request.POST)
-        if card_form.is_valid():
-            data = card_form.cleaned_data
-            try:
-                card = card_add(
-                    customer=subscription.customer,
-                    card_number=data["card_number"],
-                    expiry_month=data["expiry_month"],
-                    expiry_year=data["expiry_year"],
-                    security_code=data["security_code"],
-                    name_on_card=data["name_on_card"],
-                    actor=Actor.of_user(request.user),
-                )
-            except ValidationError as error:
-                add_service_errors(card_form, error)
-            except ServiceError as error:
-                card_form.add_error(None, error.message)
-            else:
-                return redirect(
-                    reverse("payments:change_card", args=[subscription.pk]) + f"?card={card.pk}"
-                )
+        card = card_form_add(
+            card_form, customer=subscription.customer, actor=Actor.of_user(request.user)
+        )
+        if card is not None:
+            return redirect(
+                reverse("payments:change_card", args=[subscription.pk]) + f"?card={card.pk}"
+            )
         status = 400
         form = ChangeCardForm(cards=cards, initial={"card": subscription.card_id})
     elif request.method == "POST" and form.is_valid():
