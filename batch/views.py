@@ -1,4 +1,3 @@
-from django.core.exceptions import ValidationError
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -14,7 +13,7 @@ from batch.selectors import (
 )
 from batch.services import batch_run_enqueue, batch_run_request
 from core.actors import Actor
-from core.forms import add_service_errors
+from core.forms import form_service_call
 from core.roles import can_supervise, role_required
 
 
@@ -25,18 +24,17 @@ def batch_run_new(request, job):
         raise Http404
     form = BatchRunForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            run = batch_run_request(
-                job=job,
-                actor=Actor.of_user(request.user),
-                item_number=form.cleaned_data["item_number"],
-                order_number=form.cleaned_data["sales_order"],
-                run_date=form.cleaned_data["run_date"],
-                dry_run=form.cleaned_data["dry_run"],
-            )
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
+        run = form_service_call(
+            form,
+            batch_run_request,
+            job=job,
+            actor=Actor.of_user(request.user),
+            item_number=form.cleaned_data["item_number"],
+            order_number=form.cleaned_data["sales_order"],
+            run_date=form.cleaned_data["run_date"],
+            dry_run=form.cleaned_data["dry_run"],
+        )
+        if run is not None:
             batch_run_enqueue(run)
             return redirect("batch:run", run_id=run.pk)
     status = 400 if request.method == "POST" else 200

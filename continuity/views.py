@@ -31,7 +31,7 @@ from continuity.selectors import forecast, subscription_page_get
 from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict, ServiceError
-from core.forms import add_service_errors
+from core.forms import add_service_errors, form_service_call
 from core.roles import can_supervise, can_take_orders, role_required
 from customers.services import address_add
 from orders.forms import CardForm, card_form_add
@@ -186,17 +186,16 @@ def subscription_address_add(request, subscription_id):
     form = NewAddressForm(request.POST, prefix="address")
     url = reverse("continuity:action", args=[subscription.pk, SubscriptionAction.CHANGE_SHIP_TO])
     if form.is_valid():
-        try:
-            address_add(
-                customer=subscription.customer,
-                kind="shipping",
-                is_default=False,
-                actor=Actor.of_user(request.user),
-                **form.cleaned_data,
-            )
-        except ValidationError as error:
-            add_service_errors(form, error)
-        else:
+        address = form_service_call(
+            form,
+            address_add,
+            customer=subscription.customer,
+            kind="shipping",
+            is_default=False,
+            actor=Actor.of_user(request.user),
+            **form.cleaned_data,
+        )
+        if address is not None:
             return redirect(url)
     page = ACTIONS[SubscriptionAction.CHANGE_SHIP_TO]
     return render(

@@ -1,6 +1,8 @@
 from django import forms
 from django.core.exceptions import ValidationError
 
+from core.errors import ServiceError
+
 
 def add_service_errors(form: forms.Form, error: ValidationError) -> None:
     """Show a service's ValidationError on the form: under its field when the form has
@@ -13,3 +15,16 @@ def add_service_errors(form: forms.Form, error: ValidationError) -> None:
     else:
         for message in error.messages:
             form.add_error(None, message)
+
+
+def form_service_call(form: forms.Form, service, **kwargs):
+    """Call one service for a bound, valid form; its refusal (bad input, a state that
+    forbids it, an unavailable gateway) becomes the form's errors and None comes back.
+    The one way a page turns a service's answer into messages."""
+    try:
+        return service(**kwargs)
+    except ValidationError as error:
+        add_service_errors(form, error)
+    except ServiceError as error:
+        form.add_error(None, error.message)
+    return None

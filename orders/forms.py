@@ -1,11 +1,9 @@
 import datetime
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from core.errors import ServiceError
-from core.forms import add_service_errors
+from core.forms import form_service_call
 from payments.services import card_add
 
 
@@ -93,18 +91,14 @@ def card_form_add(form: CardForm, *, customer, actor):
     if not form.is_valid():
         return None
     data = form.cleaned_data
-    try:
-        return card_add(
-            customer=customer,
-            card_number=data["card_number"],
-            expiry_month=data["expiry_month"],
-            expiry_year=data["expiry_year"],
-            security_code=data["security_code"],
-            name_on_card=data["name_on_card"],
-            actor=actor,
-        )
-    except ValidationError as error:
-        add_service_errors(form, error)
-    except ServiceError as error:
-        form.add_error(None, error.message)
-    return None
+    return form_service_call(
+        form,
+        card_add,
+        customer=customer,
+        card_number=data["card_number"],
+        expiry_month=data["expiry_month"],
+        expiry_year=data["expiry_year"],
+        security_code=data["security_code"],
+        name_on_card=data["name_on_card"],
+        actor=actor,
+    )

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.actors import Actor
 from core.errors import Conflict
-from core.forms import add_service_errors
+from core.forms import form_service_call
 from core.roles import can_take_orders, role_required
 from orders.forms import CardForm, OrderLineForm, PaymentForm, StartDateForm, card_form_add
 from orders.models import SalesOrder, SalesOrderStatus
@@ -69,17 +69,14 @@ def order_line_add(request, number):
     order = _order(number)
     form = OrderLineForm(request.POST)
     if form.is_valid():
-        try:
-            sales_order_line_add(
-                order_id=order.pk,
-                item_number=form.cleaned_data["item_number"],
-                quantity=form.cleaned_data["quantity"],
-                actor=Actor.of_user(request.user),
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        except Conflict as exc:
-            form.add_error(None, exc.message)
+        form_service_call(
+            form,
+            sales_order_line_add,
+            order_id=order.pk,
+            item_number=form.cleaned_data["item_number"],
+            quantity=form.cleaned_data["quantity"],
+            actor=Actor.of_user(request.user),
+        )
     if form.errors:
         return _render_entry(request, _order(number), line_form=form, status=400)
     if _is_fragment(request):
@@ -138,13 +135,14 @@ def order_complete(request, number):
     return redirect("orders:summary", number=number)
 
 
-def _summary_context(order, *, payment_form=None, card_form=None, error=None):
-    cards = [card for card in order.customer.cards.filter(active=True).order_by("-created_at")]
+def _summary_context(order, *, payment_form=None, card_form=None, error=None, initial=None):
+    """The summary page; `initial`: the payment form's values when it is not bound."""
     if payment_form is None:
-        initial = {
+        initial = initial or {
             "method": order.payment_method.code if order.payment_method else "",
             "card": order.payment_card_id,
         }
+        cards = order.customer.cards.filter(active=True).order_by("-created_at")
         payment_form = PaymentForm(initial=initial, cards=cards)
     # Where the agent's next keystroke goes: the method of payment, the payment line's OK
     # once a card is picked, or Submit once the payment line is set.
@@ -178,21 +176,15 @@ def order_summary(request, number):
     order = _order(number)
     if order.status != SalesOrderStatus.OPEN or order.completed_at is None:
         return redirect("orders:detail", number=number)
-    payment_form = None
+    initial = None
     if "card" in request.GET or "method" in request.GET:
         # Just back from Add credit card: the new card and the typed method, not yet OK'd.
-        cards = list(order.customer.cards.filter(active=True).order_by("-created_at"))
-        payment_form = PaymentForm(
-            initial={
-                "method": request.GET.get("method", ""),
-                "card": request.GET.get("card"),
-                "from_card": True,
-            },
-            cards=cards,
-        )
-    return render(
-        request, "orders/summary.html", _summary_context(order, payment_form=payment_form)
-    )
+        initial = {
+            "method": request.GET.get("method", ""),
+            "card": request.GET.get("card"),
+            "from_card": True,
+        }
+    return render(request, "orders/summary.html", _summary_context(order, initial=initial))
 
 
 @require_POST
@@ -217,17 +209,14 @@ def order_payment_set(request, number):
     cards = list(order.customer.cards.filter(active=True))
     form = PaymentForm(request.POST, cards=cards)
     if form.is_valid():
-        try:
-            sales_order_payment_set(
-                order_id=order.pk,
-                method_code=form.cleaned_data["method"],
-                card_id=form.cleaned_data["card"],
-                actor=Actor.of_user(request.user),
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        except Conflict as exc:
-            form.add_error(None, exc.message)
+        form_service_call(
+            form,
+            sales_order_payment_set,
+            order_id=order.pk,
+            method_code=form.cleaned_data["method"],
+            card_id=form.cleaned_data["card"],
+            actor=Actor.of_user(request.user),
+        )
     if form.errors:
         return render(
             request, "orders/summary.html", _summary_context(order, payment_form=form), status=400

@@ -21,7 +21,7 @@ from continuity.selectors import occurrences_in_payment_trouble, subscriptions_o
 from continuity.services import ChargeOutcome
 from core.actors import Actor
 from core.errors import Conflict, ServiceError
-from core.forms import add_service_errors
+from core.forms import form_service_call
 from core.roles import can_supervise, role_required
 from orders.forms import CardForm, card_form_add
 from payments.forms import ChangeCardForm, ReasonForm
@@ -170,20 +170,17 @@ def exception_change_card(request, subscription_id):
         status = 400
         form = ChangeCardForm(cards=cards, initial={"card": subscription.card_id})
     elif request.method == "POST" and form.is_valid():
-        try:
-            subscription, results = subscription_change_card(
-                subscription_id=subscription.pk,
-                card_id=form.cleaned_data["card"],
-                actor=Actor.of_user(request.user),
-                reason=form.cleaned_data["reason"],
-            )
-        except ValidationError as error:
-            add_service_errors(form, error)
-            status = 400
-        except Conflict as error:
-            form.add_error(None, error.message)
-            status = 400
-        else:
+        changed = form_service_call(
+            form,
+            subscription_change_card,
+            subscription_id=subscription.pk,
+            card_id=form.cleaned_data["card"],
+            actor=Actor.of_user(request.user),
+            reason=form.cleaned_data["reason"],
+        )
+        status = 400
+        if changed is not None:
+            subscription, results = changed
             messages.success(
                 request,
                 _("Card changed to %(card)s. %(outcome)s")
