@@ -30,7 +30,12 @@ from continuity.models import (
     SubscriptionAction,
     SubscriptionStatus,
 )
-from continuity.services import _occurrence_move, subscription_set_status
+from continuity.services import (
+    occurrence_close,
+    occurrence_move,
+    occurrences_due_again,
+    subscription_set_status,
+)
 from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict
@@ -237,16 +242,12 @@ def subscription_skip_shipment(
     with transaction.atomic():
         subscription = _subscription(subscription_id, lock=True)
         preview = skip_preview(subscription_id=subscription_id, occurrence_id=occurrence_id)
-        occurrence = Occurrence.objects.select_for_update().get(pk=preview.effects[0].occurrence.pk)
-        _require_open(occurrence)
-        occurrence.next_payment_attempt_on = None
-        _occurrence_move(
-            occurrence,
+        occurrence_close(
+            preview.effects[0].occurrence.pk,
             to_status=OccurrenceStatus.SKIPPED,
-            actor=actor,
             customer_id=subscription.customer_id,
+            actor=actor,
             reason=reason,
-            update_fields=("next_payment_attempt_on",),
         )
     occurrences_refund_due(subscription_ids=[subscription_id], actor=actor)
     return preview
@@ -406,26 +407,8 @@ def subscription_resume(
     with transaction.atomic():
         subscription = _subscription(subscription_id, lock=True)
         preview = resume_preview(subscription_id=subscription_id, on=on)
-        for effect in preview.effects:
-            if effect.what == "skip":
-                occurrence = Occurrence.objects.select_for_update().get(pk=effect.occurrence.pk)
-                occurrence.next_payment_attempt_on = None
-                _occurrence_move(
-                    occurrence,
-                    to_status=OccurrenceStatus.SKIPPED,
-                    actor=actor,
-                    customer_id=subscription.customer_id,
-                    reason=reason,
-                    update_fields=("next_payment_attempt_on",),
-                )
-        subscription.paused_until = None
-        subscription.save(update_fields=["paused_until"])
-        subscription_set_status(
-            subscription=subscription,
-            to_status=SubscriptionStatus.ACTIVE,
-            actor=actor,
-            reason=reason,
-        )
+        _close_all(preview, "skip", OccurrenceStatus.SKIPPED, subscription, actor, reason)
+        _set_status_ending_pause(subscription, SubscriptionStatus.ACTIVE, actor, reason)
     return preview
 
 
@@ -521,6 +504,28 @@ def subscription_change_ship_to(
     return preview
 
 
+def _close_all(preview, what, to_status, subscription, actor, reason) -> None:
+    """Skip or cancel every shipment the preview says so of."""
+    for effect in preview.effects:
+        if effect.what == what:
+            occurrence_close(
+                effect.occurrence.pk,
+                to_status=to_status,
+                customer_id=subscription.customer_id,
+                actor=actor,
+                reason=reason,
+            )
+
+
+def _set_status_ending_pause(subscription, to_status, actor, reason) -> None:
+    """Any status change but a pause ends the pause's date."""
+    subscription.paused_until = None
+    subscription.save(update_fields=["paused_until"])
+    subscription_set_status(
+        subscription=subscription, to_status=to_status, actor=actor, reason=reason
+    )
+
+
 # --- Cancel and reactivate ---------------------------------------------------------------
 
 
@@ -548,27 +553,8 @@ def subscription_cancel(*, subscription_id: int, actor: Actor, reason_code: str)
     with transaction.atomic():
         subscription = _subscription(subscription_id, lock=True)
         preview = cancel_preview(subscription_id=subscription_id)
-        for effect in preview.effects:
-            if effect.what != "cancel":
-                continue
-            occurrence = Occurrence.objects.select_for_update().get(pk=effect.occurrence.pk)
-            occurrence.next_payment_attempt_on = None
-            _occurrence_move(
-                occurrence,
-                to_status=OccurrenceStatus.CANCELLED,
-                actor=actor,
-                customer_id=subscription.customer_id,
-                reason=reason,
-                update_fields=("next_payment_attempt_on",),
-            )
-        subscription.paused_until = None
-        subscription.save(update_fields=["paused_until"])
-        subscription_set_status(
-            subscription=subscription,
-            to_status=SubscriptionStatus.CANCELLED,
-            actor=actor,
-            reason=reason,
-        )
+        _close_all(preview, "cancel", OccurrenceStatus.CANCELLED, subscription, actor, reason)
+        _set_status_ending_pause(subscription, SubscriptionStatus.CANCELLED, actor, reason)
         entry_id = (
             AuditEntry.objects.filter(
                 object_type=subscription._meta.label_lower,
@@ -650,13 +636,12 @@ def subscription_reactivate(*, subscription_id: int, actor: Actor, reason_code: 
     with transaction.atomic():
         subscription = _subscription(subscription_id, lock=True)
         preview = reactivate_preview(subscription_id=subscription_id)
-        was = subscription.status
-        for effect in preview.effects:
-            occurrence = Occurrence.objects.select_for_update().get(pk=effect.occurrence.pk)
-            if was == SubscriptionStatus.CANCELLED:
+        if subscription.status == SubscriptionStatus.CANCELLED:
+            for effect in preview.effects:
+                occurrence = Occurrence.objects.select_for_update().get(pk=effect.occurrence.pk)
                 occurrence.payment = None  # its charge was refunded: charged anew
                 occurrence.payment_attempts = 0
-                _occurrence_move(
+                occurrence_move(
                     occurrence,
                     to_status=OccurrenceStatus.SCHEDULED,
                     actor=actor,
@@ -664,25 +649,9 @@ def subscription_reactivate(*, subscription_id: int, actor: Actor, reason_code: 
                     reason=reason,
                     update_fields=("payment", "payment_attempts"),
                 )
-            else:
-                occurrence.payment_attempts = 0
-                occurrence.next_payment_attempt_on = business_date()
-                _occurrence_move(
-                    occurrence,
-                    to_status=occurrence.status,
-                    actor=actor,
-                    customer_id=subscription.customer_id,
-                    reason=reason,
-                    update_fields=("payment_attempts", "next_payment_attempt_on"),
-                )
-        subscription.paused_until = None
-        subscription.save(update_fields=["paused_until"])
-        subscription_set_status(
-            subscription=subscription,
-            to_status=SubscriptionStatus.ACTIVE,
-            actor=actor,
-            reason=reason,
-        )
+        else:
+            occurrences_due_again(subscription=subscription, actor=actor, reason=reason)
+        _set_status_ending_pause(subscription, SubscriptionStatus.ACTIVE, actor, reason)
     return preview
 
 

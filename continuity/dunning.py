@@ -18,9 +18,9 @@ from continuity.models import (
 from continuity.services import (
     ChargeResult,
     PreparedCharge,
-    _occurrence_move,
     occurrences_charge_prepare,
     occurrences_charge_record,
+    occurrences_due_again,
     subscription_set_status,
 )
 from core.actors import Actor
@@ -64,9 +64,7 @@ def occurrences_charge_now(*, occurrence_ids: list[int], actor: Actor) -> list[C
     )
 
 
-def subscription_release_hold(
-    *, subscription_id: int, actor: Actor, reason: str, retry_today: bool = True
-) -> Subscription:
+def subscription_release_hold(*, subscription_id: int, actor: Actor, reason: str) -> Subscription:
     """Put a subscription on hold back to active. Its declined shipments are due for a
     charge again today, with their attempts counted afresh."""
     reason = _require_reason(reason)
@@ -82,20 +80,7 @@ def subscription_release_hold(
             actor=actor,
             reason=reason,
         )
-        if retry_today:
-            for occurrence in subscription.occurrences.select_for_update().filter(
-                status=OccurrenceStatus.PAYMENT_DECLINED
-            ):
-                occurrence.payment_attempts = 0
-                occurrence.next_payment_attempt_on = business_date()
-                _occurrence_move(
-                    occurrence,
-                    to_status=occurrence.status,
-                    actor=actor,
-                    customer_id=subscription.customer_id,
-                    reason=reason,
-                    update_fields=("payment_attempts", "next_payment_attempt_on"),
-                )
+        occurrences_due_again(subscription=subscription, actor=actor, reason=reason)
     return subscription
 
 

@@ -32,6 +32,7 @@ from continuity.selectors import (
     program_quote,
 )
 from core.actors import Actor
+from core.dates import business_date
 from core.errors import Conflict
 from core.models import AuditEntry, NotificationKind
 from core.money import ZERO
@@ -198,7 +199,7 @@ def occurrence_set_status(
     return occurrence
 
 
-def _occurrence_move(
+def occurrence_move(
     occurrence: Occurrence,
     *,
     to_status: str,
@@ -230,6 +231,47 @@ def _occurrence_move(
         reason=reason,
         update_fields=update_fields,
     )
+
+
+def occurrence_close(
+    occurrence_id: int, *, to_status: str, customer_id: int, actor: Actor, reason: str
+) -> Occurrence:
+    """Skip or cancel one shipment (caller holds the transaction): locked, moved, and
+    never tried again by dunning."""
+    occurrence = Occurrence.objects.select_for_update().get(pk=occurrence_id)
+    occurrence.next_payment_attempt_on = None
+    occurrence_move(
+        occurrence,
+        to_status=to_status,
+        actor=actor,
+        customer_id=customer_id,
+        reason=reason,
+        update_fields=("next_payment_attempt_on",),
+    )
+    return occurrence
+
+
+def occurrences_due_again(*, subscription: Subscription, actor: Actor, reason: str) -> int:
+    """Make the subscription's declined shipments due for a charge today, their attempts
+    counted afresh (a hold released, a subscription reactivated)."""
+    today = business_date()
+    declined = list(
+        subscription.occurrences.select_for_update().filter(
+            status=OccurrenceStatus.PAYMENT_DECLINED
+        )
+    )
+    for occurrence in declined:
+        occurrence.payment_attempts = 0
+        occurrence.next_payment_attempt_on = today
+        occurrence_move(
+            occurrence,
+            to_status=occurrence.status,
+            actor=actor,
+            customer_id=subscription.customer_id,
+            reason=reason,
+            update_fields=("payment_attempts", "next_payment_attempt_on"),
+        )
+    return len(declined)
 
 
 # --- Open-ended subscriptions: planning ahead ------------------------------------------
@@ -337,7 +379,7 @@ def _put_on_hold(occurrence: Occurrence, *, hold_reason: str, detail: str, actor
     subscription = occurrence.subscription
     occurrence.decline_reason = detail[:255]
     occurrence.next_payment_attempt_on = None
-    _occurrence_move(
+    occurrence_move(
         occurrence,
         to_status=OccurrenceStatus.PAYMENT_DECLINED,
         actor=actor,
@@ -636,7 +678,7 @@ def _charge_record_one(
         )
         return ChargeResult(occurrence.pk, ChargeOutcome.PAID), entry
     if payment.status in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN):
-        _occurrence_move(
+        occurrence_move(
             occurrence,
             to_status=OccurrenceStatus.PAYMENT_UNKNOWN,
             actor=actor,
@@ -666,7 +708,7 @@ def _charge_record_one(
         return ChargeResult(occurrence.pk, ChargeOutcome.ON_HOLD, reason), None
     occurrence.decline_reason = reason[:255]
     occurrence.next_payment_attempt_on = retry_on
-    _occurrence_move(
+    occurrence_move(
         occurrence,
         to_status=OccurrenceStatus.PAYMENT_DECLINED,
         actor=actor,

@@ -1,4 +1,4 @@
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from django.db import models
 
@@ -7,11 +7,6 @@ MONEY_MAX_DIGITS = 12
 MONEY_DECIMAL_PLACES = 2
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
-
-
-def to_money(value) -> Decimal:
-    """Round a number to the money precision (half up, as on an invoice)."""
-    return Decimal(value).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 class MoneyField(models.DecimalField):
