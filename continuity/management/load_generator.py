@@ -21,11 +21,9 @@ so that the generated rows and rows the application writes later never collide.
 from __future__ import annotations
 
 import datetime
-import io
-import json
 import secrets
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -47,6 +45,7 @@ from continuity.selectors import (
     program_get_for_quote,
     program_quote,
 )
+from core.bulk import copy_rows
 from customers.models import Address, AddressKind, Customer
 from orders.models import (
     Item,
@@ -88,9 +87,6 @@ CITIES = (
     ("Chicago", "IL", "606"),
 )
 
-# COPY's text format: a backslash, tab or line break inside a value must be escaped.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
 
 class LoadRefused(Exception):
     """The load cannot be generated here (not PostgreSQL, no such continuity item ...)."""
@@ -114,41 +110,6 @@ class LoadResult:
 
 def account_number(counter: int) -> str:
     return f"{ACCOUNT_PREFIX}{counter:0{ACCOUNT_DIGITS}d}"
-
-
-# --- COPY helpers -------------------------------------------------------------------------
-
-
-def _copy_value(value) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":")).translate(_COPY_ESCAPES)
-    if isinstance(value, datetime.date | datetime.datetime):
-        return value.isoformat()
-    return str(value).translate(_COPY_ESCAPES)
-
-
-def _copy(
-    model: type[models.Model], fields: tuple[str, ...], rows: Iterable[tuple], *, using="default"
-) -> int:
-    """COPY rows (values in the order of `fields`, model attribute names) into the
-    model's table. Returns the number of rows."""
-    columns = [model._meta.get_field(name).column for name in fields]
-    buffer = io.StringIO()
-    count = 0
-    for row in rows:
-        buffer.write("\t".join(_copy_value(value) for value in row))
-        buffer.write("\n")
-        count += 1
-    buffer.seek(0)
-    with connections[using].cursor() as cursor:
-        cursor.copy_expert(
-            f'COPY "{model._meta.db_table}" ({", ".join(columns)}) FROM STDIN', buffer
-        )
-    return count
 
 
 def _next_ids(model: type[models.Model], count: int) -> list[int]:
@@ -311,7 +272,7 @@ def _generate_batch(shape: _Shape, *, first_counter: int, size: int) -> int:
         email = f"{first.lower()}.{last.lower()}.{account.lower()}@example.com"
         people.append((account, first, last, email, f"+1 206 555 {counter % 10_000:04d}"))
 
-    rows += _copy(
+    rows += copy_rows(
         Customer,
         (
             "id",
@@ -349,7 +310,7 @@ def _generate_batch(shape: _Shape, *, first_counter: int, size: int) -> int:
             )
         ),
     )
-    rows += _copy(
+    rows += copy_rows(
         Address,
         (
             "id",
@@ -382,7 +343,7 @@ def _generate_batch(shape: _Shape, *, first_counter: int, size: int) -> int:
     )
     # The card is tokenized at the gateway (its ledger, through its own connection) and
     # kept in ours as token, brand, last four digits and expiry.
-    rows += _copy(
+    rows += copy_rows(
         SimulatedCard,
         ("token", "behaviour", "brand", "last4", "expiry_month", "expiry_year", "created_at"),
         (
@@ -399,7 +360,7 @@ def _generate_batch(shape: _Shape, *, first_counter: int, size: int) -> int:
         ),
         using=LEDGER,
     )
-    rows += _copy(
+    rows += copy_rows(
         Card,
         (
             "id",
@@ -431,7 +392,7 @@ def _generate_batch(shape: _Shape, *, first_counter: int, size: int) -> int:
             )
         ),
     )
-    rows += _copy(
+    rows += copy_rows(
         SalesOrder,
         (
             "id",
@@ -483,7 +444,7 @@ def _generate_batch(shape: _Shape, *, first_counter: int, size: int) -> int:
     )
     # The continuity line is priced at what is due now for one unit (as
     # sales_order_line_add prices it); the program starts on the order date.
-    rows += _copy(
+    rows += copy_rows(
         SalesOrderLine,
         (
             "id",
@@ -513,7 +474,7 @@ def _generate_batch(shape: _Shape, *, first_counter: int, size: int) -> int:
     )
     # The sale taken at submit: approved by the gateway (its ledger) and in our payments.
     amount_minor = minor_units(shape.due_now, shape.currency)
-    rows += _copy(
+    rows += copy_rows(
         SimulatedTransaction,
         (
             "idempotency_key",
@@ -544,7 +505,7 @@ def _generate_batch(shape: _Shape, *, first_counter: int, size: int) -> int:
         ),
         using=LEDGER,
     )
-    rows += _copy(
+    rows += copy_rows(
         Payment,
         (
             "id",
@@ -594,7 +555,7 @@ def _generate_batch(shape: _Shape, *, first_counter: int, size: int) -> int:
             )
         ),
     )
-    rows += _copy(
+    rows += copy_rows(
         Subscription,
         (
             "id",
@@ -687,7 +648,7 @@ def _generate_batch(shape: _Shape, *, first_counter: int, size: int) -> int:
                         line.amount,
                     )
                 )
-    rows += _copy(
+    rows += copy_rows(
         Occurrence,
         (
             "id",
@@ -706,7 +667,7 @@ def _generate_batch(shape: _Shape, *, first_counter: int, size: int) -> int:
         ),
         occurrence_rows,
     )
-    rows += _copy(
+    rows += copy_rows(
         OccurrenceLine,
         ("occurrence_id", "line_number", "item_id", "quantity", "unit_price", "amount"),
         line_rows,

@@ -8,7 +8,6 @@ and a range that already holds a customer is refused rather than filled twice.
 
 from __future__ import annotations
 
-import io
 import itertools
 import random
 import time
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.utils import timezone
 
+from core.bulk import copy_rows
 from customers.management import people
 from customers.models import Address, AddressKind, Customer, Language
 
@@ -50,9 +50,6 @@ ADDRESS_COLUMNS = (
     "country",
     "is_default",
 )
-
-# COPY's text format: a backslash, tab or line break inside a value must be escaped.
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 class GenerationRefused(Exception):
@@ -228,23 +225,6 @@ class PersonMaker:
         return customer, address
 
 
-def _copy_value(value) -> str:
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    return str(value).translate(_COPY_ESCAPES)
-
-
-def _copy_rows(table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    buffer = io.StringIO()
-    for row in rows:
-        buffer.write("\t".join(_copy_value(value) for value in row))
-        buffer.write("\n")
-    buffer.seek(0)
-    sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
-    with connection.cursor() as cursor:
-        cursor.copy_expert(sql, buffer)
-
-
 def _ids_by_account(first: str, last: str) -> dict[str, int]:
     return dict(
         Customer.objects.filter(account_number__gte=first, account_number__lte=last).values_list(
@@ -296,11 +276,11 @@ def customers_generate(
                 customer, address = maker.customer(counter)
                 customer_rows.append((*customer, created_at))
                 address_rows.append(address)
-            _copy_rows(customer_table, CUSTOMER_COLUMNS, customer_rows)
+            copy_rows(Customer, CUSTOMER_COLUMNS, customer_rows)
             if with_addresses:
                 ids = _ids_by_account(account_number(batch_start), account_number(batch_stop - 1))
-                _copy_rows(
-                    address_table,
+                copy_rows(
+                    Address,
                     ADDRESS_COLUMNS,
                     [
                         (ids[customer[0]], AddressKind.SHIPPING.value, *address, True)
