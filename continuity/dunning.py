@@ -64,6 +64,17 @@ def occurrences_charge_now(*, occurrence_ids: list[int], actor: Actor) -> list[C
     )
 
 
+def occurrence_retry_now(*, occurrence_id: int, actor: Actor, reason: str) -> list[ChargeResult]:
+    """A supervisor's "retry now": a subscription on hold is released first (its declined
+    shipments become due), then this shipment is charged at once."""
+    occurrence = Occurrence.objects.select_related("subscription").get(pk=occurrence_id)
+    if occurrence.subscription.status == SubscriptionStatus.ON_HOLD:
+        subscription_release_hold(
+            subscription_id=occurrence.subscription_id, actor=actor, reason=reason
+        )
+    return occurrences_charge_now(occurrence_ids=[occurrence_id], actor=actor)
+
+
 def subscription_release_hold(*, subscription_id: int, actor: Actor, reason: str) -> Subscription:
     """Put a subscription on hold back to active. Its declined shipments are due for a
     charge again today, with their attempts counted afresh."""

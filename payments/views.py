@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from continuity.dunning import (
-    occurrences_charge_now,
+    occurrence_retry_now,
     payment_unknown_mark_declined,
     subscription_change_card,
     subscription_release_hold,
@@ -62,18 +62,14 @@ def payment_exceptions(request):
 @require_POST
 @role_required(can_supervise)
 def exception_retry(request, occurrence_id):
-    if not Occurrence.objects.filter(pk=occurrence_id).exists():
-        raise Http404
-    occurrence = Occurrence.objects.select_related("subscription").get(pk=occurrence_id)
-    actor = Actor.of_user(request.user)
     try:
-        if occurrence.subscription.status == "on_hold":
-            subscription_release_hold(
-                subscription_id=occurrence.subscription_id,
-                actor=actor,
-                reason=_("Retried from payment exceptions"),
-            )
-        results = occurrences_charge_now(occurrence_ids=[occurrence_id], actor=actor)
+        results = occurrence_retry_now(
+            occurrence_id=occurrence_id,
+            actor=Actor.of_user(request.user),
+            reason=_("Retried from payment exceptions"),
+        )
+    except Occurrence.DoesNotExist:
+        raise Http404 from None
     except (Conflict, ValidationError) as error:
         messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
     else:

@@ -264,3 +264,19 @@ def test_change_card_from_the_page_retries_and_reports(supervisor_client, sell):
     assert held.status == "paid"
     page = supervisor_client.get(response.url).content.decode()
     assert "Card changed to Mastercard •••• 4444." in page
+
+
+def test_retry_now_from_the_page_releases_a_hold_then_charges(supervisor_client, sell):
+    held = charge_second(sell(), "4000 0000 0000 9987")  # lost card: on hold
+    # The customer's bank lifted the block: the same card now approves.
+    card_token = held.subscription.card.token
+    from payments.gateways.simulator.models import SimulatedCard
+
+    SimulatedCard.objects.using("gateway").filter(token=card_token).update(behaviour="approve")
+
+    supervisor_client.post(reverse("payments:retry", args=[held.pk]))
+
+    held.refresh_from_db()
+    assert held.status == "paid"
+    assert Subscription.objects.get(pk=held.subscription_id).status == "active"
+    assert approved_sales(held) == 1

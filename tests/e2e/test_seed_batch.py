@@ -86,7 +86,10 @@ def walk_seed_steps_1_to_9(new_page, shots, language):
             "card expired 0, on hold 0"
         )
     else:
-        expect(summary).to_contain_text("1")
+        expect(summary).to_have_text(
+            "Commandes enfant créées\u00a0: 1. Non créées\u00a0: en attente de paiement 0, "
+            "paiement refusé 0, carte expirée 0, en attente 0"
+        )
     child = SalesOrder.objects.get(parent__number=order_number)
     assert child.kind == SalesOrderKind.CONTINUITY_CHILD
     assert child_run.summary["created"] == 1

@@ -1,0 +1,36 @@
+"""No page's number of queries grows with the data it shows (no N+1): each page is read
+with one subscription, then with four."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from continuity.models import Subscription
+from core.demo import DEMO_PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def queries(client, url) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(url).status_code == 200
+    return len(captured.captured_queries)
+
+
+def test_pages_read_a_fixed_number_of_queries(demo, client, sell):
+    client.login(username="supervisor", password=DEMO_PASSWORD)
+    order = sell()
+    subscription = Subscription.objects.get(parent_order=order)
+    urls = [
+        "/customers/004021/",
+        f"/orders/{order.number}/",
+        f"/continuity/subscriptions/{subscription.pk}/",
+        "/payments/exceptions/",
+        "/continuity/forecast/",
+        "/batch/runs/",
+    ]
+    before = {url: queries(client, url) for url in urls}
+    for _ in range(3):
+        sell()
+
+    assert {url: queries(client, url) for url in urls} == before
