@@ -13,7 +13,24 @@ class BatchRunStatus(models.TextChoices):
     RUNNING = "running", _("Running")
     SUCCEEDED = "succeeded", _("Succeeded")
     FINISHED_WITH_PROBLEMS = "finished_with_problems", _("Finished with problems")
+    # Some chunks failed (their error is on the run), the others were done.
+    PARTIAL = "partial", _("Partly failed")
     FAILED = "failed", _("Failed")
+
+
+# A run in one of these is over: no worker works on it until someone resumes it.
+FINISHED_RUN_STATUSES = frozenset(
+    {
+        BatchRunStatus.SUCCEEDED,
+        BatchRunStatus.FINISHED_WITH_PROBLEMS,
+        BatchRunStatus.PARTIAL,
+        BatchRunStatus.FAILED,
+    }
+)
+# A run in one of these can be dispatched again (by the watchdog or a supervisor).
+RESUMABLE_RUN_STATUSES = frozenset(
+    {BatchRunStatus.QUEUED, BatchRunStatus.RUNNING, BatchRunStatus.PARTIAL, BatchRunStatus.FAILED}
+)
 
 
 class BatchRun(models.Model):
@@ -64,8 +81,24 @@ class BatchRun(models.Model):
     error_count = models.PositiveIntegerField(_("errors"), default=0)
     chunk_count = models.PositiveIntegerField(_("chunks"), default=0)
     chunks_done = models.PositiveIntegerField(_("chunks done"), default=0)
+    chunks_failed = models.PositiveIntegerField(_("chunks failed"), default=0)
     summary = models.JSONField(_("summary"), default=dict, blank=True)
     error_message = models.TextField(_("error"), blank=True)
+    # When a worker last recorded work for the run (planning, a chunk's round): the
+    # watchdog dispatches a run again after BATCH_STALL_SECONDS without progress.
+    last_progress_at = models.DateTimeField(_("last progress"), null=True, blank=True)
+    # How often its unfinished work was dispatched again (by the watchdog or by hand).
+    redispatch_count = models.PositiveIntegerField(_("dispatched again"), default=0)
+    redispatched_at = models.DateTimeField(_("last dispatched again"), null=True, blank=True)
+    # The money audit made when a payment run finished (its findings are on the run page).
+    money_audit = models.ForeignKey(
+        "continuity.MoneyAudit",
+        verbose_name=_("money audit"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         verbose_name = _("batch run")
@@ -97,6 +130,8 @@ class BatchChunk(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
         DONE = "done", _("Done")
+        # Raised an error that is not worth retrying; dispatched again only by hand.
+        FAILED = "failed", _("Failed")
 
     run = models.ForeignKey(
         BatchRun, verbose_name=_("batch run"), on_delete=models.CASCADE, related_name="chunks"
@@ -105,6 +140,10 @@ class BatchChunk(models.Model):
     # Occurrence ids, grouped: one group becomes one child order (several shipments when
     # the program consolidates); for payments every group is one shipment.
     groups = models.JSONField(_("occurrences"))
+    # The groups still to do, written with the work of each round (None: not started).
+    # A chunk delivered again does only these, so nothing is done or counted twice.
+    remaining = models.JSONField(_("still to do"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
     status = models.CharField(
         _("status"), max_length=8, choices=Status.choices, default=Status.PENDING
     )
@@ -121,6 +160,10 @@ class BatchChunk(models.Model):
 
     def __str__(self):
         return f"{self.run_id}/{self.number}"
+
+    @property
+    def groups_to_do(self) -> list[list[int]]:
+        return self.groups if self.remaining is None else self.remaining
 
 
 class BatchRunProblem(models.Model):

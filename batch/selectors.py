@@ -11,7 +11,9 @@ def batch_run_list(*, limit: int | None = 100):
 
 
 def batch_run_get(*, run_id: int) -> BatchRun:
-    return BatchRun.objects.select_related("item", "sales_order", "started_by").get(pk=run_id)
+    return BatchRun.objects.select_related("item", "sales_order", "started_by", "money_audit").get(
+        pk=run_id
+    )
 
 
 def batch_run_problem_counts(run: BatchRun) -> dict[str, int]:

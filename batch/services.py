@@ -1,10 +1,16 @@
-"""Batch runs of the two continuity jobs: request, plan, chunks, finish.
+"""Batch runs of the continuity jobs: request, plan, chunks, finish, recover.
 
-batch/ orchestrates; the work on each shipment is done by continuity.services (charging,
-child orders), which know nothing of runs. A run is planned by one task (select the work,
-split it into chunks) and carried out by chunk tasks that any number of workers take in
-parallel. A chunk is done exactly once: it locks its own row, and a chunk delivered again
-after a worker died finds itself done or does only what is left.
+batch/ orchestrates; the work on each shipment is done by continuity's services, through
+the job declarations of batch.jobs. A run is planned by one task (select the work, split
+it into chunks) and carried out by chunk tasks that any number of workers take in
+parallel. A chunk is done exactly once: it locks its own row and keeps what is left to
+do, so a chunk delivered again (a worker died, the run was dispatched again) does only
+what is left.
+
+A run never stays `running` silently: a chunk that fails is recorded on the run (it ends
+`partial` or `failed` with the error), and a run without progress for
+BATCH_STALL_SECONDS is dispatched again by the watchdog (batch.tasks.watch_runs), which
+a supervisor can also do by hand.
 """
 
 from __future__ import annotations
@@ -14,53 +20,30 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connections, transaction
-from django.db.models import F
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from batch.jobs import JOBS, ChunkIncomplete, record_problems
 from batch.models import (
+    FINISHED_RUN_STATUSES,
+    RESUMABLE_RUN_STATUSES,
     BatchChunk,
-    BatchJob,
     BatchRun,
-    BatchRunProblem,
     BatchRunStatus,
-    ProblemReason,
 )
-from continuity.actions import occurrences_refund_due, subscriptions_resume_due
-from continuity.models import ContinuityParameters, Subscription
-from continuity.selectors import (
-    NotCreatedReason,
-    horizon_date,
-    occurrences_due_for_child_orders,
-    occurrences_due_for_payment,
-    occurrences_not_ready_for_child_orders,
-    subscriptions_to_plan,
-)
-from continuity.services import (
-    ChargeOutcome,
-    ChargeResult,
-    PreparedCharge,
-    child_orders_create,
-    occurrences_charge_prepare,
-    occurrences_charge_record,
-    subscriptions_materialise,
-)
+from continuity.models import Subscription
 from core.actors import Actor
 from core.dates import business_date
+from core.errors import Conflict
 from orders.models import Item, SalesOrder, SalesOrderKind
-from payments.models import PaymentStatus
-from payments.services import payment_sale_send
 
 logger = logging.getLogger(__name__)
-
 
 # --- Requesting a run ------------------------------------------------------------------
 
@@ -77,8 +60,16 @@ def batch_run_request(
 ) -> BatchRun:
     """Check the parameters and record a queued run. Every refusal names its field."""
     errors: dict[str, str] = {}
-    if job not in BatchJob.values:
+    if job not in JOBS:
         errors["job"] = _("Unknown batch job %(job)s.") % {"job": job}
+    today = business_date()
+    latest = today + datetime.timedelta(days=settings.BATCH_MAX_DAYS_AHEAD)
+    if run_date is not None and run_date > latest:
+        # A run dated far ahead would charge shipments early. A date in the past is a
+        # catch-up run and is allowed.
+        errors["run_date"] = _(
+            "The run date can be at most %(days)d days after today: %(latest)s at the latest."
+        ) % {"days": settings.BATCH_MAX_DAYS_AHEAD, "latest": latest.isoformat()}
     item = None
     item_number = (item_number or "").strip()
     if item_number:
@@ -118,7 +109,7 @@ def batch_run_request(
         job=job,
         item=item,
         sales_order=order,
-        run_date=run_date or business_date(),
+        run_date=run_date or today,
         dry_run=dry_run,
         limit=limit,
         started_by_id=actor.user_id,
@@ -126,352 +117,7 @@ def batch_run_request(
     )
 
 
-def batch_run_enqueue(run: BatchRun) -> None:
-    """Hand the run to the workers once the transaction that recorded it commits."""
-    # Imported here: the tasks module imports this one.
-    from batch.tasks import run_batch
-
-    transaction.on_commit(lambda: run_batch.delay(run.pk))
-
-
-# --- Jobs --------------------------------------------------------------------------------
-
-
-@dataclass
-class Plan:
-    groups: list[list[int]]
-    not_processed: list[tuple[int, str]] = field(default_factory=list)
-    extra: dict = field(default_factory=dict)
-
-
-@dataclass
-class ChunkOutcome:
-    processed: int = 0
-    succeeded: int = 0
-    counts: Counter = field(default_factory=Counter)
-    problems: list[tuple[int, str, str]] = field(default_factory=list)
-    amount: Decimal = Decimal("0.00")
-    # Shipments another transaction held (SKIP LOCKED): the chunk is not done until they
-    # are tried again, so nothing is forgotten because a task died holding rows.
-    locked_elsewhere: list[int] = field(default_factory=list)
-
-
-class ChunkIncomplete(Exception):
-    """Some of the chunk's shipments were held by another transaction; what could be done
-    is committed and counted, the chunk stays pending and is tried again later."""
-
-
-class ChunkLedger:
-    """The chunk's own row: locked first in every transaction that records the chunk's
-    work, so a second delivery of the same chunk waits, then finds the work recorded (or
-    the chunk done) instead of counting it twice."""
-
-    def __init__(self, run: BatchRun, chunk: BatchChunk):
-        self.run = run
-        self.chunk_pk = chunk.pk
-        self.row: BatchChunk | None = None
-
-    def lock(self) -> bool:
-        """Lock the row (inside the caller's transaction); False when the chunk is done."""
-        # order_by(): the model's default ordering joins the run and would lock it too.
-        self.row = BatchChunk.objects.select_for_update().order_by().get(pk=self.chunk_pk)
-        return self.row.status != BatchChunk.Status.DONE
-
-    def account(self, outcome: ChunkOutcome, *, complete: bool) -> None:
-        """Add what this part of the work did to the chunk and the run (atomically, with
-        F() on the run), and mark the chunk done when nothing is left."""
-        row = self.row
-        counts = Counter({key: value for key, value in row.counts.items() if key != "amount"})
-        counts.update(outcome.counts)
-        amount = Decimal(row.counts.get("amount", "0")) + outcome.amount
-        row.counts = {**counts, **({"amount": str(amount)} if amount else {})}
-        fields = ["counts"]
-        if complete:
-            row.status = BatchChunk.Status.DONE
-            row.finished_at = timezone.now()
-            fields += ["status", "finished_at"]
-        row.save(update_fields=fields)
-        _record_problems(self.run, outcome.problems)
-        errors = sum(1 for _pk, reason, _detail in outcome.problems if reason == "error")
-        BatchRun.objects.filter(pk=self.run.pk).update(
-            processed_count=F("processed_count") + outcome.processed,
-            succeeded_count=F("succeeded_count") + outcome.succeeded,
-            not_processed_count=F("not_processed_count") + len(outcome.problems) - errors,
-            error_count=F("error_count") + errors,
-            chunks_done=F("chunks_done") + (1 if complete else 0),
-        )
-
-
-def _locked_problems(ids: list[int]) -> list[tuple[int, str, str]]:
-    return [
-        (pk, ProblemReason.ERROR, _("Held by another database session; not processed."))
-        for pk in ids
-    ]
-
-
-def _actor(run: BatchRun) -> Actor:
-    return Actor.job(f"{run.job} run #{run.pk}")
-
-
-def _plan_ahead(run: BatchRun) -> int:
-    """Open-ended subscriptions get their shipments planned up to the horizon first."""
-    through = horizon_date(run_date=run.run_date)
-    ids = subscriptions_to_plan(
-        through=through, item_id=run.item_id, parent_order_id=run.sales_order_id
-    )
-    if run.dry_run or not ids:
-        return 0
-    return subscriptions_materialise(subscription_ids=ids, through=through, actor=_actor(run))
-
-
-# Shipments prepared per transaction while earlier ones are at the gateway. Small enough
-# that the gateway pool starts early (at 100 ms a call, 32 threads answer 100 charges in
-# about 0.3 s), large enough that the lock query and commit of a slice stay cheap.
-CHARGE_PREPARE_SLICE = 100
-
-_CHARGE_PROBLEMS = {
-    ChargeOutcome.DECLINED: ProblemReason.DECLINED,
-    ChargeOutcome.ON_HOLD: ProblemReason.ON_HOLD,
-    ChargeOutcome.CARD_EXPIRED: ProblemReason.CARD_EXPIRED,
-    ChargeOutcome.UNKNOWN: ProblemReason.UNKNOWN,
-}
-
-
-class ProcessPaymentsJob:
-    @staticmethod
-    def plan(run: BatchRun) -> Plan:
-        planned = _plan_ahead(run)
-        due = occurrences_due_for_payment(
-            run_date=run.run_date, item_id=run.item_id, parent_order_id=run.sales_order_id
-        ).values_list("pk", "subscription_id")
-        # One group per subscription, its due shipments in ship-date order: a chunk holds
-        # them together and charges them one after the other, so a card that declines is
-        # not tried again for the next shipment in the same run.
-        groups: dict[int, list[int]] = {}
-        for pk, subscription_id in due:
-            groups.setdefault(subscription_id, []).append(pk)
-        return Plan(groups=list(groups.values()), extra={"planned_occurrences": planned})
-
-    @staticmethod
-    def dry_run_summary(run: BatchRun, plan: Plan) -> dict:
-        due = occurrences_due_for_payment(
-            run_date=run.run_date, item_id=run.item_id, parent_order_id=run.sales_order_id
-        ).select_related("subscription__card")
-        would = Counter()
-        amount = Decimal("0.00")
-        for occurrence in due:
-            if occurrence.status == "payment_unknown":
-                would["look_up"] += 1
-            elif occurrence.subscription.card.is_expired_on(run.run_date):
-                would["card_expired"] += 1
-            else:
-                would["charge"] += 1
-                amount += occurrence.amount
-        return {"would": dict(would), "would_charge_amount": str(amount)}
-
-    @staticmethod
-    def process(run: BatchRun, chunk: BatchChunk, *, final: bool = False) -> bool:
-        """Charge the chunk in rounds: the first due shipment of every subscription, then
-        the next one of those whose charge was approved, and so on. Each round commits
-        its sales and keys, calls the gateway outside any transaction, then records the
-        answers and counts them under the chunk's lock."""
-        actor = _actor(run)
-        ledger = ChunkLedger(run, chunk)
-        queues = [list(group) for group in chunk.groups]
-        locked_elsewhere: list[int] = []
-        while queues:
-            heads = [queue[0] for queue in queues]
-            early: list[ChargeResult] = []
-            in_flight: list[Future] = []
-            for start in range(0, len(heads), CHARGE_PREPARE_SLICE):
-                preparation = occurrences_charge_prepare(
-                    occurrence_ids=heads[start : start + CHARGE_PREPARE_SLICE],
-                    run_date=run.run_date,
-                    actor=actor,
-                )
-                early += preparation.results
-                locked_elsewhere += preparation.locked_elsewhere
-                # Sent while the next slice is prepared, not after the whole round.
-                in_flight += _send_start(preparation.prepared)
-            answers = [future.result() for future in in_flight]
-            with transaction.atomic():
-                if not ledger.lock():
-                    return False  # another delivery of this chunk finished it
-                results = occurrences_charge_record(
-                    answers=answers, run_date=run.run_date, actor=actor
-                )
-                outcome = ChunkOutcome()
-                deferred: list[int] = []
-                by_id = {result.occurrence_id: result for result in [*early, *results]}
-                next_queues = []
-                for queue in queues:
-                    result = by_id.get(queue[0])
-                    rest = queue[1:]
-                    if result is not None and result.outcome in (
-                        ChargeOutcome.PAID,
-                        ChargeOutcome.SKIPPED,
-                    ):
-                        if rest:
-                            next_queues.append(rest)
-                    else:
-                        deferred += rest
-                    if result is None or result.outcome == ChargeOutcome.SKIPPED:
-                        continue
-                    outcome.processed += 1
-                    outcome.counts[result.outcome] += 1
-                    if result.outcome == ChargeOutcome.PAID:
-                        outcome.succeeded += 1
-                        continue
-                    detail = result.detail
-                    if result.retry_on:
-                        detail = _("%(reason)s Next attempt on %(date)s.") % {
-                            "reason": detail,
-                            "date": result.retry_on.isoformat(),
-                        }
-                    reason = _CHARGE_PROBLEMS.get(result.outcome, ProblemReason.ERROR)
-                    outcome.problems.append((result.occurrence_id, reason, detail))
-                outcome.problems += [
-                    (pk, ProblemReason.DEFERRED, _("An earlier shipment is not paid yet."))
-                    for pk in deferred
-                ]
-                paid = {r.occurrence_id for r in results if r.outcome == ChargeOutcome.PAID}
-                outcome.amount = sum(
-                    (
-                        charge.payment.amount
-                        for charge, _answer in answers
-                        if charge.occurrence_id in paid
-                    ),
-                    Decimal("0.00"),
-                )
-                queues = next_queues
-                done = not queues and (final or not locked_elsewhere)
-                if not queues and final:
-                    outcome.problems += _locked_problems(locked_elsewhere)
-                ledger.account(outcome, complete=done)
-        if locked_elsewhere and not final:
-            raise ChunkIncomplete(f"{len(locked_elsewhere)} shipments held elsewhere")
-        return True
-
-
-@cache
-def _gateway_pool() -> ThreadPoolExecutor:
-    # Gateway calls wait on the network, not on the CPU: many at once is what makes
-    # hundreds of charges a second possible at 100 ms a call. The threads (and their
-    # database connections, through which the simulator writes its ledger) live as long
-    # as the worker process.
-    return ThreadPoolExecutor(
-        max_workers=settings.PAYMENT_GATEWAY_CONCURRENCY, thread_name_prefix="gateway"
-    )
-
-
-def _send_one(prepared: PreparedCharge):
-    try:
-        return prepared, payment_sale_send(prepared.payment, fresh=prepared.fresh)
-    finally:
-        # Outside a request, Django does not recycle connections by itself.
-        for connection in connections.all(initialized_only=True):
-            connection.close_if_unusable_or_obsolete()
-
-
-def _answered(prepared: PreparedCharge, answer) -> Future:
-    future = Future()
-    future.set_result((prepared, answer))
-    return future
-
-
-def _send_start(prepared: list[PreparedCharge]) -> list[Future]:
-    """Hand committed charges to the gateway pool; each future answers (charge, answer).
-    A sale already approved (its answer recorded, but not on its shipment) needs no call."""
-    futures = []
-    for charge in prepared:
-        if charge.payment.status == PaymentStatus.APPROVED:
-            futures.append(_answered(charge, None))
-        elif settings.PAYMENT_GATEWAY_CONCURRENCY <= 1:
-            # In this thread, on this connection (tests run so: their data is uncommitted).
-            futures.append(_answered(charge, payment_sale_send(charge.payment, fresh=charge.fresh)))
-        else:
-            futures.append(_gateway_pool().submit(_send_one, charge))
-    return futures
-
-
-class CreateChildOrdersJob:
-    @staticmethod
-    def plan(run: BatchRun) -> Plan:
-        planned = _plan_ahead(run)
-        due = occurrences_due_for_child_orders(
-            run_date=run.run_date, item_id=run.item_id, parent_order_id=run.sales_order_id
-        ).values_list("pk", "subscription_id", "subscription__plan__consolidate")
-        groups: list[list[int]] = []
-        by_subscription: dict[int, list[int]] = {}
-        for pk, subscription_id, consolidate in due:
-            if consolidate:
-                if subscription_id not in by_subscription:
-                    by_subscription[subscription_id] = []
-                    groups.append(by_subscription[subscription_id])
-                by_subscription[subscription_id].append(pk)
-            else:
-                groups.append([pk])
-        cap = ContinuityParameters.load().max_child_orders_per_run
-        if run.limit:
-            cap = min(cap, run.limit)
-        kept, over = groups[:cap], groups[cap:]
-        not_processed = occurrences_not_ready_for_child_orders(
-            run_date=run.run_date, item_id=run.item_id, parent_order_id=run.sales_order_id
-        )
-        not_processed += [(pk, NotCreatedReason.LIMIT_REACHED) for group in over for pk in group]
-        return Plan(
-            groups=kept, not_processed=not_processed, extra={"planned_occurrences": planned}
-        )
-
-    @staticmethod
-    def dry_run_summary(run: BatchRun, plan: Plan) -> dict:
-        return {
-            "would_create": len(plan.groups),
-            "would_fulfil": sum(len(group) for group in plan.groups),
-        }
-
-    @staticmethod
-    def process(run: BatchRun, chunk: BatchChunk, *, final: bool = False) -> bool:
-        """The chunk's child orders, its counts and its "done" mark in one transaction."""
-        ledger = ChunkLedger(run, chunk)
-        with transaction.atomic():
-            if not ledger.lock():
-                return False
-            result = child_orders_create(
-                groups=chunk.groups,
-                run_date=run.run_date,
-                actor=_actor(run),
-                source_reference=f"batch-run:{run.pk}",
-            )
-            problems = list(result.problems)
-            if final:
-                problems += _locked_problems(list(result.locked_elsewhere))
-            outcome = ChunkOutcome(
-                processed=result.fulfilled_occurrences + len(problems),
-                succeeded=result.fulfilled_occurrences,
-                counts=Counter(
-                    {
-                        "created": result.created_orders,
-                        "fulfilled": result.fulfilled_occurrences,
-                        "completed_subscriptions": result.completed_subscriptions,
-                    }
-                ),
-                problems=problems,
-            )
-            complete = final or not result.locked_elsewhere
-            ledger.account(outcome, complete=complete)
-        if not complete:
-            raise ChunkIncomplete(f"{len(result.locked_elsewhere)} shipments held elsewhere")
-        return True
-
-
-JOBS = {
-    BatchJob.PROCESS_PAYMENTS: ProcessPaymentsJob,
-    BatchJob.CREATE_CHILD_ORDERS: CreateChildOrdersJob,
-}
-
-
-# --- Running -----------------------------------------------------------------------------
+# --- Planning ------------------------------------------------------------------------------
 
 
 def _chunks(groups: list[list[int]], size: int) -> list[list[list[int]]]:
@@ -488,23 +134,6 @@ def _chunks(groups: list[list[int]], size: int) -> list[list[list[int]]]:
     return chunks
 
 
-def _record_problems(run: BatchRun, problems) -> None:
-    BatchRunProblem.objects.bulk_create(
-        [
-            BatchRunProblem(run=run, occurrence_id=pk, reason=reason, detail=detail[:2000])
-            for pk, reason, detail in problems
-        ],
-        batch_size=2000,
-    )
-
-
-TERMINAL_STATUSES = (
-    BatchRunStatus.SUCCEEDED,
-    BatchRunStatus.FINISHED_WITH_PROBLEMS,
-    BatchRunStatus.FAILED,
-)
-
-
 def batch_run_plan(*, run_id: int) -> list[int]:
     """Plan a run: select its work and split it into chunks. Returns the numbers of the
     chunks still to carry out.
@@ -514,11 +143,14 @@ def batch_run_plan(*, run_id: int) -> list[int]:
     the planner that made them may have died before sending them). A dry run finishes
     here; so does a run with nothing to do.
     """
-    _before_planning(run_id)
+    run = BatchRun.objects.get(pk=run_id)
+    job = JOBS[run.job]
+    if run.status not in FINISHED_RUN_STATUSES and not run.chunk_count and not run.dry_run:
+        job.before_planning(run)
     try:
         with transaction.atomic():
             run = BatchRun.objects.select_for_update().get(pk=run_id)
-            if run.status in TERMINAL_STATUSES:
+            if run.status in FINISHED_RUN_STATUSES:
                 return []
             if run.chunk_count:
                 return list(
@@ -528,8 +160,8 @@ def batch_run_plan(*, run_id: int) -> list[int]:
                 )
             run.status = BatchRunStatus.RUNNING
             run.started_at = run.started_at or timezone.now()
-            run.save(update_fields=["status", "started_at"])
-            job = JOBS[run.job]
+            run.last_progress_at = timezone.now()
+            run.save(update_fields=["status", "started_at", "last_progress_at"])
             plan = job.plan(run)
             if run.dry_run:
                 summary = {
@@ -545,7 +177,7 @@ def batch_run_plan(*, run_id: int) -> list[int]:
                 )
                 return []
             chunks = _chunks(plan.groups, settings.BATCH_CHUNK_SIZE)
-            _record_problems(run, [(pk, reason, "") for pk, reason in plan.not_processed])
+            record_problems(run, [(pk, reason, "") for pk, reason in plan.not_processed])
             BatchChunk.objects.bulk_create(
                 [
                     BatchChunk(run=run, number=number, groups=groups)
@@ -572,39 +204,16 @@ def batch_run_plan(*, run_id: int) -> list[int]:
         raise
 
 
-def _scope_subscription_ids(run: BatchRun) -> list[int] | None:
-    """The subscriptions a run filtered on item or order is about; None: all of them."""
-    if run.item_id is None and run.sales_order_id is None:
-        return None
-    subscriptions = Subscription.objects.all()
-    if run.item_id is not None:
-        subscriptions = subscriptions.filter(item_id=run.item_id)
-    if run.sales_order_id is not None:
-        subscriptions = subscriptions.filter(parent_order_id=run.sales_order_id)
-    return list(subscriptions.values_list("pk", flat=True))
-
-
-def _before_planning(run_id: int) -> None:
-    """Done outside the planning transaction, before it, and harmless to repeat: pauses
-    whose date has come end, and (payment job) refunds owed for shipments skipped or
-    cancelled after they were paid are made. A refund calls the gateway, which must
-    never happen inside an open transaction."""
-    run = BatchRun.objects.get(pk=run_id)
-    if run.status in TERMINAL_STATUSES or run.chunk_count or run.dry_run:
-        return
-    actor = _actor(run)
-    subscriptions_resume_due(run_date=run.run_date, actor=actor)
-    if run.job == BatchJob.PROCESS_PAYMENTS:
-        occurrences_refund_due(subscription_ids=_scope_subscription_ids(run), actor=actor)
+# --- Chunks --------------------------------------------------------------------------------
 
 
 def batch_chunk_execute(*, run_id: int, chunk_number: int, final: bool = False) -> bool:
-    """Carry out one chunk; False when it was already done. Raises ChunkIncomplete when
-    some shipments were held by another transaction (to be tried again); on the `final`
-    attempt those are reported as problems and the chunk is done."""
+    """Carry out what is left of one chunk; False when it was over already. Raises
+    ChunkIncomplete when some shipments were held by another transaction (to be tried
+    again); on the `final` attempt those are reported as problems and the chunk is done."""
     run = BatchRun.objects.select_related("item", "sales_order").get(pk=run_id)
     chunk = BatchChunk.objects.get(run_id=run_id, number=chunk_number)
-    if chunk.status != BatchChunk.Status.DONE:
+    if chunk.status == BatchChunk.Status.PENDING:
         did_work = JOBS[run.job].process(run, chunk, final=final)
     else:
         did_work = False
@@ -612,6 +221,33 @@ def batch_chunk_execute(*, run_id: int, chunk_number: int, final: bool = False) 
     # finishing the run.
     batch_run_finish_if_done(run_id=run_id)
     return did_work
+
+
+def batch_chunk_fail(*, run_id: int, chunk_number: int, error: str) -> None:
+    """Record a chunk that failed with an error not worth retrying (a bug, bad data): the
+    chunk is failed with the error, and the run finishes once every chunk is over. What
+    the chunk did before the error stays done; resuming the run tries the rest again."""
+    with transaction.atomic():
+        chunk = (
+            BatchChunk.objects.select_for_update()
+            .order_by()
+            .filter(run_id=run_id, number=chunk_number)
+            .first()
+        )
+        if chunk is None or chunk.status != BatchChunk.Status.PENDING:
+            return
+        chunk.status = BatchChunk.Status.FAILED
+        chunk.error = error[:2000]
+        chunk.finished_at = timezone.now()
+        chunk.save(update_fields=["status", "error", "finished_at"])
+        BatchRun.objects.filter(pk=run_id).update(
+            chunks_failed=F("chunks_failed") + 1, last_progress_at=timezone.now()
+        )
+    logger.error("Batch run %s chunk %s failed: %s", run_id, chunk_number, error)
+    batch_run_finish_if_done(run_id=run_id)
+
+
+# --- Finishing -------------------------------------------------------------------------------
 
 
 def batch_run_finish_if_done(*, run_id: int) -> BatchRun:
@@ -622,8 +258,10 @@ def batch_run_finish_if_done(*, run_id: int) -> BatchRun:
 
 
 def _finish_if_done(run: BatchRun) -> None:
-    """Finish a running run whose chunks are all done (caller holds the run's lock)."""
-    if run.status != BatchRunStatus.RUNNING or run.chunks_done < run.chunk_count:
+    """Finish a running run whose chunks are all over (caller holds the run's lock)."""
+    if run.status != BatchRunStatus.RUNNING or run.chunks_done + run.chunks_failed < (
+        run.chunk_count
+    ):
         return
     totals: Counter = Counter()
     amount = Decimal("0.00")
@@ -631,11 +269,28 @@ def _finish_if_done(run: BatchRun) -> None:
         amount += Decimal(counts.get("amount", "0"))
         totals.update({key: value for key, value in counts.items() if key != "amount"})
     not_processed = Counter(run.problems.values_list("reason", flat=True))
-    summary = {**run.summary, **totals, "not_processed": dict(not_processed)}
-    if run.job == BatchJob.PROCESS_PAYMENTS:
-        summary["amount_charged"] = str(amount)
-    status = BatchRunStatus.FINISHED_WITH_PROBLEMS if run.error_count else BatchRunStatus.SUCCEEDED
-    _finish(run, status=status, summary=summary)
+    summary = {
+        **run.summary,
+        **totals,
+        "not_processed": dict(not_processed),
+        **JOBS[run.job].summary(run, totals, amount),
+    }
+    error = ""
+    if run.chunks_failed:
+        status = BatchRunStatus.PARTIAL if run.chunks_done else BatchRunStatus.FAILED
+        failed = run.chunks.filter(status=BatchChunk.Status.FAILED).order_by("number")
+        first = failed.first()
+        error = _("%(count)d of %(total)d chunks failed; chunk %(number)d: %(error)s") % {
+            "count": run.chunks_failed,
+            "total": run.chunk_count,
+            "number": first.number,
+            "error": first.error,
+        }
+    elif run.error_count:
+        status = BatchRunStatus.FINISHED_WITH_PROBLEMS
+    else:
+        status = BatchRunStatus.SUCCEEDED
+    _finish(run, status=status, summary=summary, error=error)
 
 
 def _finish(
@@ -648,18 +303,93 @@ def _finish(
 ) -> None:
     run.status = status
     run.finished_at = timezone.now()
-    fields = ["status", "finished_at"]
+    run.error_message = error
+    fields = ["status", "finished_at", "error_message"]
     if summary is not None:
         run.summary = summary
         fields.append("summary")
-    if error:
-        run.error_message = error
-        fields.append("error_message")
     if selected is not None:
         run.selected_count = selected
         fields.append("selected_count")
     BatchRun.objects.filter(pk=run.pk).update(**{name: getattr(run, name) for name in fields})
 
+
+# --- Recovering ------------------------------------------------------------------------------
+
+
+def batch_runs_stalled(*, now: datetime.datetime | None = None) -> list[int]:
+    """Runs queued or running without progress for BATCH_STALL_SECONDS: their tasks were
+    lost (a broker restarted without persistence) or their worker died."""
+    now = now or timezone.now()
+    quiet_since = now - datetime.timedelta(seconds=settings.BATCH_STALL_SECONDS)
+    return list(
+        BatchRun.objects.filter(status__in=[BatchRunStatus.QUEUED, BatchRunStatus.RUNNING])
+        .filter(
+            Q(last_progress_at__lt=quiet_since)
+            | Q(last_progress_at__isnull=True, created_at__lt=quiet_since)
+        )
+        .filter(Q(redispatched_at__isnull=True) | Q(redispatched_at__lt=quiet_since))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def batch_run_redispatch(*, run_id: int, actor: Actor) -> tuple[bool, list[int]]:
+    """Get an unfinished run going again: failed chunks become pending, the run running.
+    Returns (plan again, chunk numbers to dispatch) for the caller to send once this
+    commits (batch.tasks.batch_run_dispatch). Safe: a chunk does only what is left, and
+    one still being worked on by a live worker waits on its lock.
+
+    Refused (Conflict) for a run that finished well, or a dry run.
+    """
+    with transaction.atomic():
+        run = BatchRun.objects.select_for_update().get(pk=run_id)
+        if run.status not in RESUMABLE_RUN_STATUSES or run.dry_run:
+            raise Conflict(
+                _("Batch run %(id)s is %(status)s: there is nothing to resume.")
+                % {"id": run.pk, "status": run.get_status_display().lower()}
+            )
+        failed = BatchChunk.objects.filter(run=run, status=BatchChunk.Status.FAILED)
+        count = failed.update(status=BatchChunk.Status.PENDING, error="", finished_at=None)
+        now = timezone.now()
+        plan_again = not run.chunk_count
+        run.status = BatchRunStatus.QUEUED if plan_again else BatchRunStatus.RUNNING
+        run.chunks_failed = max(run.chunks_failed - count, 0)
+        run.finished_at = None
+        run.error_message = ""
+        run.redispatch_count += 1
+        run.redispatched_at = now
+        run.last_progress_at = now
+        run.save(
+            update_fields=[
+                "status",
+                "chunks_failed",
+                "finished_at",
+                "error_message",
+                "redispatch_count",
+                "redispatched_at",
+                "last_progress_at",
+            ]
+        )
+        logger.warning(
+            "Batch run %s dispatched again by %s (%s time)",
+            run.pk,
+            actor.label,
+            run.redispatch_count,
+        )
+        chunks = list(
+            run.chunks.filter(status=BatchChunk.Status.PENDING)
+            .order_by("number")
+            .values_list("number", flat=True)
+        )
+        if not plan_again and not chunks:
+            # Every chunk is over: the worker died (or its task was lost) after the
+            # last chunk committed and before it finished the run. No task would.
+            _finish_if_done(run)
+    return plan_again, chunks
+
+
+# --- In this process -------------------------------------------------------------------------
 
 # How often a chunk whose shipments another transaction holds is tried again (with a
 # growing pause) before they are reported as problems; they stay due for the next run.

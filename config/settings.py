@@ -362,6 +362,15 @@ CUSTOMER_SEARCH_LIMIT = env_int("CUSTOMER_SEARCH_LIMIT", 25, minimum=1)
 BATCH_CHUNK_SIZE = env_int("BATCH_CHUNK_SIZE", 500, minimum=1)
 # Gateway calls a worker process makes at once while charging shipments.
 PAYMENT_GATEWAY_CONCURRENCY = env_int("PAYMENT_GATEWAY_CONCURRENCY", 32, minimum=1)
+# How long a process may hold a payment it is sending to (or settling with) the gateway
+# before another process may take it over: longer than the slowest gateway answer.
+PAYMENT_GATEWAY_CLAIM_SECONDS = env_int("PAYMENT_GATEWAY_CLAIM_SECONDS", 120, minimum=1)
+# Latest run date a batch run may be asked for, in days after today. Run dates in the
+# past are allowed (catch-up); far-future ones would charge early.
+BATCH_MAX_DAYS_AHEAD = env_int("BATCH_MAX_DAYS_AHEAD", 7, minimum=0)
+# A run with no progress for this long is found by the watchdog (beat) and its
+# unfinished chunks are dispatched again.
+BATCH_STALL_SECONDS = env_int("BATCH_STALL_SECONDS", 300, minimum=10)
 
 # --- Logging ----------------------------------------------------------------------------
 

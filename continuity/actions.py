@@ -17,11 +17,14 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext as _
 
-from continuity.dunning import subscription_change_card
+from continuity.dunning import card_change_check, subscription_change_card
+from continuity.locks import subscriptions_lock
 from continuity.models import (
+    CHANGEABLE,
+    CHARGE_IN_FLIGHT,
+    NOT_SENT,
     HoldReason,
     Occurrence,
     OccurrenceStatus,
@@ -30,10 +33,10 @@ from continuity.models import (
     SubscriptionAction,
     SubscriptionStatus,
 )
+from continuity.refunds import occurrences_refund_due, subscription_refunds_unsettled
 from continuity.services import (
     occurrence_close,
     occurrence_move,
-    occurrences_due_again,
     subscription_set_status,
 )
 from core.actors import Actor
@@ -45,15 +48,6 @@ from core.notifications import NotificationEvent, notifications_add
 from core.services import audit_record
 from customers.models import Address, AddressKind
 from orders.models import Item
-from payments.models import Payment, PaymentOperation, PaymentStatus
-from payments.services import PaymentDeclined, PaymentOutcomeUnknown, payment_refund
-
-# Shipments that have not gone out and can still change.
-OPEN_STATUSES = (
-    OccurrenceStatus.SCHEDULED,
-    OccurrenceStatus.PAYMENT_DECLINED,
-    OccurrenceStatus.PAID,
-)
 
 
 @dataclass(frozen=True)
@@ -112,8 +106,8 @@ def _require_running(subscription: Subscription) -> None:
         )
 
 
-def _refused_if_unknown(occurrence: Occurrence) -> None:
-    if occurrence.status == OccurrenceStatus.PAYMENT_UNKNOWN:
+def _refused_if_in_flight(occurrence: Occurrence) -> None:
+    if occurrence.status in CHARGE_IN_FLIGHT:
         raise Conflict(
             _(
                 "The charge of the shipment of %(date)s is being confirmed; try again once it "
@@ -132,7 +126,7 @@ def _refund_effect(occurrence: Occurrence) -> Effect | None:
 def _next_open_occurrence(subscription: Subscription) -> Occurrence | None:
     return (
         subscription.occurrences.filter(
-            status__in=[*OPEN_STATUSES, OccurrenceStatus.PAYMENT_UNKNOWN],
+            status__in=[*CHANGEABLE, *CHARGE_IN_FLIGHT],
             ship_date__gte=business_date(),
         )
         .order_by("ship_date", "sequence")
@@ -161,7 +155,7 @@ def _require_open(occurrence: Occurrence) -> None:
             )
             % {"date": occurrence.ship_date.isoformat(), "order": occurrence.child_order.number}
         )
-    if occurrence.status in (OccurrenceStatus.SKIPPED, OccurrenceStatus.CANCELLED):
+    if occurrence.status in NOT_SENT:
         raise Conflict(
             _("The shipment of %(date)s is %(status)s.")
             % {
@@ -169,53 +163,10 @@ def _require_open(occurrence: Occurrence) -> None:
                 "status": occurrence.get_status_display().lower(),
             }
         )
-    _refused_if_unknown(occurrence)
+    _refused_if_in_flight(occurrence)
 
 
 # --- Refunds owed ------------------------------------------------------------------------
-
-
-def occurrences_refund_due(*, subscription_ids=None, actor: Actor) -> list[tuple[int, str]]:
-    """Refund every skipped or cancelled shipment that was paid and not shipped, whose
-    refund is not approved yet. Returns (occurrence id, outcome) pairs.
-
-    The shipment's status (skipped or cancelled, payment kept) is the durable record that
-    a refund is owed: a process that dies before refunding leaves it, and the next call
-    (the action's own, the payment job's, reconcile) refunds it. A refund already
-    approved for the shipment is never asked for again.
-    """
-    approved_refund = Payment.objects.filter(
-        occurrence_id=OuterRef("pk"),
-        operation=PaymentOperation.REFUND,
-        status=PaymentStatus.APPROVED,
-    )
-    owed = (
-        Occurrence.objects.filter(
-            status__in=[OccurrenceStatus.SKIPPED, OccurrenceStatus.CANCELLED],
-            payment__isnull=False,
-            child_order__isnull=True,
-        )
-        .exclude(Exists(approved_refund))
-        .order_by("pk")
-    )
-    if subscription_ids is not None:
-        owed = owed.filter(subscription_id__in=subscription_ids)
-    outcomes = []
-    for occurrence in owed:
-        try:
-            payment_refund(
-                payment_id=occurrence.payment_id,
-                amount=occurrence.amount,
-                actor=actor,
-                reason=_("Shipment %(sequence)s not sent") % {"sequence": occurrence.sequence},
-                occurrence_id=occurrence.pk,
-            )
-            outcomes.append((occurrence.pk, "refunded"))
-        except PaymentOutcomeUnknown:
-            outcomes.append((occurrence.pk, "unknown"))
-        except (PaymentDeclined, Conflict, ValidationError) as error:
-            outcomes.append((occurrence.pk, f"refused: {error}"))
-    return outcomes
 
 
 # --- Skip --------------------------------------------------------------------------------
@@ -268,13 +219,13 @@ def reschedule_preview(*, subscription_id: int, occurrence_id: int | None, new_d
     # Dates never go backwards between shipments: a shipment cannot pass its neighbours.
     before = (
         subscription.occurrences.filter(sequence__lt=occurrence.sequence)
-        .exclude(status__in=[OccurrenceStatus.SKIPPED, OccurrenceStatus.CANCELLED])
+        .exclude(status__in=NOT_SENT)
         .order_by("-sequence")
         .first()
     )
     after = (
         subscription.occurrences.filter(sequence__gt=occurrence.sequence)
-        .exclude(status__in=[OccurrenceStatus.SKIPPED, OccurrenceStatus.CANCELLED])
+        .exclude(status__in=NOT_SENT)
         .order_by("sequence")
         .first()
     )
@@ -371,22 +322,24 @@ def subscription_pause(
     return preview
 
 
-def resume_preview(*, subscription_id: int, on: datetime.date | None = None) -> Preview:
+def resume_preview(*, subscription_id: int) -> Preview:
     subscription = _subscription(subscription_id)
     if not (
         subscription.status == SubscriptionStatus.ON_HOLD
         and subscription.hold_reason == HoldReason.AGENT
     ):
         raise Conflict(_("Only a paused subscription can be resumed."))
-    on = on or business_date()
+    # Today, never a batch run's date: a run dated ahead must not end a pause early and
+    # skip the shipments before its date.
+    today = business_date()
     preview = Preview(SubscriptionAction.RESUME, subscription)
     for occurrence in subscription.occurrences.filter(
-        status__in=[*OPEN_STATUSES], child_order__isnull=True
+        status__in=CHANGEABLE, child_order__isnull=True
     ).order_by("ship_date"):
-        if occurrence.ship_date < on and occurrence.status != OccurrenceStatus.PAID:
+        if occurrence.ship_date < today and occurrence.status != OccurrenceStatus.PAID:
             preview.effects.append(Effect("skip", occurrence, day=occurrence.ship_date))
         elif occurrence.status == OccurrenceStatus.PAID:
-            preview.effects.append(Effect("ship", occurrence, day=max(occurrence.ship_date, on)))
+            preview.effects.append(Effect("ship", occurrence, day=max(occurrence.ship_date, today)))
         else:
             preview.effects.append(Effect("charge", occurrence, day=occurrence.ship_date))
     return preview
@@ -397,34 +350,34 @@ def subscription_resume(
     subscription_id: int,
     actor: Actor,
     reason_code: str = "",
-    on: datetime.date | None = None,
     automatic: bool = False,
 ) -> Preview:
-    """Resume a paused subscription. What is due is computed from the date: shipments
-    whose date passed during the pause (not paid) are skipped, paid ones ship now, the
-    rest are charged and shipped on their dates."""
+    """Resume a paused subscription. What is due is computed from today: shipments whose
+    date passed during the pause (not paid) are skipped, paid ones ship now, the rest are
+    charged and shipped on their dates."""
     reason = _("Pause ended") if automatic else _reason(SubscriptionAction.RESUME, reason_code)
     with transaction.atomic():
         subscription = _subscription(subscription_id, lock=True)
-        preview = resume_preview(subscription_id=subscription_id, on=on)
+        preview = resume_preview(subscription_id=subscription_id)
         _close_all(preview, "skip", OccurrenceStatus.SKIPPED, subscription, actor, reason)
         _set_status_ending_pause(subscription, SubscriptionStatus.ACTIVE, actor, reason)
     return preview
 
 
-def subscriptions_resume_due(*, run_date: datetime.date, actor: Actor) -> int:
-    """Resume every subscription whose pause ends on or before run_date (the batch jobs
-    call this first)."""
+def subscriptions_resume_due(*, actor: Actor) -> int:
+    """Resume every subscription whose pause ends today or earlier (the batch jobs call
+    this first). Today, whatever the run's date."""
     resumed = 0
     for subscription_id in Subscription.objects.filter(
         status=SubscriptionStatus.ON_HOLD,
         hold_reason=HoldReason.AGENT,
         paused_until__isnull=False,
-        paused_until__lte=run_date,
+        paused_until__lte=business_date(),
     ).values_list("pk", flat=True):
-        subscription_resume(
-            subscription_id=subscription_id, actor=actor, on=run_date, automatic=True
-        )
+        try:
+            subscription_resume(subscription_id=subscription_id, actor=actor, automatic=True)
+        except Conflict:
+            continue  # resumed (or cancelled) by someone else meanwhile
         resumed += 1
     return resumed
 
@@ -435,12 +388,11 @@ def subscriptions_resume_due(*, run_date: datetime.date, actor: Actor) -> int:
 def change_card_preview(*, subscription_id: int, card_id: int) -> Preview:
     subscription = _subscription(subscription_id)
     _require_running(subscription)
-    card = subscription.customer.cards.filter(pk=card_id, active=True).first()
-    if card is None:
-        raise ValidationError({"card": _("This card does not belong to the customer.")})
+    card_change_check(subscription, card_id)
     preview = Preview(SubscriptionAction.CHANGE_CARD, subscription)
+    # The change retries declined shipments only (none is in flight: refused above).
     for occurrence in subscription.occurrences.filter(
-        status__in=[OccurrenceStatus.PAYMENT_DECLINED, OccurrenceStatus.PAYMENT_UNKNOWN]
+        status=OccurrenceStatus.PAYMENT_DECLINED
     ).order_by("ship_date"):
         preview.effects.append(
             Effect("charge_now", occurrence, day=business_date(), amount=occurrence.amount)
@@ -475,7 +427,7 @@ def change_ship_to_preview(*, subscription_id: int, address_id: int) -> Preview:
         raise ValidationError({"address": _("Choose one of the customer's shipping addresses.")})
     preview = Preview(SubscriptionAction.CHANGE_SHIP_TO, subscription)
     for occurrence in subscription.occurrences.filter(
-        status__in=OPEN_STATUSES, child_order__isnull=True
+        status__in=CHANGEABLE, child_order__isnull=True
     ).order_by("ship_date")[:3]:
         preview.effects.append(Effect("ship_to", occurrence, day=occurrence.ship_date))
     return preview
@@ -533,13 +485,11 @@ def cancel_preview(*, subscription_id: int) -> Preview:
     subscription = _subscription(subscription_id)
     _require_running(subscription)
     preview = Preview(SubscriptionAction.CANCEL, subscription)
-    for occurrence in subscription.occurrences.exclude(
-        status__in=[OccurrenceStatus.SKIPPED, OccurrenceStatus.CANCELLED]
-    ).order_by("ship_date"):
+    for occurrence in subscription.occurrences.exclude(status__in=NOT_SENT).order_by("ship_date"):
         if occurrence.status == OccurrenceStatus.CHILD_CREATED:
             preview.effects.append(Effect("keep", occurrence, day=occurrence.ship_date))
             continue
-        _refused_if_unknown(occurrence)
+        _refused_if_in_flight(occurrence)
         preview.effects.append(Effect("cancel", occurrence, day=occurrence.ship_date))
         if refund := _refund_effect(occurrence):
             preview.effects.append(refund)
@@ -585,72 +535,51 @@ def subscription_cancel(*, subscription_id: int, actor: Actor, reason_code: str)
 
 
 def reactivate_preview(*, subscription_id: int) -> Preview:
+    """A cancelled subscription's future shipments, scheduled (and charged) again. A
+    subscription on hold is not reactivated: a supervisor releases its hold, or the card
+    is changed."""
     subscription = _subscription(subscription_id)
-    if subscription.status not in (SubscriptionStatus.CANCELLED, SubscriptionStatus.ON_HOLD):
-        raise Conflict(_("Only a cancelled or on-hold subscription can be reactivated."))
-    today = business_date()
+    if subscription.status != SubscriptionStatus.CANCELLED:
+        raise Conflict(_("Only a cancelled subscription can be reactivated."))
+    if subscription_refunds_unsettled(subscription.pk):
+        raise Conflict(_("A refund of this subscription is not settled yet; try again once it is."))
     preview = Preview(SubscriptionAction.REACTIVATE, subscription)
-    if subscription.status == SubscriptionStatus.CANCELLED:
-        if _refunds_unsettled(subscription):
-            raise Conflict(
-                _("A refund of this subscription is not settled yet; try again once it is.")
-            )
-        for occurrence in subscription.occurrences.filter(
-            status=OccurrenceStatus.CANCELLED, ship_date__gte=today
-        ).order_by("ship_date"):
-            preview.effects.append(
-                Effect("charge", occurrence, day=occurrence.ship_date, amount=occurrence.amount)
-            )
-    else:
-        for occurrence in subscription.occurrences.filter(
-            status=OccurrenceStatus.PAYMENT_DECLINED
-        ).order_by("ship_date"):
-            preview.effects.append(
-                Effect("charge_next_run", occurrence, day=today, amount=occurrence.amount)
-            )
+    for occurrence in subscription.occurrences.filter(
+        status=OccurrenceStatus.CANCELLED, ship_date__gte=business_date()
+    ).order_by("ship_date"):
+        preview.effects.append(
+            Effect("charge", occurrence, day=occurrence.ship_date, amount=occurrence.amount)
+        )
     return preview
 
 
-def _refunds_unsettled(subscription: Subscription) -> bool:
-    approved_refund = Payment.objects.filter(
-        occurrence_id=OuterRef("pk"),
-        operation=PaymentOperation.REFUND,
-        status=PaymentStatus.APPROVED,
-    )
-    return (
-        subscription.occurrences.filter(
-            Q(status=OccurrenceStatus.CANCELLED) | Q(status=OccurrenceStatus.SKIPPED),
-            payment__isnull=False,
-            child_order__isnull=True,
-        )
-        .exclude(Exists(approved_refund))
-        .exists()
-    )
-
-
 def subscription_reactivate(*, subscription_id: int, actor: Actor, reason_code: str) -> Preview:
-    """Back to active. A cancelled subscription's future shipments are scheduled again
-    (and charged again: their refunds were made); an on-hold one's declined shipments are
-    due again today."""
+    """Back to active: a cancelled subscription's future shipments are scheduled again,
+    and charged again when due (what they were charged before was refunded: their
+    allocations keep the record)."""
     reason = _reason(SubscriptionAction.REACTIVATE, reason_code)
     with transaction.atomic():
         subscription = _subscription(subscription_id, lock=True)
         preview = reactivate_preview(subscription_id=subscription_id)
-        if subscription.status == SubscriptionStatus.CANCELLED:
-            for effect in preview.effects:
-                occurrence = Occurrence.objects.select_for_update().get(pk=effect.occurrence.pk)
-                occurrence.payment = None  # its charge was refunded: charged anew
-                occurrence.payment_attempts = 0
-                occurrence_move(
-                    occurrence,
-                    to_status=OccurrenceStatus.SCHEDULED,
-                    actor=actor,
-                    customer_id=subscription.customer_id,
-                    reason=reason,
-                    update_fields=("payment", "payment_attempts"),
-                )
-        else:
-            occurrences_due_again(subscription=subscription, actor=actor, reason=reason)
+        for effect in preview.effects:
+            occurrence = Occurrence.objects.select_for_update().get(pk=effect.occurrence.pk)
+            occurrence.payment = None
+            occurrence.payment_attempts = 0
+            occurrence.next_payment_attempt_on = None
+            occurrence.decline_reason = ""
+            occurrence_move(
+                occurrence,
+                to_status=OccurrenceStatus.SCHEDULED,
+                actor=actor,
+                customer_id=subscription.customer_id,
+                reason=reason,
+                update_fields=(
+                    "payment",
+                    "payment_attempts",
+                    "next_payment_attempt_on",
+                    "decline_reason",
+                ),
+            )
         _set_status_ending_pause(subscription, SubscriptionStatus.ACTIVE, actor, reason)
     return preview
 
@@ -738,7 +667,7 @@ def future_shipments_change(
     if not reason:
         raise ValidationError({"reason": _("Enter the reason for this change.")})
     with transaction.atomic():
-        Subscription.objects.select_for_update().filter(pk__in=subscription_ids).exists()
+        subscriptions_lock(subscription_ids)
         changes = future_shipments_change_preview(
             subscription_ids=subscription_ids,
             substitute_item_id=substitute_item_id,

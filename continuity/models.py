@@ -136,10 +136,15 @@ class ContinuityParameters(models.Model):
         default=0,
         help_text=_("Create a child order this many days before its ship date."),
     )
+    # With the retry interval of 2 days and 3 attempts, 5 days ahead leaves room for
+    # every attempt before the ship date (D-5, D-3, D-1).
     payment_lead_days = models.PositiveIntegerField(
         _("payment lead days"),
-        default=0,
-        help_text=_("Charge a shipment this many days before its ship date."),
+        default=5,
+        help_text=_(
+            "Charge a shipment this many days before its ship date. More than the retry "
+            "interval, so that a soft decline can be retried before the shipment ships."
+        ),
     )
     max_child_orders_per_run = models.PositiveIntegerField(
         _("maximum child orders per run"), default=100_000
@@ -175,6 +180,18 @@ class ContinuityParameters(models.Model):
             # A retry on the day of the decline would meet the same answer.
             models.CheckConstraint(
                 condition=Q(retry_interval_days__gt=0), name="parameters_retry_interval_gt_0"
+            ),
+            # Retries stop before the ship date: the first attempt is made payment lead
+            # days ahead, so a lead no longer than the interval would leave no retry, and
+            # every soft decline would put its subscription on hold.
+            models.CheckConstraint(
+                condition=Q(payment_lead_days__gt=F("retry_interval_days")),
+                name="parameters_soft_decline_can_be_retried",
+                violation_error_message=_(
+                    "The payment lead days must be more than the retry interval days: "
+                    "otherwise a declined charge could never be retried before its ship "
+                    "date and every soft decline would put its subscription on hold."
+                ),
             ),
         ]
 
@@ -320,6 +337,10 @@ class Subscription(models.Model):
 
 class OccurrenceStatus(models.TextChoices):
     SCHEDULED = "scheduled", _("Scheduled")
+    # A sale of this shipment is committed with its key and its answer is not recorded
+    # yet: the gateway is being asked, or the process that asked died. Nothing else may
+    # happen to the shipment until the answer is recorded (docs/money.md).
+    CHARGING = "charging", _("Charging")
     PAID = "paid", _("Paid")
     PAYMENT_DECLINED = "payment_declined", _("Payment declined")
     PAYMENT_UNKNOWN = "payment_unknown", _("Payment unknown")
@@ -331,20 +352,24 @@ class OccurrenceStatus(models.TextChoices):
 OCCURRENCE_STATUS = StatusMachine(
     OccurrenceStatus,
     {
+        # A card that expired before any charge puts the shipment straight to declined.
         OccurrenceStatus.SCHEDULED: {
-            OccurrenceStatus.PAID,
+            OccurrenceStatus.CHARGING,
             OccurrenceStatus.PAYMENT_DECLINED,
-            OccurrenceStatus.PAYMENT_UNKNOWN,
             OccurrenceStatus.SKIPPED,
             OccurrenceStatus.CANCELLED,
         },
         OccurrenceStatus.PAYMENT_DECLINED: {
-            OccurrenceStatus.PAID,
-            OccurrenceStatus.PAYMENT_UNKNOWN,
+            OccurrenceStatus.CHARGING,
             OccurrenceStatus.SKIPPED,
             OccurrenceStatus.CANCELLED,
         },
-        # An unknown outcome is looked up before anything else may happen to it.
+        # Only the answer to the sale in flight moves a shipment out of these two.
+        OccurrenceStatus.CHARGING: {
+            OccurrenceStatus.PAID,
+            OccurrenceStatus.PAYMENT_DECLINED,
+            OccurrenceStatus.PAYMENT_UNKNOWN,
+        },
         OccurrenceStatus.PAYMENT_UNKNOWN: {
             OccurrenceStatus.PAID,
             OccurrenceStatus.PAYMENT_DECLINED,
@@ -356,10 +381,27 @@ OCCURRENCE_STATUS = StatusMachine(
             OccurrenceStatus.SKIPPED,
         },
         OccurrenceStatus.CHILD_CREATED: set(),
-        OccurrenceStatus.SKIPPED: {OccurrenceStatus.SCHEDULED},
+        OccurrenceStatus.SKIPPED: set(),
+        # Reactivation, once every refund of the shipment is settled.
         OccurrenceStatus.CANCELLED: {OccurrenceStatus.SCHEDULED},
     },
 )
+
+# Named sets of shipment statuses (docs/money.md draws them).
+# A sale is in flight: skip, cancel, reschedule and card changes wait for its answer.
+CHARGE_IN_FLIGHT = frozenset({OccurrenceStatus.CHARGING, OccurrenceStatus.PAYMENT_UNKNOWN})
+# Not paid and nothing in flight: a new sale may be made when the shipment is due.
+AWAITING_CHARGE = frozenset({OccurrenceStatus.SCHEDULED, OccurrenceStatus.PAYMENT_DECLINED})
+# What the payment job looks at: new charges, and charges in flight to settle.
+PAYMENT_JOB_STATUSES = AWAITING_CHARGE | CHARGE_IN_FLIGHT
+# The shipment's charge is kept: its net captured money equals its amount.
+CHARGE_KEPT = frozenset({OccurrenceStatus.PAID, OccurrenceStatus.CHILD_CREATED})
+# Not sent: whatever was captured for it is owed back to the customer.
+NOT_SENT = frozenset({OccurrenceStatus.SKIPPED, OccurrenceStatus.CANCELLED})
+# Not gone out and still changeable by an agent (skip, reschedule, cancel).
+CHANGEABLE = AWAITING_CHARGE | {OccurrenceStatus.PAID}
+# Every shipment of a finite subscription is in one of these once it is over.
+SETTLED = NOT_SENT | {OccurrenceStatus.CHILD_CREATED}
 
 
 class Occurrence(models.Model):
@@ -434,6 +476,43 @@ class Occurrence(models.Model):
 
     def __str__(self):
         return f"{self.subscription_id}#{self.sequence} {self.ship_date}"
+
+
+class PaymentAllocation(models.Model):
+    """The part of a sale that paid one shipment: a batch charge pays its own shipment,
+    the sale taken at submit pays the first shipment (or every shipment of a program
+    billed up front). Written when the sale is approved and never changed: what a
+    shipment is owed back is computed from these rows and the refunds of each sale
+    (docs/money.md)."""
+
+    occurrence = models.ForeignKey(
+        Occurrence,
+        verbose_name=_("occurrence"),
+        on_delete=models.PROTECT,
+        related_name="allocations",
+    )
+    payment = models.ForeignKey(
+        "payments.Payment",
+        verbose_name=_("sale"),
+        on_delete=models.PROTECT,
+        related_name="allocations",
+    )
+    amount = MoneyField(_("amount"))
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("payment allocation")
+        verbose_name_plural = _("payment allocations")
+        ordering = ["occurrence", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["occurrence", "payment"], name="allocation_once_per_shipment_and_sale"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="allocation_amount_gt_0"),
+        ]
+
+    def __str__(self):
+        return f"{self.payment_id} -> {self.occurrence_id}: {self.amount}"
 
 
 class OccurrenceLine(models.Model):
@@ -511,3 +590,28 @@ class ReasonCode(models.Model):
 
     def fits(self, action: str) -> bool:
         return not self.actions or action in self.actions
+
+
+class MoneyAudit(models.Model):
+    """One comparison of our books with themselves and with the gateway's ledger
+    (continuity.money_audit): made by `manage.py audit_money`, nightly by beat, and at the
+    end of every payment run. Its findings are listed on the payment exceptions page."""
+
+    source = models.CharField(_("made by"), max_length=60)
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"))
+    # The gateway's ledger was compared from here on (None: all of it).
+    ledger_since = models.DateTimeField(_("ledger compared since"), null=True, blank=True)
+    finding_count = models.PositiveIntegerField(_("findings"), default=0)
+    # [{"kind": ..., "subject": ..., "detail": ..., "occurrence": id, "payment": id}]
+    findings = models.JSONField(_("findings"), default=list, blank=True)
+    # What was looked at: {"shipments": n, "payments": n, "ledger_entries": n, ...}
+    checked = models.JSONField(_("checked"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("money audit")
+        verbose_name_plural = _("money audits")
+        ordering = ["-id"]
+
+    def __str__(self):
+        return f"{self.source} {self.started_at:%Y-%m-%d %H:%M}: {self.finding_count}"

@@ -11,15 +11,20 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from continuity.models import (
+    AWAITING_CHARGE,
+    CHARGE_IN_FLIGHT,
+    PAYMENT_JOB_STATUSES,
     ContinuityParameters,
     ContinuityProgram,
     HoldReason,
+    MoneyAudit,
     Occurrence,
     OccurrenceStatus,
     ProgramEvent,
     Subscription,
     SubscriptionStatus,
 )
+from continuity.refunds import refunds_owed
 from continuity.scheduling import (
     EventAction,
     EventSpec,
@@ -30,8 +35,9 @@ from continuity.scheduling import (
     plan_shipments,
     validate_program,
 )
-from core.money import ZERO
+from core.money import CENT, ZERO
 from payments.models import Payment
+from payments.selectors import payment_unanswered_list
 
 
 @dataclass(frozen=True)
@@ -331,19 +337,19 @@ def _scoped(occurrences, *, item_id: int | None, parent_order_id: int | None):
 def occurrences_due_for_payment(
     *, run_date: datetime.date, item_id: int | None = None, parent_order_id: int | None = None
 ):
-    """Shipments to charge on run_date: of an active subscription, not paid yet, whose
-    ship date minus the payment lead days has come, and whose next retry (if any) is due."""
+    """Shipments the payment job takes on run_date: those of an active subscription still
+    to be charged, whose ship date minus the payment lead days has come and whose next
+    retry (if any) is due; and every shipment whose charge is in flight (charging, or
+    its answer unknown), whatever its subscription's state or date, since settling a
+    charge already sent is not a new charge."""
     parameters = ContinuityParameters.load()
     latest_ship_date = run_date + datetime.timedelta(days=parameters.payment_lead_days)
-    occurrences = Occurrence.objects.filter(
+    awaiting = Q(
         subscription__status=SubscriptionStatus.ACTIVE,
-        status__in=[
-            OccurrenceStatus.SCHEDULED,
-            OccurrenceStatus.PAYMENT_DECLINED,
-            OccurrenceStatus.PAYMENT_UNKNOWN,
-        ],
+        status__in=AWAITING_CHARGE,
         ship_date__lte=latest_ship_date,
-    ).filter(Q(next_payment_attempt_on__isnull=True) | Q(next_payment_attempt_on__lte=run_date))
+    ) & (Q(next_payment_attempt_on__isnull=True) | Q(next_payment_attempt_on__lte=run_date))
+    occurrences = Occurrence.objects.filter(awaiting | Q(status__in=CHARGE_IN_FLIGHT))
     return _scoped(occurrences, item_id=item_id, parent_order_id=parent_order_id).order_by(
         "ship_date", "pk"
     )
@@ -392,13 +398,7 @@ def occurrences_not_ready_for_child_orders(
         child_order__isnull=True,
         ship_date__lte=_child_order_window(run_date),
     ).filter(
-        Q(
-            status__in=[
-                OccurrenceStatus.SCHEDULED,
-                OccurrenceStatus.PAYMENT_DECLINED,
-                OccurrenceStatus.PAYMENT_UNKNOWN,
-            ]
-        )
+        Q(status__in=PAYMENT_JOB_STATUSES)
         | Q(status=OccurrenceStatus.PAID, subscription__status=SubscriptionStatus.ON_HOLD)
     )
     occurrences = _scoped(occurrences, item_id=item_id, parent_order_id=parent_order_id)
@@ -420,12 +420,17 @@ def subscriptions_to_plan(
 
 
 def occurrences_in_payment_trouble(*, limit: int = 200):
-    """Shipments whose charge was declined or has an unknown outcome, of subscriptions
-    still running (active or on hold): the payment exceptions a supervisor works."""
+    """Shipments whose charge was declined (of subscriptions still running: active or on
+    hold) or has an unknown outcome (whatever the subscription's state: an unknown charge
+    is settled even on a paused or cancelled subscription): the payment exceptions a
+    supervisor works."""
     return (
         Occurrence.objects.filter(
-            status__in=[OccurrenceStatus.PAYMENT_DECLINED, OccurrenceStatus.PAYMENT_UNKNOWN],
-            subscription__status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.ON_HOLD],
+            Q(
+                status=OccurrenceStatus.PAYMENT_DECLINED,
+                subscription__status__in=[SubscriptionStatus.ACTIVE, SubscriptionStatus.ON_HOLD],
+            )
+            | Q(status=OccurrenceStatus.PAYMENT_UNKNOWN)
         )
         .select_related(
             "subscription__customer", "subscription__parent_order", "subscription__card"
@@ -561,11 +566,7 @@ def forecast(
         running = running.filter(subscription__item_id=item_id)
     charges: dict[datetime.date, list] = {}
     to_charge = running.filter(
-        status__in=[
-            OccurrenceStatus.SCHEDULED,
-            OccurrenceStatus.PAYMENT_DECLINED,
-            OccurrenceStatus.PAYMENT_UNKNOWN,
-        ],
+        status__in=PAYMENT_JOB_STATUSES,
         ship_date__lte=end + lead,
     )
     for ship_date, retry_on, count, amount in (
@@ -595,3 +596,39 @@ def forecast(
             ForecastDay(day, charge_count, charge_amount, shipment_count, shipment_amount)
         )
     return result
+
+
+@dataclass(frozen=True)
+class PaymentExceptions:
+    """Everything a supervisor works on the payment exceptions page (and the API)."""
+
+    occurrences: list[Occurrence]
+    holds: list[Subscription]
+    orders_unanswered: list
+    refunds_owed: list
+    money_audit: MoneyAudit | None
+
+
+def payment_exceptions_list(*, limit: int = 200) -> PaymentExceptions:
+    orders_unanswered = (
+        payment_unanswered_list(older_than=datetime.timedelta(seconds=60))
+        .filter(occurrence__isnull=True, operation="sale")
+        .select_related("sales_order__customer")[:limit]
+    )
+    owed = list(
+        refunds_owed().select_related(
+            "occurrence__subscription__customer",
+            "occurrence__subscription__parent_order",
+            "payment",
+        )[:limit]
+    )
+    for allocation in owed:
+        # In Python: SQLite hands the subtraction back as a float.
+        allocation.owed = (allocation.amount - Decimal(allocation.refunded)).quantize(CENT)
+    return PaymentExceptions(
+        occurrences=list(occurrences_in_payment_trouble(limit=limit)),
+        holds=list(subscriptions_on_hold(limit=limit)),
+        orders_unanswered=list(orders_unanswered),
+        refunds_owed=owed,
+        money_audit=MoneyAudit.objects.order_by("-id").first(),
+    )

@@ -1,26 +1,23 @@
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import NamedTuple
 
-from django.core.exceptions import ValidationError
-from django.db import DatabaseError, connection, models, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _
 
 from continuity.models import (
     OCCURRENCE_STATUS,
+    SETTLED,
     SUBSCRIPTION_STATUS,
-    ContinuityParameters,
-    HoldReason,
     Occurrence,
     OccurrenceLine,
     OccurrenceStatus,
+    PaymentAllocation,
     Subscription,
     SubscriptionStatus,
 )
@@ -34,21 +31,18 @@ from continuity.selectors import (
 from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict
-from core.models import AuditEntry, NotificationKind
+from core.models import NotificationKind
 from core.money import ZERO
 from core.notifications import NotificationEvent, notifications_add
-from core.services import audit_entry_build, audit_record, status_change
+from core.services import (
+    AuditSubject,
+    audit_entries_insert,
+    audit_entry_build,
+    audit_record,
+    status_change,
+)
 from orders.models import SalesOrder, SalesOrderKind, SalesOrderLine, SalesOrderStatus
 from orders.numbers import next_sales_order_numbers
-from payments.gateways.base import DeclineCode, GatewayResult
-from payments.models import (
-    LIVE_SALE_STATUSES,
-    DeclineClass,
-    Payment,
-    PaymentOperation,
-    PaymentStatus,
-)
-from payments.services import payment_record_answer, payment_sale_create
 
 
 def occurrences_create(
@@ -60,7 +54,8 @@ def occurrences_create(
 ) -> list[Occurrence]:
     """Write planned shipments with their lines, prices copied as they are now.
 
-    Shipments whose sequence is in paid_sequences are paid by the payment `paid_by`.
+    Shipments whose sequence is in paid_sequences are paid by the approved sale `paid_by`
+    (the sale taken at submit), each with its allocation of that sale.
     """
     planned = list(planned)
     occurrences = Occurrence.objects.bulk_create(
@@ -96,6 +91,14 @@ def occurrences_create(
             for number, line in enumerate(shipment.lines, start=1)
         ]
     )
+    if paid_by is not None:
+        PaymentAllocation.objects.bulk_create(
+            [
+                PaymentAllocation(occurrence=occurrence, payment=paid_by, amount=occurrence.amount)
+                for occurrence in occurrences
+                if occurrence.sequence in paid_sequences and occurrence.amount > 0
+            ]
+        )
     return occurrences
 
 
@@ -339,386 +342,6 @@ def subscriptions_materialise(
     return created
 
 
-# --- Charging shipments (Process continuity payments) ----------------------------------
-
-
-class ChargeOutcome(models.TextChoices):
-    PAID = "paid", _("Paid")
-    DECLINED = "declined", _("Declined, will be retried")
-    ON_HOLD = "on_hold", _("Subscription put on hold")
-    CARD_EXPIRED = "card_expired", _("Card expired")
-    UNKNOWN = "unknown", _("Outcome unknown")
-    SKIPPED = "skipped", _("Already handled")
-
-
-@dataclass(frozen=True)
-class PreparedCharge:
-    """A sale committed with its idempotency key, waiting for the gateway."""
-
-    occurrence_id: int
-    payment: Payment
-    fresh: bool  # False: a sale from an earlier attempt, looked up before anything else
-
-
-@dataclass(frozen=True)
-class ChargeResult:
-    occurrence_id: int
-    outcome: str
-    detail: str = ""
-    retry_on: datetime.date | None = None
-
-
-CHARGEABLE_STATUSES = (
-    OccurrenceStatus.SCHEDULED,
-    OccurrenceStatus.PAYMENT_DECLINED,
-    OccurrenceStatus.PAYMENT_UNKNOWN,
-)
-
-
-def _put_on_hold(occurrence: Occurrence, *, hold_reason: str, detail: str, actor: Actor) -> None:
-    subscription = occurrence.subscription
-    occurrence.decline_reason = detail[:255]
-    occurrence.next_payment_attempt_on = None
-    occurrence_move(
-        occurrence,
-        to_status=OccurrenceStatus.PAYMENT_DECLINED,
-        actor=actor,
-        customer_id=subscription.customer_id,
-        reason=hold_reason,
-        update_fields=("decline_reason", "next_payment_attempt_on", "payment_attempts"),
-    )
-    if subscription.status == SubscriptionStatus.ACTIVE:
-        subscription_set_status(
-            subscription=subscription,
-            to_status=SubscriptionStatus.ON_HOLD,
-            hold_reason=hold_reason,
-            actor=actor,
-            reason=detail[:255],
-        )
-
-
-@dataclass(frozen=True)
-class ChargePreparation:
-    prepared: list[PreparedCharge]
-    results: list[ChargeResult]
-    # Shipments whose rows another transaction holds (another run, or a task that died
-    # with its transaction still open): not charged here; the chunk tries them again.
-    locked_elsewhere: list[int]
-
-
-def occurrences_charge_prepare(
-    *,
-    occurrence_ids: list[int],
-    run_date: datetime.date,
-    actor: Actor,
-    check_due: bool = True,
-) -> ChargePreparation:
-    """Step 1 of charging: under row locks, commit a pending sale for each shipment that
-    is still due (or pick up the sale an earlier attempt left pending, unknown, or even
-    approved but not recorded on the shipment).
-
-    Rows another transaction holds are skipped (SKIP LOCKED) and listed, not dropped.
-    Each shipment has its own savepoint; one that raises is reported as an error and the
-    others go on. `check_due=False` charges whatever the dunning calendar says (a person
-    asked for it: retry now, a new card).
-    """
-    prepared: list[PreparedCharge] = []
-    results: list[ChargeResult] = []
-    parameters = ContinuityParameters.load()
-    with transaction.atomic():
-        locked = list(
-            Occurrence.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related(
-                "subscription__card", "subscription__payment_method", "subscription__parent_order"
-            )
-            .filter(pk__in=occurrence_ids)
-            .order_by("pk")
-        )
-        locked_ids = {occurrence.pk for occurrence in locked}
-        # The sales earlier attempts left unanswered (or answered but not recorded on the
-        # shipment), in one query for all these shipments instead of one each (at most
-        # one per shipment: a database constraint).
-        live_sales = {
-            sale.occurrence_id: sale
-            for sale in Payment.objects.filter(
-                occurrence__in=locked_ids,
-                operation=PaymentOperation.SALE,
-                status__in=LIVE_SALE_STATUSES,
-            ).select_related("card")
-        }
-        for occurrence in locked:
-            try:
-                with transaction.atomic():
-                    item = _charge_prepare_one(
-                        occurrence,
-                        live=live_sales.get(occurrence.pk),
-                        run_date=run_date,
-                        actor=actor,
-                        parameters=parameters if check_due else None,
-                    )
-            except (DatabaseError, ValidationError) as error:
-                results.append(
-                    ChargeResult(occurrence.pk, "error", f"{type(error).__name__}: {error}")
-                )
-                continue
-            (prepared if isinstance(item, PreparedCharge) else results).append(item)
-        by_pk = {occurrence.pk: occurrence for occurrence in locked}
-        notifications_add(
-            [
-                _charge_notification(by_pk[result.occurrence_id], result, payment=None)
-                for result in results
-                if result.outcome == ChargeOutcome.CARD_EXPIRED
-            ]
-        )
-    locked_elsewhere = [pk for pk in occurrence_ids if pk not in locked_ids]
-    return ChargePreparation(prepared, results, locked_elsewhere)
-
-
-def _charge_prepare_one(
-    occurrence: Occurrence,
-    *,
-    live: Payment | None,
-    run_date: datetime.date,
-    actor: Actor,
-    parameters: ContinuityParameters | None,
-) -> PreparedCharge | ChargeResult:
-    """`live`: the occurrence's sale an earlier attempt left without its outcome
-    recorded on the shipment. `parameters`: check that the shipment is still due."""
-    subscription = occurrence.subscription
-    if (
-        occurrence.status not in CHARGEABLE_STATUSES
-        or subscription.status != SubscriptionStatus.ACTIVE
-    ):
-        return ChargeResult(occurrence.pk, ChargeOutcome.SKIPPED, occurrence.status)
-    if live is not None:
-        return PreparedCharge(occurrence.pk, live, fresh=False)
-    # Still due? The run was planned before this lock; another run may have recorded a
-    # decline since, with its retry on a later day.
-    if parameters is not None and (
-        occurrence.ship_date > run_date + datetime.timedelta(days=parameters.payment_lead_days)
-        or (occurrence.next_payment_attempt_on and occurrence.next_payment_attempt_on > run_date)
-    ):
-        return ChargeResult(occurrence.pk, ChargeOutcome.SKIPPED, "not due")
-    card = subscription.card
-    if card.is_expired_on(run_date):
-        _put_on_hold(
-            occurrence,
-            hold_reason=HoldReason.CARD_EXPIRED,
-            detail=DeclineCode.EXPIRED_CARD.reason,
-            actor=actor,
-        )
-        return ChargeResult(
-            occurrence.pk, ChargeOutcome.CARD_EXPIRED, DeclineCode.EXPIRED_CARD.reason
-        )
-    payment = payment_sale_create(
-        sales_order=subscription.parent_order,
-        occurrence=occurrence,
-        method=subscription.payment_method,
-        card=card,
-        amount=occurrence.amount,
-        actor=actor,
-    )
-    return PreparedCharge(occurrence.pk, payment, fresh=True)
-
-
-def occurrences_charge_record(
-    *,
-    answers: list[tuple[PreparedCharge, GatewayResult | None]],
-    run_date: datetime.date,
-    actor: Actor,
-) -> list[ChargeResult]:
-    """Step 3 of charging: record each gateway answer and what follows from it (paid,
-    retry on a later date, on hold, unknown), one savepoint per shipment."""
-    results = []
-    parameters = ContinuityParameters.load()
-    # Audit entries of the shipments that were paid, written together at the end (same
-    # transaction): one statement instead of one per shipment.
-    paid_entries: list[AuditEntry] = []
-    with transaction.atomic():
-        # Every answered shipment locked at once, in id order, instead of one query each;
-        # another run recording the same answers waits here and then finds them recorded.
-        locked = {
-            occurrence.pk: occurrence
-            for occurrence in Occurrence.objects.select_for_update(of=("self",))
-            .select_related("subscription__parent_order")
-            .filter(pk__in=[prepared.occurrence_id for prepared, _answer in answers])
-            .order_by("pk")
-        }
-        # Answers recorded before ours (another run, or another delivery of this chunk),
-        # read once for all: such a decline is not counted again.
-        answered_before = dict(
-            Payment.objects.filter(pk__in=[prepared.payment.pk for prepared, _answer in answers])
-            .exclude(status__in=[PaymentStatus.PENDING, PaymentStatus.UNKNOWN])
-            .values_list("pk", "status")
-        )
-        for prepared, answer in answers:
-            try:
-                with transaction.atomic():
-                    result, entry = _charge_record_one(
-                        prepared,
-                        answer,
-                        occurrence=locked[prepared.occurrence_id],
-                        run_date=run_date,
-                        actor=actor,
-                        parameters=parameters,
-                        answered_before=answered_before.get(prepared.payment.pk),
-                    )
-            except (DatabaseError, ValidationError) as error:
-                result = ChargeResult(
-                    prepared.occurrence_id, "error", f"{type(error).__name__}: {error}"
-                )
-                entry = None
-            results.append(result)
-            if entry is not None:
-                paid_entries.append(entry)
-        _audit_entries_insert(paid_entries)
-        notifications_add(
-            [
-                _charge_notification(
-                    locked[prepared.occurrence_id], result, payment=prepared.payment
-                )
-                for (prepared, _answer), result in zip(answers, results, strict=True)
-                if result.outcome in NOTIFIED_CHARGE_OUTCOMES
-            ]
-        )
-    return results
-
-
-# The outcomes of a charge the customer is told about by email.
-NOTIFIED_CHARGE_OUTCOMES = (
-    ChargeOutcome.PAID,
-    ChargeOutcome.DECLINED,
-    ChargeOutcome.ON_HOLD,
-    ChargeOutcome.CARD_EXPIRED,
-)
-
-
-def _charge_notification(
-    occurrence: Occurrence, result: ChargeResult, *, payment: Payment | None
-) -> NotificationEvent:
-    """The email owed for one charge's outcome: keyed by the payment (or, for a card that
-    expired before any charge, by the shipment), so it is owed once."""
-    subscription = occurrence.subscription
-    context = {
-        "order": subscription.parent_order.number,
-        "program": subscription.plan.get("name", ""),
-        "amount": str(occurrence.amount),
-        "currency": occurrence.currency,
-        "card": str(payment.card if payment else subscription.card),
-        "ship_date": occurrence.ship_date.isoformat(),
-    }
-    if result.outcome == ChargeOutcome.PAID:
-        return NotificationEvent(
-            NotificationKind.CHARGED,
-            f"charged:payment:{payment.pk}",
-            subscription.customer_id,
-            context,
-        )
-    key = (
-        f"payment_failed:payment:{payment.pk}"
-        if payment
-        else f"payment_failed:occurrence:{occurrence.pk}:{result.outcome}"
-    )
-    context |= {
-        "reason": result.detail,
-        "retry_on": result.retry_on.isoformat() if result.retry_on else "",
-    }
-    return NotificationEvent(
-        NotificationKind.PAYMENT_FAILED, key, subscription.customer_id, context
-    )
-
-
-def _charge_record_one(
-    prepared: PreparedCharge,
-    answer: GatewayResult | None,
-    *,
-    occurrence: Occurrence,
-    run_date: datetime.date,
-    actor: Actor,
-    parameters: ContinuityParameters,
-    answered_before: str | None,
-) -> tuple[ChargeResult, AuditEntry | None]:
-    """Record one answer for `occurrence` (locked by the caller). Returns the result and,
-    for a paid shipment, the audit entry of its status change for the caller to write.
-    `answered_before`: the payment's status if its answer was recorded before this call."""
-    payment = payment_record_answer(payment_id=prepared.payment.pk, result=answer, actor=actor)
-    customer_id = occurrence.subscription.customer_id
-    if occurrence.status not in CHARGEABLE_STATUSES:
-        # Another run recorded this answer first.
-        return ChargeResult(occurrence.pk, ChargeOutcome.SKIPPED, occurrence.status), None
-    if answered_before and answered_before != PaymentStatus.APPROVED:
-        # Another run (or a duplicate delivery of this chunk) recorded this decline and
-        # its consequences already: counting it again would spend a retry for nothing.
-        return ChargeResult(occurrence.pk, ChargeOutcome.SKIPPED, answered_before), None
-    if payment.status == PaymentStatus.APPROVED:
-        # occurrence_set_status, with the audit entry handed back instead of saved.
-        from_status = occurrence.status
-        OCCURRENCE_STATUS.check(occurrence, OccurrenceStatus.PAID)
-        occurrence.status = OccurrenceStatus.PAID
-        occurrence.payment = payment
-        occurrence.payment_attempts += 1
-        occurrence.decline_reason = ""
-        occurrence.next_payment_attempt_on = None
-        occurrence.save(
-            update_fields=[
-                "status",
-                "payment",
-                "payment_attempts",
-                "decline_reason",
-                "next_payment_attempt_on",
-            ]
-        )
-        entry = audit_entry_build(
-            actor=actor,
-            action="status_change",
-            obj=occurrence,
-            customer_id=customer_id,
-            from_status=from_status,
-            to_status=OccurrenceStatus.PAID,
-        )
-        return ChargeResult(occurrence.pk, ChargeOutcome.PAID), entry
-    if payment.status in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN):
-        occurrence_move(
-            occurrence,
-            to_status=OccurrenceStatus.PAYMENT_UNKNOWN,
-            actor=actor,
-            customer_id=customer_id,
-        )
-        return ChargeResult(occurrence.pk, ChargeOutcome.UNKNOWN, payment.idempotency_key), None
-    # Declined.
-    occurrence.payment_attempts += 1
-    reason = payment.decline_reason
-    if payment.decline_class == DeclineClass.HARD:
-        expired = payment.decline_code == DeclineCode.EXPIRED_CARD
-        _put_on_hold(
-            occurrence,
-            hold_reason=HoldReason.CARD_EXPIRED if expired else HoldReason.PAYMENT,
-            detail=reason,
-            actor=actor,
-        )
-        outcome = ChargeOutcome.CARD_EXPIRED if expired else ChargeOutcome.ON_HOLD
-        return ChargeResult(occurrence.pk, outcome, reason), None
-    retry_on = run_date + datetime.timedelta(days=parameters.retry_interval_days)
-    if (
-        occurrence.payment_attempts >= parameters.reauthorization_limit
-        or retry_on >= occurrence.ship_date
-    ):
-        # Dunning ends before the ship date: the customer is called, not charged again.
-        _put_on_hold(occurrence, hold_reason=HoldReason.PAYMENT, detail=reason, actor=actor)
-        return ChargeResult(occurrence.pk, ChargeOutcome.ON_HOLD, reason), None
-    occurrence.decline_reason = reason[:255]
-    occurrence.next_payment_attempt_on = retry_on
-    occurrence_move(
-        occurrence,
-        to_status=OccurrenceStatus.PAYMENT_DECLINED,
-        actor=actor,
-        customer_id=customer_id,
-        reason=payment.decline_code,
-        update_fields=("payment_attempts", "decline_reason", "next_payment_attempt_on"),
-    )
-    return ChargeResult(occurrence.pk, ChargeOutcome.DECLINED, reason, retry_on), None
-
-
 # --- Child orders (Create continuity child orders) -------------------------------------
 
 
@@ -854,22 +477,29 @@ def _lock_paid_occurrences(
     """Lock these shipments (SKIP LOCKED). Returns those that still wait for a child
     order, and the ids another transaction holds (not dropped: the chunk comes back for
     them, so a task that died holding them cannot make the run forget them)."""
-    rows = (
-        Occurrence.objects.select_for_update(skip_locked=True, of=("self",))
+    # The subscription's row with the shipment's (continuity.locks): a subscription an
+    # agent is changing right now is left for the chunk's next try. Locked in one query
+    # (the join is what lets FOR UPDATE OF name both rows), read in a second one.
+    locked_ids = [
+        occurrence.pk
+        for occurrence in Occurrence.objects.select_related("subscription")
+        .only("pk", "subscription__id")
+        .select_for_update(skip_locked=True, of=("self", "subscription"))
         .filter(pk__in=occurrence_ids)
-        .values_list(
-            "pk",
-            "subscription_id",
-            "subscription__customer_id",
-            "subscription__parent_order_id",
-            "subscription__ship_to_id",
-            "currency",
-            "amount",
-            "ship_date",
-            "status",
-            "child_order_id",
-            "subscription__status",
-        )
+        .order_by("pk")
+    ]
+    rows = Occurrence.objects.filter(pk__in=locked_ids).values_list(
+        "pk",
+        "subscription_id",
+        "subscription__customer_id",
+        "subscription__parent_order_id",
+        "subscription__ship_to_id",
+        "currency",
+        "amount",
+        "ship_date",
+        "status",
+        "child_order_id",
+        "subscription__status",
     )
     waiting, seen = {}, set()
     for *shipment, child_order_id, subscription_status in rows:
@@ -881,17 +511,6 @@ def _lock_paid_occurrences(
         ):
             waiting[shipment[0]] = _PaidShipment(*shipment)
     return waiting, [pk for pk in occurrence_ids if pk not in seen]
-
-
-class _AuditSubject:
-    """What audit_entry_build reads of the object it records, its model and primary key,
-    for rows written without model instances (an instance costs more than its entry)."""
-
-    __slots__ = ("_meta", "pk")
-
-    def __init__(self, model: type[models.Model], pk: int):
-        self._meta = model._meta
-        self.pk = pk
 
 
 def _child_orders_write(
@@ -932,7 +551,7 @@ def _child_orders_write(
             audit_entry_build(
                 actor=actor,
                 action="order_created",
-                obj=_AuditSubject(SalesOrder, order_id),
+                obj=AuditSubject(SalesOrder, order_id),
                 customer_id=customer_id,
                 to_status=SalesOrderStatus.SUBMITTED,
                 details={
@@ -946,14 +565,14 @@ def _child_orders_write(
                 audit_entry_build(
                     actor=actor,
                     action="status_change",
-                    obj=_AuditSubject(Occurrence, shipment.pk),
+                    obj=AuditSubject(Occurrence, shipment.pk),
                     customer_id=customer_id,
                     from_status=shipment.status,
                     to_status=OccurrenceStatus.CHILD_CREATED,
                     details={"child_order": number},
                 )
             )
-    _audit_entries_insert(entries)
+    audit_entries_insert(entries)
     return list(zip(numbers, groups, strict=True))
 
 
@@ -1118,62 +737,16 @@ def _child_orders_insert_orm(
     return [order.pk for order in orders]
 
 
-def _audit_entries_insert(entries: list[AuditEntry]) -> None:
-    """AuditEntry.objects.bulk_create(entries), in one statement on PostgreSQL (see
-    _child_orders_insert_postgresql for why not through the ORM there)."""
-    if not entries:
-        return
-    if connection.vendor != "postgresql":
-        AuditEntry.objects.bulk_create(entries, batch_size=1000)
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {AuditEntry._meta.db_table} (
-                at, actor_user_id, actor_label, action, object_type, object_id, customer_id,
-                from_status, to_status, reason, details
-            )
-            SELECT at, actor_user_id, actor_label, action, object_type, object_id,
-                customer_id, from_status, to_status, reason, details::jsonb
-            FROM unnest(
-                %s::timestamptz[], %s::integer[], %s::varchar[], %s::varchar[],
-                %s::varchar[], %s::varchar[], %s::bigint[], %s::varchar[], %s::varchar[],
-                %s::varchar[], %s::text[]
-            ) AS entry(
-                at, actor_user_id, actor_label, action, object_type, object_id,
-                customer_id, from_status, to_status, reason, details
-            )
-            """,
-            [
-                [entry.at for entry in entries],
-                [entry.actor_user_id for entry in entries],
-                [entry.actor_label for entry in entries],
-                [entry.action for entry in entries],
-                [entry.object_type for entry in entries],
-                [entry.object_id for entry in entries],
-                [entry.customer_id for entry in entries],
-                [str(entry.from_status) for entry in entries],
-                [str(entry.to_status) for entry in entries],
-                [entry.reason for entry in entries],
-                [json.dumps(entry.details) for entry in entries],
-            ],
-        )
-
-
 def _subscriptions_complete(subscription_ids: set[int], *, actor: Actor) -> int:
     """Complete each finite subscription whose every shipment is settled (child order
     created, skipped or cancelled)."""
     if not subscription_ids:
         return 0
-    open_statuses = [
-        OccurrenceStatus.SCHEDULED,
-        OccurrenceStatus.PAID,
-        OccurrenceStatus.PAYMENT_DECLINED,
-        OccurrenceStatus.PAYMENT_UNKNOWN,
-    ]
+    # Finished: no shipment left outside SETTLED.
+    unsettled = [status for status in OccurrenceStatus.values if status not in SETTLED]
     finished = Subscription.objects.filter(
         pk__in=subscription_ids, open_ended=False, status=SubscriptionStatus.ACTIVE
-    ).exclude(occurrences__status__in=open_statuses)
+    ).exclude(occurrences__status__in=unsettled)
     completed = 0
     for subscription in finished.select_for_update(of=("self",)):
         subscription_set_status(

@@ -5,3 +5,11 @@ from django.utils.translation import gettext_lazy as _
 class OrdersConfig(AppConfig):
     name = "orders"
     verbose_name = _("Sales orders")
+
+    def ready(self):
+        from orders.services import is_order_sale, order_sale_settle
+        from payments.settlement import Settler, settler_register
+
+        # The sale taken at submit is settled by the order's own submit, which owns
+        # "approved sale => submitted order" (payments.settlement).
+        settler_register(Settler("order_sale", handles=is_order_sale, settle=order_sale_settle))

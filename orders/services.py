@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 
 from django.conf import settings
@@ -33,7 +34,9 @@ from orders.models import (
 from orders.numbers import next_sales_order_numbers
 from payments.models import (
     LIVE_SALE_STATUSES,
+    UNANSWERED_STATUSES,
     Card,
+    Payment,
     PaymentMethod,
     PaymentMethodKind,
     PaymentOperation,
@@ -42,9 +45,11 @@ from payments.models import (
 from payments.services import (
     PaymentDeclined,
     PaymentOutcomeUnknown,
+    payment_claim_for_sending,
     payment_record_answer,
     payment_sale_create,
     payment_sale_send,
+    payment_settle,
 )
 
 
@@ -55,12 +60,27 @@ def _audit(order: SalesOrder, actor: Actor, action: str, **details) -> None:
 
 
 def _lock_open_order(order_id: int) -> SalesOrder:
-    """The order, row-locked until the transaction ends; refused unless still open."""
+    """The order, row-locked until the transaction ends; refused unless still open and
+    with no charge being confirmed.
+
+    A charge in flight was made for the amount due when it was sent: lines, totals and
+    the payment stay as they were until it is settled (the next submit looks it up), or
+    an answer for the old amount could submit an order that now costs more.
+    """
     order = SalesOrder.objects.select_for_update().get(pk=order_id)
     if order.status != SalesOrderStatus.OPEN:
         raise Conflict(
             _("Sales order %(number)s is %(status)s and can no longer be changed.")
             % {"number": order.number, "status": order.get_status_display().lower()}
+        )
+    if order.payments.filter(
+        operation=PaymentOperation.SALE, occurrence=None, status__in=UNANSWERED_STATUSES
+    ).exists():
+        raise Conflict(
+            _(
+                "A charge for this order is being confirmed with the payment service. "
+                "Submit again to check it before changing the order."
+            )
         )
     return order
 
@@ -318,17 +338,6 @@ def sales_order_payment_set(
         order = _lock_open_order(order_id)
         if order.completed_at is None:
             raise ValidationError(_("Complete the order before entering the payment."))
-        if order.payments.filter(
-            operation=PaymentOperation.SALE,
-            occurrence=None,
-            status__in=[PaymentStatus.PENDING, PaymentStatus.UNKNOWN],
-        ).exists():
-            raise Conflict(
-                _(
-                    "A charge for this order is being confirmed with the payment service. "
-                    "Submit again to check it before changing the payment."
-                )
-            )
         card = None
         if method.kind == PaymentMethodKind.CARD:
             card = Card.objects.filter(pk=card_id).first() if card_id else None
@@ -460,6 +469,15 @@ def sales_order_submit(*, order_id: int, actor: Actor) -> SalesOrder:
             .first()
         )
         fresh = payment is None
+        if payment is not None and payment.status in UNANSWERED_STATUSES:
+            if payment.amount != order.amount_due:
+                # Lines cannot change while a charge is in flight (_lock_open_order):
+                # this would be a bug, and charging the old amount an undercharge.
+                raise Conflict(
+                    _("The charge in flight does not cover the amount due; call support.")
+                )
+            if not payment_claim_for_sending(payment):
+                raise PaymentOutcomeUnknown(payment)
         if payment is None:
             _check_ready_to_submit(order)
             if order.amount_due == ZERO or order.payment_method.kind != PaymentMethodKind.CARD:
@@ -488,3 +506,21 @@ def sales_order_submit(*, order_id: int, actor: Actor) -> SalesOrder:
     if payment.status in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN):
         raise PaymentOutcomeUnknown(payment)
     return order
+
+
+def is_order_sale(payment: Payment) -> bool:
+    return payment.operation == PaymentOperation.SALE and payment.occurrence_id is None
+
+
+def order_sale_settle(*, payment_id: int, actor: Actor) -> Payment:
+    """Settle the sale taken at submit (payments.settlement): an open order's submit looks
+    its key up, sends it again under the same key only if the gateway never saw it, and on
+    approval submits the order and starts its subscriptions in the same transaction."""
+    payment = Payment.objects.select_related("sales_order").get(pk=payment_id)
+    if payment.sales_order.status != SalesOrderStatus.OPEN:
+        return payment_settle(payment_id=payment_id, actor=actor)
+    # A decline or a missing answer is recorded on the payment returned below.
+    with contextlib.suppress(PaymentDeclined, PaymentOutcomeUnknown):
+        sales_order_submit(order_id=payment.sales_order_id, actor=actor)
+    payment.refresh_from_db()
+    return payment

@@ -144,6 +144,13 @@ LIVE_SALE_STATUSES = [PaymentStatus.PENDING, PaymentStatus.UNKNOWN, PaymentStatu
 # gateway (by its key) before anything else is sent for the same charge or reversal.
 UNANSWERED_STATUSES = [PaymentStatus.PENDING, PaymentStatus.UNKNOWN]
 
+# A sale in one of these states took the customer's money. Its refunds are rows of their
+# own (a refunded sale was approved first); a voided sale never settled.
+CAPTURED_STATUSES = [PaymentStatus.APPROVED, PaymentStatus.REFUNDED]
+
+# A refund or void in one of these states has given, or may have given, money back.
+LIVE_REVERSAL_STATUSES = [PaymentStatus.PENDING, PaymentStatus.UNKNOWN, PaymentStatus.APPROVED]
+
 REVERSAL_OPERATIONS = [PaymentOperation.REFUND, PaymentOperation.VOID]
 
 
@@ -218,6 +225,14 @@ class Payment(models.Model):
     message = models.CharField(_("message"), max_length=255, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    # Claims on the key while its answer is not recorded (docs/money.md, "Who talks to
+    # the gateway"). A process sends the key only while its sending claim runs, and
+    # several may (the gateway answers one key once). Settling the key without sending it
+    # (a supervisor's "mark declined" on a key the gateway never saw) needs every sending
+    # claim to have run out and holds the settling claim, which no sender may cross.
+    # Both run for PAYMENT_GATEWAY_CLAIM_SECONDS, longer than any gateway call may take.
+    sending_until = models.DateTimeField(_("sent until"), null=True, blank=True)
+    settling_until = models.DateTimeField(_("settled until"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("payment")
@@ -272,6 +287,18 @@ class Payment(models.Model):
                 fields=["original"],
                 condition=Q(operation__in=REVERSAL_OPERATIONS, status__in=UNANSWERED_STATUSES),
                 name="payment_one_unanswered_reversal_per_sale",
+            ),
+            # A shipment is refunded once per sale that paid it: one refund pending,
+            # unknown or approved for each (sale, shipment). A refund the gateway
+            # declined may be asked for again.
+            models.UniqueConstraint(
+                fields=["original", "occurrence"],
+                condition=Q(
+                    operation=PaymentOperation.REFUND,
+                    status__in=LIVE_REVERSAL_STATUSES,
+                    occurrence__isnull=False,
+                ),
+                name="payment_one_refund_per_shipment_and_sale",
             ),
             # A sale is voided at most once: one void pending, unknown or approved.
             models.UniqueConstraint(

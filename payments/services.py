@@ -8,12 +8,12 @@ looks the key up instead of charging again.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import logging
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
@@ -25,7 +25,6 @@ from core.dates import business_date
 from core.errors import Conflict, NotFound, ServiceError
 from core.money import CENT, ZERO
 from core.services import audit_record, status_change
-from orders.models import SalesOrderStatus
 from payments.gateways import cardnumbers, get_gateway
 from payments.gateways.base import (
     CardDetails,
@@ -46,6 +45,7 @@ from payments.models import (
     PaymentOperation,
     PaymentStatus,
 )
+from payments.settlement import settler_for
 
 logger = logging.getLogger(__name__)
 
@@ -223,6 +223,62 @@ def payment_set_status(
     return payment
 
 
+def _claim_end() -> datetime.datetime:
+    return timezone.now() + datetime.timedelta(seconds=settings.PAYMENT_GATEWAY_CLAIM_SECONDS)
+
+
+def payment_claim_for_sending(payment: Payment) -> bool:
+    """Claim the right to send `payment`'s key to the gateway (again). The caller holds
+    the payment's row lock in its transaction and sends only after it commits.
+
+    Refused (False) for a payment whose answer is recorded, or while a supervisor settles
+    it without sending (its settling claim runs). Several processes may hold sending
+    claims at once: the gateway answers one key once, so a key sent twice charges once.
+    """
+    if payment.status not in UNANSWERED_STATUSES:
+        return False
+    now = timezone.now()
+    if payment.settling_until is not None and payment.settling_until > now:
+        return False
+    until = _claim_end()
+    if payment.sending_until is None or payment.sending_until < until:
+        payment.sending_until = until
+        payment.save(update_fields=["sending_until"])
+    return True
+
+
+def payment_claim_for_settling(payment: Payment) -> datetime.datetime:
+    """Claim the right to settle `payment` without sending it (caller holds its row lock
+    and commits before asking the gateway): no process may be sending the key, and none
+    may start until the claim is used or runs out. Returns the claim's end, which the
+    caller shows again when it records (payment_settling_claim_held)."""
+    now = timezone.now()
+    if payment.status not in UNANSWERED_STATUSES:
+        raise Conflict(_("This payment's outcome is recorded already."))
+    busy_until = max(
+        (moment for moment in (payment.sending_until, payment.settling_until) if moment),
+        default=None,
+    )
+    if busy_until is not None and busy_until > now:
+        raise Conflict(
+            _(
+                "The payment service is being asked about this charge right now. Try again "
+                "after %(time)s."
+            )
+            % {"time": timezone.localtime(busy_until).strftime("%H:%M:%S")}
+        )
+    payment.settling_until = _claim_end()
+    payment.save(update_fields=["settling_until"])
+    return payment.settling_until
+
+
+def payment_settling_claim_held(payment: Payment, claim: datetime.datetime) -> bool:
+    """Whether the settling claim `claim` on `payment` (locked by the caller) still runs:
+    if it ran out, a sender may have sent the key since, and settling without sending
+    would be a guess."""
+    return payment.settling_until == claim and claim > timezone.now()
+
+
 def _sale_key(*, sales_order_id: int, occurrence_id: int | None, attempt: int) -> str:
     # Deterministic keys: two processes that both decide to make attempt N of the same
     # charge collide on the unique key instead of charging twice.
@@ -240,8 +296,9 @@ def payment_sale_create(
     amount: Decimal,
     actor: Actor,
 ) -> Payment:
-    """A pending sale with its idempotency key. The caller holds the transaction and the
-    lock on the order or occurrence, and calls the gateway only after it commits."""
+    """A pending sale with its idempotency key, claimed for sending by its creator. The
+    caller holds the transaction and the lock on the order or occurrence, and calls the
+    gateway only after it commits."""
     previous = Payment.objects.filter(
         sales_order=sales_order, occurrence=occurrence, operation=PaymentOperation.SALE
     ).count()
@@ -262,6 +319,7 @@ def payment_sale_create(
             occurrence_id=occurrence.pk if occurrence else None,
             attempt=attempt,
         ),
+        sending_until=_claim_end(),
     )
     audit_record(
         actor=actor,
@@ -284,7 +342,8 @@ def payment_sale_send(payment: Payment, *, fresh: bool) -> GatewayResult | None:
 
     A payment that is not fresh (unknown, or pending from a process that died) is first
     looked up by its key; only a gateway that never saw the key is asked to charge, and
-    with the same key, so the gateway itself can never charge it twice.
+    with the same key, so the gateway itself can never charge it twice. The caller holds
+    a sending claim (payment_claim_for_sending, or the creation of the sale).
     Must run outside any transaction.
     """
     return _gateway_send(
@@ -299,7 +358,7 @@ def payment_sale_send(payment: Payment, *, fresh: bool) -> GatewayResult | None:
     )
 
 
-def _gateway_lookup(payment: Payment) -> tuple[bool, GatewayResult | None]:
+def payment_lookup(payment: Payment) -> tuple[bool, GatewayResult | None]:
     """Ask the gateway what it answered to the payment's key: (True, its answer), (True,
     None) if it never processed the key, or (False, None) if the question got no answer.
     """
@@ -325,7 +384,7 @@ def _gateway_send(
     it. None: no answer, the outcome is unknown. A request the gateway refuses is answered
     as a decline with the code gateway_error."""
     if not fresh:
-        answered, result = _gateway_lookup(payment)
+        answered, result = payment_lookup(payment)
         if not answered or result is not None:
             return result
     try:
@@ -350,11 +409,13 @@ def payment_record_answer(
 ) -> Payment:
     """Record what the gateway said (None: no answer, so the outcome is unknown).
 
-    Idempotent: a payment whose answer is already recorded is returned as it is.
+    Idempotent: a payment whose answer is already recorded is returned as it is. The
+    claims on the key end with its answer; a payment left unknown keeps them, since
+    another process may still be sending the key.
     """
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment_id)
-        if payment.status not in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN):
+        if payment.status not in UNANSWERED_STATUSES:
             return payment
         if result is None:
             if payment.status == PaymentStatus.PENDING:
@@ -363,7 +424,8 @@ def payment_record_answer(
         payment.gateway_reference = result.reference
         payment.answered_at = timezone.now()
         payment.message = result.message[:255]
-        fields = ("gateway_reference", "answered_at", "message")
+        payment.sending_until = payment.settling_until = None
+        fields = ("gateway_reference", "answered_at", "message", "sending_until", "settling_until")
         if result.approved:
             payment_set_status(
                 payment=payment,
@@ -483,11 +545,14 @@ def _in_flight_conflict(sale: Payment, in_flight: Payment) -> Conflict:
     )
 
 
-def _refunded_total(sale: Payment) -> Decimal:
-    total = sale.reversals.filter(
+def payment_refunded_total(sale: Payment, *, occurrence_id: int | None = None) -> Decimal:
+    """What approved refunds of `sale` gave back (for one shipment when given)."""
+    refunds = sale.reversals.filter(
         operation=PaymentOperation.REFUND, status=PaymentStatus.APPROVED
-    ).aggregate(total=Sum("amount"))["total"]
-    return total or ZERO
+    )
+    if occurrence_id is not None:
+        refunds = refunds.filter(occurrence_id=occurrence_id)
+    return refunds.aggregate(total=Sum("amount"))["total"] or ZERO
 
 
 def _reversal_create(
@@ -499,9 +564,9 @@ def _reversal_create(
     reason: str,
     occurrence_id: int | None = None,
 ) -> Payment:
-    """A pending refund or void of `sale` with its key (caller holds the sale's lock).
-    `occurrence_id`: the shipment a refund is for, when the sale paid several (the sale
-    taken at submit, or a program billed up front)."""
+    """A pending refund or void of `sale` with its key, claimed for sending (caller holds
+    the sale's lock). `occurrence_id`: the shipment a refund is for, when the sale paid
+    several (the sale taken at submit, or a program billed up front)."""
     attempt = sale.reversals.filter(operation=operation).count() + 1
     reversal = Payment.objects.create(
         sales_order_id=sale.sales_order_id,
@@ -518,6 +583,7 @@ def _reversal_create(
         # Deterministic, like a sale's key: two processes deciding the same reversal of the
         # same sale collide on it (and on the one-unanswered-reversal constraint).
         idempotency_key=f"payment-{sale.pk}-{operation}-{attempt}",
+        sending_until=_claim_end(),
     )
     audit_record(
         actor=actor,
@@ -537,11 +603,86 @@ def _reversal_create(
     return reversal
 
 
-def _reversal_record_answer(
+def refund_prepare(
+    *,
+    sale_id: int,
+    amount: Decimal | None,
+    actor: Actor,
+    reason: str = "",
+    occurrence_id: int | None = None,
+) -> tuple[Payment, bool]:
+    """Step 1 of a refund, inside the caller's transaction: lock the sale and commit a
+    pending refund with its key, or pick up the refund of the same amount (and shipment)
+    still in flight. Returns (refund, fresh). The caller commits, then calls
+    reversal_send and reversal_record_answer.
+
+    With `occurrence_id`, the refund is that shipment's, and a sale refunds a shipment
+    once (a database constraint): asking again after an approved refund is refused.
+    """
+    sale = _lock_sale_to_reverse(sale_id, operation=PaymentOperation.REFUND)
+    left = sale.amount - payment_refunded_total(sale)
+    wanted = left if amount is None else amount
+    shipment = occurrence_id or sale.occurrence_id
+    in_flight = sale.reversals.filter(status__in=UNANSWERED_STATUSES).first()
+    if in_flight is not None:
+        # The same request again is a retry of the refund in flight: it reuses its key.
+        if (
+            in_flight.operation != PaymentOperation.REFUND
+            or in_flight.amount != wanted
+            or (shipment is not None and in_flight.occurrence_id != shipment)
+            or not payment_claim_for_sending(in_flight)
+        ):
+            raise _in_flight_conflict(sale, in_flight)
+        return in_flight, False
+    if shipment is not None and payment_refunded_total(sale, occurrence_id=shipment):
+        raise Conflict(_("Payment %(id)s has refunded this shipment already.") % {"id": sale.pk})
+    if not ZERO < wanted <= left:
+        raise ValidationError(
+            {
+                "amount": _("At most %(left)s %(currency)s of this payment can still be refunded.")
+                % {"left": left, "currency": sale.currency}
+            }
+        )
+    refund = _reversal_create(
+        sale=sale,
+        operation=PaymentOperation.REFUND,
+        amount=wanted,
+        actor=actor,
+        reason=reason,
+        occurrence_id=occurrence_id,
+    )
+    return refund, True
+
+
+def reversal_send(reversal: Payment, *, fresh: bool) -> GatewayResult | None:
+    """Step 2: ask the gateway for the refund or void (outside any transaction); a
+    reversal that is not fresh is looked up first and sent again only if never seen."""
+    sale = reversal.original
+    if reversal.operation == PaymentOperation.VOID:
+
+        def request(gateway):
+            return gateway.void(
+                reference=sale.gateway_reference, idempotency_key=reversal.idempotency_key
+            )
+
+    else:
+
+        def request(gateway):
+            return gateway.refund(
+                reference=sale.gateway_reference,
+                amount=reversal.amount,
+                currency=reversal.currency,
+                idempotency_key=reversal.idempotency_key,
+            )
+
+    return _gateway_send(reversal, fresh=fresh, request=request)
+
+
+def reversal_record_answer(
     *, reversal_id: int, result: GatewayResult | None, actor: Actor, reason: str = ""
 ) -> Payment:
-    """Record the gateway's answer to a refund or void and, once the sale is wholly
-    refunded or voided, move the sale there: both in one transaction."""
+    """Step 3: record the gateway's answer to a refund or void and, once the sale is
+    wholly refunded or voided, move the sale there: both in one transaction."""
     with transaction.atomic():
         original_id = Payment.objects.values_list("original_id", flat=True).get(pk=reversal_id)
         # Lock order everywhere: the sale, then its reversal.
@@ -551,7 +692,7 @@ def _reversal_record_answer(
             return reversal
         if reversal.operation == PaymentOperation.VOID:
             to_status = PaymentStatus.VOIDED
-        elif _refunded_total(sale) >= sale.amount:
+        elif payment_refunded_total(sale) >= sale.amount:
             to_status = PaymentStatus.REFUNDED
         else:
             return reversal
@@ -568,7 +709,8 @@ def _reversal_record_answer(
     return reversal
 
 
-def _reversal_outcome(reversal: Payment) -> Payment:
+def reversal_outcome(reversal: Payment) -> Payment:
+    """The recorded reversal, or the error that tells what became of it."""
     if reversal.status == PaymentStatus.DECLINED:
         raise ReversalDeclined(reversal)
     if reversal.status in UNANSWERED_STATUSES:
@@ -594,53 +736,24 @@ def payment_refund(
     gateway never saw it. A declined refund raises ReversalDeclined. Refused, with nothing
     written or sent: a payment that is not an approved sale (Conflict), an amount not
     above zero or above what is left (ValidationError), another refund or void of the
-    sale still being confirmed (Conflict). `occurrence_id` records which shipment the
-    refund is for, when the sale paid several.
+    sale still being confirmed (Conflict), a shipment the sale has refunded already
+    (Conflict). `occurrence_id` records which shipment the refund is for, when the sale
+    paid several.
     """
     requested = _reversal_amount(amount)
     with transaction.atomic():
-        sale = _lock_sale_to_reverse(payment_id, operation=PaymentOperation.REFUND)
-        left = sale.amount - _refunded_total(sale)
-        wanted = left if requested is None else requested
-        in_flight = sale.reversals.filter(status__in=UNANSWERED_STATUSES).first()
-        if in_flight is not None:
-            # The same request again is a retry of the refund in flight: it reuses its key.
-            if in_flight.operation != PaymentOperation.REFUND or in_flight.amount != wanted:
-                raise _in_flight_conflict(sale, in_flight)
-            refund, fresh = in_flight, False
-        else:
-            if not ZERO < wanted <= left:
-                raise ValidationError(
-                    {
-                        "amount": _(
-                            "At most %(left)s %(currency)s of this payment can still be refunded."
-                        )
-                        % {"left": left, "currency": sale.currency}
-                    }
-                )
-            refund = _reversal_create(
-                sale=sale,
-                operation=PaymentOperation.REFUND,
-                amount=wanted,
-                actor=actor,
-                reason=reason,
-                occurrence_id=occurrence_id,
-            )
-            fresh = True
-    answer = _gateway_send(
-        refund,
-        fresh=fresh,
-        request=lambda gateway: gateway.refund(
-            reference=sale.gateway_reference,
-            amount=refund.amount,
-            currency=refund.currency,
-            idempotency_key=refund.idempotency_key,
-        ),
-    )
-    refund = _reversal_record_answer(
+        refund, fresh = refund_prepare(
+            sale_id=payment_id,
+            amount=requested,
+            actor=actor,
+            reason=reason,
+            occurrence_id=occurrence_id,
+        )
+    answer = reversal_send(refund, fresh=fresh)
+    refund = reversal_record_answer(
         reversal_id=refund.pk, result=answer, actor=actor, reason=reason
     )
-    return _reversal_outcome(refund)
+    return reversal_outcome(refund)
 
 
 def payment_void(*, payment_id: int, actor: Actor, reason: str = "") -> Payment:
@@ -656,11 +769,13 @@ def payment_void(*, payment_id: int, actor: Actor, reason: str = "") -> Payment:
         sale = _lock_sale_to_reverse(payment_id, operation=PaymentOperation.VOID)
         in_flight = sale.reversals.filter(status__in=UNANSWERED_STATUSES).first()
         if in_flight is not None:
-            if in_flight.operation != PaymentOperation.VOID:
+            if in_flight.operation != PaymentOperation.VOID or not payment_claim_for_sending(
+                in_flight
+            ):
                 raise _in_flight_conflict(sale, in_flight)
             void, fresh = in_flight, False
         else:
-            if _refunded_total(sale) > ZERO:
+            if payment_refunded_total(sale) > ZERO:
                 raise Conflict(
                     _(
                         "Payment %(id)s was partly refunded and can no longer be voided: "
@@ -676,71 +791,57 @@ def payment_void(*, payment_id: int, actor: Actor, reason: str = "") -> Payment:
                 reason=reason,
             )
             fresh = True
-    answer = _gateway_send(
-        void,
-        fresh=fresh,
-        request=lambda gateway: gateway.void(
-            reference=sale.gateway_reference, idempotency_key=void.idempotency_key
-        ),
-    )
-    void = _reversal_record_answer(reversal_id=void.pk, result=answer, actor=actor, reason=reason)
-    return _reversal_outcome(void)
+    answer = reversal_send(void, fresh=fresh)
+    void = reversal_record_answer(reversal_id=void.pk, result=answer, actor=actor, reason=reason)
+    return reversal_outcome(void)
 
 
-# --- Reconciliation -----------------------------------------------------------------------
+# --- Settling payments whose answer was never recorded -------------------------------------
 
 
 def payment_reconcile(*, payment_id: int, actor: Actor) -> Payment:
     """Settle a payment whose answer was never recorded (pending: the process died;
-    unknown: the gateway did not answer) from what the gateway says about its key.
+    unknown: the gateway did not answer): look its key up, send it again under the same
+    key only if the gateway never saw it, and record the answer with what follows from
+    it. Settling is not a new charge: it happens whatever became of the order or the
+    subscription since.
 
-    The sale taken when an order is submitted is finished by the order's own submit, which
-    looks the key up, sends it again under the same key only if the gateway never saw it,
-    and on approval submits the order and starts its subscriptions in the same
-    transaction. Any other payment is only looked up: the answer is recorded with what
-    follows from it (a shipment's charge through the payment job's own recording step, so
-    the shipment becomes paid, or declined with its retry date, as if the job had got the
-    answer; a refund or void with its effect on the sale). A key the gateway never saw, or
-    a look-up without an answer, leaves the payment unknown. A payment already answered
-    is returned as it is.
+    A sale made for an order or a shipment is settled by the app that made it (a settler
+    registered in payments.settlement: the order's submit, the shipment's charge), so
+    that an approved sale submits its order or pays its shipment in the same
+    transaction. A refund or void is settled here. A key the gateway did not answer about
+    leaves the payment unknown. A payment already answered is returned as it is.
     """
-    payment = Payment.objects.select_related("sales_order").filter(pk=payment_id).first()
+    payment = Payment.objects.filter(pk=payment_id).first()
     if payment is None:
         raise NotFound(_("Payment %(id)s does not exist.") % {"id": payment_id})
     if payment.status not in UNANSWERED_STATUSES:
         return payment
-    if (
-        payment.operation == PaymentOperation.SALE
-        and payment.occurrence_id is None
-        and payment.sales_order.status == SalesOrderStatus.OPEN
-    ):
-        # orders.services imports this module; importing it here keeps the cycle out of
-        # import time. The order's submit owns "approved sale => submitted order".
-        from orders.services import sales_order_submit
+    settler = settler_for(payment)
+    if settler is not None:
+        return settler.settle(payment_id=payment.pk, actor=actor)
+    return payment_settle(payment_id=payment.pk, actor=actor)
 
-        # A decline or a missing answer is recorded on the payment returned below.
-        with contextlib.suppress(PaymentDeclined, PaymentOutcomeUnknown):
-            sales_order_submit(order_id=payment.sales_order_id, actor=actor)
-        payment.refresh_from_db()
-        return payment
-    _answered, result = _gateway_lookup(payment)
-    if payment.operation != PaymentOperation.SALE:
-        return _reversal_record_answer(reversal_id=payment.pk, result=result, actor=actor)
-    if payment.occurrence_id is None:
-        return payment_record_answer(payment_id=payment.pk, result=result, actor=actor)
-    # Recorded alone, an approved charge would leave its shipment waiting for an answer
-    # that already came; continuity.services imports this module, hence the late import.
-    from continuity.services import PreparedCharge, occurrences_charge_record
 
-    [recorded] = occurrences_charge_record(
-        answers=[(PreparedCharge(payment.occurrence_id, payment, fresh=False), result)],
-        run_date=business_date(),
-        actor=actor,
-    )
-    if recorded.outcome == "error":
-        raise Conflict(
-            _("The answer to payment %(id)s could not be recorded: %(detail)s")
-            % {"id": payment.pk, "detail": recorded.detail}
+def payment_settle(*, payment_id: int, actor: Actor) -> Payment:
+    """Settle the payment by itself: claim its key, look it up, send it again only if the
+    gateway never saw it, record the answer (a reversal with its effect on the sale)."""
+    with transaction.atomic():
+        original_id = Payment.objects.values_list("original_id", flat=True).get(pk=payment_id)
+        if original_id is not None:
+            # Lock order: the sale, then its reversal.
+            Payment.objects.select_for_update().get(pk=original_id)
+        payment = (
+            Payment.objects.select_for_update(of=("self",))
+            .select_related("original", "card")
+            .get(pk=payment_id)
         )
-    payment.refresh_from_db()
-    return payment
+        if payment.status not in UNANSWERED_STATUSES:
+            return payment
+        if not payment_claim_for_sending(payment):
+            raise Conflict(_("A supervisor is settling this payment right now."))
+    if payment.operation == PaymentOperation.SALE:
+        answer = payment_sale_send(payment, fresh=False)
+        return payment_record_answer(payment_id=payment.pk, result=answer, actor=actor)
+    answer = reversal_send(payment, fresh=False)
+    return reversal_record_answer(reversal_id=payment.pk, result=answer, actor=actor)

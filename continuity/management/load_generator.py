@@ -6,7 +6,8 @@ subscription looks as if an agent had sold the continuity item on the start date
 tokenized card (also in the gateway simulator's ledger, so its sales approve), a submitted
 continuity parent order with its one continuity line, the approved sale taken at submit
 (in our payments and in the simulator's ledger), the subscription with the plan it was
-sold with, and every planned shipment with its lines, the first one paid by that sale.
+sold with, and every planned shipment with its lines, the first one paid by that sale
+(with its allocation of that sale).
 
 So on its first ship date (the start date for the demo item 88000) every subscription has
 one paid shipment due for a child order, and on the payment date of its second shipment
@@ -36,6 +37,7 @@ from continuity.models import (
     Occurrence,
     OccurrenceLine,
     OccurrenceStatus,
+    PaymentAllocation,
     Subscription,
     SubscriptionStatus,
 )
@@ -615,6 +617,7 @@ def _generate_batch(shape: _Shape, *, first_counter: int, size: int) -> int:
     )
     occurrence_rows = []
     line_rows = []
+    allocation_rows = []
     ids = iter(occurrence_ids)
     for subscription_id, payment_id in zip(subscription_ids, payment_ids, strict=True):
         for shipment in shipments:
@@ -637,6 +640,10 @@ def _generate_batch(shape: _Shape, *, first_counter: int, size: int) -> int:
                     None,
                 )
             )
+            if paid and shipment.amount > 0:
+                # The sale taken at submit pays this shipment: its allocation, as
+                # continuity.services.occurrences_create writes for a sold order.
+                allocation_rows.append((occurrence_id, payment_id, shipment.amount, shape.sold_at))
             for number, line in enumerate(shipment.lines, start=1):
                 line_rows.append(
                     (
@@ -672,6 +679,11 @@ def _generate_batch(shape: _Shape, *, first_counter: int, size: int) -> int:
         ("occurrence_id", "line_number", "item_id", "quantity", "unit_price", "amount"),
         line_rows,
     )
+    rows += copy_rows(
+        PaymentAllocation,
+        ("occurrence_id", "payment_id", "amount", "created_at"),
+        allocation_rows,
+    )
     return rows
 
 
@@ -691,6 +703,7 @@ def _refresh_statistics() -> None:
             Subscription,
             Occurrence,
             OccurrenceLine,
+            PaymentAllocation,
         )
     ]
     for using, names in (

@@ -8,7 +8,9 @@ ever travel inward, to tokenize(); everything after that uses the token.
 from __future__ import annotations
 
 import abc
+import datetime
 import enum
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -24,6 +26,11 @@ def minor_units(amount: Decimal, currency: str) -> int:
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{amount} has more decimals than {currency} allows.")
     return int(scaled)
+
+
+def from_minor_units(amount_minor: int, currency: str) -> Decimal:
+    exponent = _CURRENCY_EXPONENTS.get(currency.upper(), 2)
+    return Decimal(amount_minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
 
 
 class GatewayError(Exception):
@@ -107,6 +114,24 @@ class GatewayResult:
         return self.decline_code is not None and self.decline_code.is_hard
 
 
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One request the gateway processed, as its own records (a settlement report) tell:
+    what the money audit compares with our Payment rows, key by key."""
+
+    idempotency_key: str
+    operation: str  # sale, refund or void
+    amount: Decimal
+    currency: str
+    approved: bool
+    reference: str
+    at: datetime.datetime
+
+
+class LedgerUnavailable(GatewayError):
+    """The gateway offers no ledger to compare with (the money audit skips that part)."""
+
+
 class PaymentGateway(abc.ABC):
     @abc.abstractmethod
     def tokenize(self, card: CardDetails) -> TokenizedCard: ...
@@ -128,3 +153,11 @@ class PaymentGateway(abc.ABC):
     @abc.abstractmethod
     def lookup(self, idempotency_key: str) -> GatewayResult | None:
         """The answer given to this key, or None if the gateway never processed it."""
+
+    def ledger(
+        self, *, since: datetime.datetime | None = None, keys: Iterable[str] | None = None
+    ) -> Iterator[LedgerEntry]:
+        """What the gateway processed: every request since `since` (all, when None), or
+        the requests of `keys`. Read by the money audit; a real adapter reads its
+        gateway's settlement reports. Without one, the audit checks our books alone."""
+        raise LedgerUnavailable("This payment gateway offers no ledger.")

@@ -27,8 +27,10 @@ from payments.gateways.base import (
     GatewayError,
     GatewayResult,
     GatewayTimeout,
+    LedgerEntry,
     PaymentGateway,
     TokenizedCard,
+    from_minor_units,
     minor_units,
 )
 from payments.gateways.simulator.models import DroppedRequest, SimulatedCard, SimulatedTransaction
@@ -211,6 +213,41 @@ class SimulatorGateway(PaymentGateway):
             .first()
         )
         return _result(row) if row else None
+
+    def ledger(self, *, since=None, keys=None):
+        # No network wait: a settlement report is one download, not one call per entry.
+        rows = SimulatedTransaction.objects.using(LEDGER).order_by("id")
+        if keys is not None:
+            keys = list(keys)
+            for start in range(0, len(keys), 5000):
+                yield from self._entries(
+                    rows.filter(idempotency_key__in=keys[start : start + 5000])
+                )
+            return
+        if since is not None:
+            rows = rows.filter(created_at__gte=since)
+        yield from self._entries(rows)
+
+    @staticmethod
+    def _entries(rows):
+        for key, operation, amount_minor, currency, approved, reference, at in rows.values_list(
+            "idempotency_key",
+            "operation",
+            "amount_minor",
+            "currency",
+            "approved",
+            "reference",
+            "created_at",
+        ).iterator(chunk_size=5000):
+            yield LedgerEntry(
+                idempotency_key=key,
+                operation=operation,
+                amount=from_minor_units(amount_minor, currency),
+                currency=currency,
+                approved=approved,
+                reference=reference,
+                at=at,
+            )
 
     # --- ledger -------------------------------------------------------------------------
 
