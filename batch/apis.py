@@ -8,6 +8,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from batch.models import BatchChunk
 from batch.selectors import (
     batch_run_child_orders,
     batch_run_get,
@@ -19,7 +20,8 @@ from batch.serializers import (
     BatchRunRequestSerializer,
     BatchRunSerializer,
 )
-from batch.services import batch_run_enqueue, batch_run_request
+from batch.services import batch_run_request
+from batch.tasks import batch_run_enqueue, batch_run_resume
 from core.actors import Actor
 from core.api import (
     CanSupervise,
@@ -99,4 +101,31 @@ class BatchRunDetailApi(APIView):
         run = batch_run_get(run_id=run_id)
         run.problem_counts = batch_run_problem_counts(run)
         run.child_orders = [order.number for order in batch_run_child_orders(run)]
+        run.failed_chunks = list(
+            run.chunks.filter(status=BatchChunk.Status.FAILED)
+            .order_by("number")
+            .values("number", "error")
+        )
         return Response(BatchRunDetailSerializer(run).data)
+
+
+class BatchRunResumeApi(APIView):
+    permission_classes = [IsAuthenticated, CanSupervise]
+
+    @extend_schema(
+        operation_id="batch_run_resume",
+        summary="Resume a batch run",
+        description="Dispatch the run's unfinished chunks again (failed ones included), as "
+        "the watchdog does for a run without progress for BATCH_STALL_SECONDS. Safe: a "
+        "chunk does only what is left. 409 for a run that finished well or a dry run.",
+        tags=["batch runs"],
+        request=None,
+        parameters=[OpenApiParameter("run_id", int, OpenApiParameter.PATH)],
+        responses={202: BatchRunSerializer, **error_responses(404, 409)},
+    )
+    def post(self, request, run_id):
+        run = batch_run_get(run_id=run_id)
+        with transaction.atomic():
+            batch_run_resume(run.pk, actor=Actor.of_user(request.user))
+        run.refresh_from_db()
+        return Response(BatchRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

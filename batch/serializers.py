@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from batch.models import BatchJob, BatchRunStatus
 from batch.presenters import batch_run_summary_line
+from continuity.serializers import MoneyAuditSerializer
 from core.api import BusinessDateField
 
 
@@ -53,6 +54,17 @@ class BatchRunSerializer(serializers.Serializer):
     error_count = serializers.IntegerField()
     chunk_count = serializers.IntegerField()
     chunks_done = serializers.IntegerField()
+    chunks_failed = serializers.IntegerField(
+        help_text="Chunks that raised an error not worth retrying: the run ends partial "
+        "(or failed if none finished) and can be resumed."
+    )
+    last_progress_at = serializers.DateTimeField(
+        allow_null=True, help_text="When a chunk last finished (the watchdog's clock)."
+    )
+    redispatch_count = serializers.IntegerField(
+        help_text="Times its unfinished chunks were dispatched again (watchdog or supervisor)."
+    )
+    redispatched_at = serializers.DateTimeField(allow_null=True)
     summary = serializers.DictField(help_text="The job's counts when it finished.")
     summary_line = serializers.SerializerMethodField(
         help_text="The run page's one-line summary, in the request's language."
@@ -72,4 +84,10 @@ class BatchRunDetailSerializer(BatchRunSerializer):
     child_orders = serializers.ListField(
         child=serializers.CharField(),
         help_text="Numbers of the child orders the run created (first 100).",
+    )
+    failed_chunks = serializers.ListField(
+        child=serializers.DictField(), help_text="Each failed chunk's number and error."
+    )
+    money_audit = MoneyAuditSerializer(
+        allow_null=True, help_text="The audit run at the end of a payment run."
     )

@@ -1,9 +1,18 @@
+from django.contrib import messages
+from django.db import transaction
 from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from batch.forms import BatchRunForm
-from batch.models import BatchJob, BatchRun, BatchRunStatus
+from batch.models import (
+    FINISHED_RUN_STATUSES,
+    RESUMABLE_RUN_STATUSES,
+    BatchChunk,
+    BatchJob,
+    BatchRun,
+)
 from batch.presenters import batch_run_summary_line
 from batch.selectors import (
     batch_run_child_orders,
@@ -11,8 +20,11 @@ from batch.selectors import (
     batch_run_list,
     batch_run_problem_counts,
 )
-from batch.services import batch_run_enqueue, batch_run_request
+from batch.services import batch_run_request
+from batch.tasks import batch_run_enqueue, batch_run_resume
+from continuity.money_audit import finding_label
 from core.actors import Actor
+from core.errors import Conflict
 from core.forms import form_service_call
 from core.roles import can_supervise, role_required
 
@@ -58,8 +70,7 @@ def _progress(run: BatchRun) -> dict:
     return {
         "status": run.status,
         "status_label": run.get_status_display(),
-        "finished": run.status
-        in (BatchRunStatus.SUCCEEDED, BatchRunStatus.FINISHED_WITH_PROBLEMS, BatchRunStatus.FAILED),
+        "finished": run.status in FINISHED_RUN_STATUSES,
         "selected": total,
         "processed": run.processed_count,
         "percent": percent,
@@ -85,8 +96,31 @@ def batch_run_detail(request, run_id):
         "child_orders": batch_run_child_orders(run)
         if run.job == BatchJob.CREATE_CHILD_ORDERS
         else [],
+        "failed_chunks": run.chunks.filter(status=BatchChunk.Status.FAILED).order_by("number"),
+        "can_resume": run.status in RESUMABLE_RUN_STATUSES and not run.dry_run,
+        "findings": [
+            {**finding, "label": finding_label(finding["kind"])}
+            for finding in (run.money_audit.findings if run.money_audit else [])
+        ],
     }
     return render(request, "batch/run.html", context)
+
+
+@require_POST
+@role_required(can_supervise)
+def batch_run_resume_view(request, run_id):
+    """A supervisor dispatches a run's unfinished chunks again (what the watchdog does
+    after BATCH_STALL_SECONDS without progress)."""
+    if not BatchRun.objects.filter(pk=run_id).exists():
+        raise Http404
+    try:
+        with transaction.atomic():
+            batch_run_resume(run_id, actor=Actor.of_user(request.user))
+    except Conflict as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, _("The run's unfinished work was dispatched again."))
+    return redirect("batch:run", run_id=run_id)
 
 
 @require_GET

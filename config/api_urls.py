@@ -3,13 +3,15 @@ One view per operation; /batch-runs/ joins its two (list and start) in BatchRuns
 
 from django.urls import path, register_converter
 
-from batch.apis import BatchRunDetailApi, BatchRunsApi
+from batch.apis import BatchRunDetailApi, BatchRunResumeApi, BatchRunsApi
 from continuity.apis import (
+    PaymentExceptionsApi,
     ProgramDetailApi,
     ProgramListApi,
     SubscriptionActionApi,
     SubscriptionDetailApi,
     SubscriptionListApi,
+    SubscriptionReleaseHoldApi,
 )
 from core.apis import TokenObtainApi
 from customers.apis import CustomerCardAddApi, CustomerDetailApi, CustomerSearchApi
@@ -81,6 +83,12 @@ urlpatterns = [
         SubscriptionDetailApi.as_view(),
         name="subscription-detail",
     ),
+    # Before the generic action path: releasing a hold is a supervisor's, not an action.
+    path(
+        "subscriptions/<int:subscription_id>/release-hold/",
+        SubscriptionReleaseHoldApi.as_view(),
+        name="subscription-release-hold",
+    ),
     path(
         "subscriptions/<int:subscription_id>/<str:action>/",
         SubscriptionActionApi.as_view(),
@@ -88,4 +96,6 @@ urlpatterns = [
     ),
     path("batch-runs/", BatchRunsApi.as_view(), name="batch-runs"),
     path("batch-runs/<int:run_id>/", BatchRunDetailApi.as_view(), name="batch-run-detail"),
+    path("batch-runs/<int:run_id>/resume/", BatchRunResumeApi.as_view(), name="batch-run-resume"),
+    path("payment-exceptions/", PaymentExceptionsApi.as_view(), name="payment-exceptions"),
 ]

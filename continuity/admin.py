@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from continuity.actions import future_shipments_change, future_shipments_change_preview
+from continuity.dunning import subscription_release_hold
 from continuity.models import (
     ContinuityParameters,
     ContinuityProgram,
@@ -30,6 +31,8 @@ from continuity.scheduling import (
 )
 from core.actors import Actor
 from core.admin import LargeTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInline
+from core.errors import Conflict
+from core.roles import can_supervise
 from orders.models import Item
 from payments.models import Payment
 
@@ -412,6 +415,11 @@ class SubscriptionAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
             actions["change_future_shipments"] = self.get_action(change_future_shipments)
         else:
             actions.pop("change_future_shipments", None)
+        # Releasing a payment hold is a supervisor's decision (never an agent's).
+        if can_supervise(request.user):
+            actions["release_hold"] = self.get_action(release_hold)
+        else:
+            actions.pop("release_hold", None)
         return actions
 
     def get_urls(self):
@@ -552,6 +560,50 @@ def change_future_shipments_view(model_admin, request):
         "changes": changes,
     }
     return TemplateResponse(request, "admin/continuity/change_future_shipments.html", context)
+
+
+class ReleaseHoldForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=255)
+
+
+@admin.action(description=_("Release the payment hold (supervisors)"))
+def release_hold(model_admin, request, queryset):
+    """Ask for the reason first; then release each chosen subscription on hold, one
+    service call each (continuity.dunning.subscription_release_hold)."""
+    if not can_supervise(request.user):
+        raise PermissionDenied
+    form = ReleaseHoldForm(request.POST if "apply" in request.POST else None)
+    if form.is_bound and form.is_valid():
+        released, refused = 0, []
+        for subscription in queryset.order_by("pk"):
+            try:
+                subscription_release_hold(
+                    subscription_id=subscription.pk,
+                    actor=Actor.of_user(request.user),
+                    reason=form.cleaned_data["reason"],
+                )
+            except (Conflict, ValidationError) as error:
+                refused.append(
+                    f"{subscription}: {' '.join(getattr(error, 'messages', [str(error)]))}"
+                )
+            else:
+                released += 1
+        if released:
+            model_admin.message_user(
+                request, _("Holds released: %(count)d.") % {"count": released}, messages.SUCCESS
+            )
+        for message in refused:
+            model_admin.message_user(request, message, messages.ERROR)
+        return None
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": _("Release the payment hold"),
+        "opts": model_admin.model._meta,
+        "form": form,
+        "subscriptions": queryset.select_related("customer", "parent_order"),
+        "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/continuity/release_hold.html", context)
 
 
 @admin.action(description=_("Change future shipments (substitute an item, shift dates)"))

@@ -1,19 +1,29 @@
-"""Continuity programs (read-only) and subscriptions (read): each view validates its query
-with a serializer and calls one selector; core.api maps errors."""
+"""Continuity programs (read-only), subscriptions (read, actions), and the payment
+exceptions supervisors work (the list, releasing a hold): each view validates its input
+with a serializer and calls one selector or service; core.api maps errors."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from continuity.actions import SERVICES
-from continuity.models import ReasonCode, SubscriptionAction
+from continuity.dunning import subscription_release_hold
+from continuity.models import ReasonCode, Subscription, SubscriptionAction
 from continuity.presenters import effect_text
-from continuity.selectors import program_get, program_list, subscription_get, subscription_list
+from continuity.selectors import (
+    payment_exceptions_list,
+    program_get,
+    program_list,
+    subscription_get,
+    subscription_list,
+)
 from continuity.serializers import (
+    MoneyAuditSerializer,
     ProgramSerializer,
     ProgramSummarySerializer,
     SubscriptionActionRequestSerializer,
@@ -25,11 +35,13 @@ from continuity.serializers import (
 from core.actors import Actor
 from core.api import (
     CanTakeOrders,
+    CanWorkPaymentExceptions,
     PageQuerySerializer,
     error_responses,
     page_of,
     paginated_response,
 )
+from payments.serializers import money_field
 
 
 class ProgramListApi(APIView):
@@ -188,3 +200,106 @@ class SubscriptionActionApi(APIView):
                 }
             ).data
         )
+
+
+# --- Payment exceptions (supervisors) ---------------------------------------------------
+
+
+class ExceptionShipmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    subscription = serializers.IntegerField(source="subscription_id")
+    sales_order = serializers.CharField(source="subscription.parent_order.number")
+    customer = serializers.CharField(source="subscription.customer.account_number")
+    sequence = serializers.IntegerField()
+    ship_date = serializers.DateField()
+    amount = money_field()
+    currency = serializers.CharField()
+    status = serializers.CharField()
+    subscription_status = serializers.CharField(source="subscription.status")
+    decline_reason = serializers.CharField()
+    payment_attempts = serializers.IntegerField()
+    next_payment_attempt_on = serializers.DateField(allow_null=True)
+
+
+class ExceptionHoldSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    sales_order = serializers.CharField(source="parent_order.number")
+    customer = serializers.CharField(source="customer.account_number")
+    hold_reason = serializers.CharField()
+
+
+class ExceptionOrderSaleSerializer(serializers.Serializer):
+    payment = serializers.IntegerField(source="pk")
+    idempotency_key = serializers.CharField()
+    sales_order = serializers.CharField(source="sales_order.number")
+    amount = money_field()
+    currency = serializers.CharField()
+    status = serializers.CharField()
+
+
+class RefundOwedSerializer(serializers.Serializer):
+    shipment = serializers.IntegerField(source="occurrence_id")
+    subscription = serializers.IntegerField(source="occurrence.subscription_id")
+    sales_order = serializers.CharField(source="occurrence.subscription.parent_order.number")
+    shipment_status = serializers.CharField(source="occurrence.status")
+    sale = serializers.IntegerField(source="payment_id")
+    sale_key = serializers.CharField(source="payment.idempotency_key")
+    owed = money_field()
+    refund_in_flight = serializers.BooleanField()
+
+
+class PaymentExceptionsSerializer(serializers.Serializer):
+    shipments = ExceptionShipmentSerializer(many=True, source="occurrences")
+    holds = ExceptionHoldSerializer(many=True)
+    orders_unanswered = ExceptionOrderSaleSerializer(many=True)
+    refunds_owed = RefundOwedSerializer(many=True)
+    money_audit = MoneyAuditSerializer(allow_null=True)
+
+
+class PaymentExceptionsApi(APIView):
+    permission_classes = [IsAuthenticated, CanWorkPaymentExceptions]
+
+    @extend_schema(
+        operation_id="payment_exceptions",
+        summary="Payment exceptions",
+        description="What the payment exceptions page lists (first 200 of each): shipments "
+        "whose charge was declined or whose outcome is unknown, subscriptions on hold, "
+        "orders whose sale awaits its answer, refunds owed, and the last money audit with "
+        "its findings (an empty list when our books and the gateway's ledger agree).",
+        tags=["payments"],
+        responses={200: PaymentExceptionsSerializer, **error_responses()},
+    )
+    def get(self, request):
+        return Response(PaymentExceptionsSerializer(payment_exceptions_list()).data)
+
+
+class ReleaseHoldRequestSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=255, help_text="Why the hold is released.")
+
+
+class SubscriptionReleaseHoldApi(APIView):
+    permission_classes = [IsAuthenticated, CanWorkPaymentExceptions]
+
+    @extend_schema(
+        operation_id="subscription_release_hold",
+        summary="Release a payment hold (supervisors)",
+        description="The subscription goes back to active and its declined shipments are "
+        "due for a charge again today. 409 if it is not on hold.",
+        tags=["payments"],
+        parameters=[OpenApiParameter("subscription_id", int, OpenApiParameter.PATH)],
+        request=ReleaseHoldRequestSerializer,
+        responses={200: ExceptionHoldSerializer, **error_responses(400, 404, 409)},
+    )
+    def post(self, request, subscription_id):
+        body = ReleaseHoldRequestSerializer(data=request.data)
+        if not body.is_valid():
+            raise DjangoValidationError({"reason": _("Enter the reason for this action.")})
+        subscription = subscription_release_hold(
+            subscription_id=subscription_id,
+            actor=Actor.of_user(request.user),
+            reason=body.validated_data["reason"],
+        )
+        subscription = Subscription.objects.select_related("parent_order", "customer").get(
+            pk=subscription.pk
+        )
+        return Response(ExceptionHoldSerializer(subscription).data)

@@ -1,8 +1,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from continuity.actions import OPEN_STATUSES, reason_codes_for
-from continuity.models import OccurrenceStatus, Subscription
+from continuity.actions import reason_codes_for
+from continuity.models import CHANGEABLE, Subscription
 from core.dates import business_date
 
 
@@ -38,9 +38,7 @@ class SkipForm(ActionForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["occurrence"].choices = _shipment_choices(
-            self.subscription, [*OPEN_STATUSES, OccurrenceStatus.PAYMENT_UNKNOWN]
-        )
+        self.fields["occurrence"].choices = _shipment_choices(self.subscription, CHANGEABLE)
 
 
 class RescheduleForm(SkipForm):

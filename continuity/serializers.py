@@ -4,6 +4,7 @@ subscriptions with their shipments."""
 from rest_framework import serializers
 
 from continuity.models import HoldReason, OccurrenceStatus, SubscriptionStatus
+from continuity.money_audit import finding_label
 from continuity.scheduling import EventAction, IntervalUnit
 from customers.serializers import AddressSerializer, CustomerRefSerializer
 from orders.models import SalesOrderStatus
@@ -206,3 +207,26 @@ class SubscriptionActionResultSerializer(serializers.Serializer):
     previewed_only = serializers.BooleanField()
     effects = ActionEffectSerializer(many=True)
     subscription_status = serializers.CharField()
+
+
+class FindingSerializer(serializers.Serializer):
+    kind = serializers.CharField(help_text="What kind of discrepancy (see docs/money.md).")
+    label = serializers.CharField(help_text="The kind, in the request's language.")
+    subject = serializers.CharField(help_text="Which payment, shipment or order.")
+    detail = serializers.CharField()
+    occurrence = serializers.IntegerField(allow_null=True)
+    payment = serializers.IntegerField(allow_null=True)
+
+
+class MoneyAuditSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    source = serializers.CharField()
+    started_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField()
+    ledger_since = serializers.DateTimeField(allow_null=True)
+    finding_count = serializers.IntegerField()
+    findings = serializers.SerializerMethodField()
+    checked = serializers.DictField()
+
+    def get_findings(self, audit) -> list[dict]:
+        return [{**finding, "label": finding_label(finding["kind"])} for finding in audit.findings]

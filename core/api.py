@@ -262,6 +262,12 @@ class CanSupervise(permissions.BasePermission):
         return can_supervise(request.user)
 
 
+class CanWorkPaymentExceptions(CanSupervise):
+    """Supervisors and administrators: payment exceptions, releasing holds (SPEC 1)."""
+
+    message = gettext_lazy("Your role does not allow working payment exceptions.")
+
+
 # --- Pagination --------------------------------------------------------------------------
 
 

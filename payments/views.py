@@ -1,7 +1,5 @@
 """Payment exceptions: the supervisors' page of declined, unknown and on-hold items."""
 
-import datetime
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -10,6 +8,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from continuity.charging import ChargeOutcome
 from continuity.dunning import (
     occurrence_retry_now,
     payment_unknown_mark_declined,
@@ -17,15 +16,14 @@ from continuity.dunning import (
     subscription_release_hold,
 )
 from continuity.models import Occurrence, Subscription
-from continuity.selectors import occurrences_in_payment_trouble, subscriptions_on_hold
-from continuity.services import ChargeOutcome
+from continuity.money_audit import finding_label
+from continuity.selectors import payment_exceptions_list
 from core.actors import Actor
 from core.errors import Conflict, ServiceError
 from core.forms import form_service_call
 from core.roles import can_supervise, role_required
 from orders.forms import CardForm, card_form_add
 from payments.forms import ChangeCardForm, ReasonForm
-from payments.selectors import payment_unanswered_list
 from payments.services import payment_reconcile
 
 
@@ -48,12 +46,18 @@ def _outcome_message(results) -> str:
 @require_GET
 @role_required(can_supervise)
 def payment_exceptions(request):
+    exceptions = payment_exceptions_list()
+    audit = exceptions.money_audit
     context = {
-        "occurrences": occurrences_in_payment_trouble(),
-        "holds": subscriptions_on_hold(),
-        "orders_unanswered": payment_unanswered_list(older_than=datetime.timedelta(seconds=60))
-        .filter(occurrence__isnull=True, operation="sale")
-        .select_related("sales_order__customer")[:200],
+        "occurrences": exceptions.occurrences,
+        "holds": exceptions.holds,
+        "orders_unanswered": exceptions.orders_unanswered,
+        "refunds_owed": exceptions.refunds_owed,
+        "money_audit": audit,
+        "findings": [
+            {**finding, "label": finding_label(finding["kind"])}
+            for finding in (audit.findings if audit else [])
+        ],
         "reason_form": ReasonForm(),
     }
     return render(request, "payments/exceptions.html", context)
