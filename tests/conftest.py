@@ -78,3 +78,15 @@ def actor(agent):
 
 # Selling a continuity item through the order services is what most suites start from.
 from tests.batch.conftest import sell, today  # noqa: E402, F401
+
+
+@pytest.fixture
+def gated_gateway(settings):
+    """The payment simulator with gates (tests.gated_gateway): a test can hold a gateway
+    call while another thread acts on the same rows."""
+    from payments.gateways import get_gateway
+
+    settings.PAYMENT_GATEWAY = "tests.gated_gateway.GatedSimulator"
+    get_gateway.cache_clear()
+    yield
+    get_gateway.cache_clear()

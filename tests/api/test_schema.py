@@ -34,6 +34,9 @@ OPERATIONS = {
     ("get", "/api/v1/batch-runs/"),
     ("post", "/api/v1/batch-runs/"),
     ("get", "/api/v1/batch-runs/{run_id}/"),
+    ("post", "/api/v1/batch-runs/{run_id}/resume/"),
+    ("get", "/api/v1/payment-exceptions/"),
+    ("post", "/api/v1/subscriptions/{subscription_id}/release-hold/"),
 }
 # Operations that take a JSON body; complete and submit take none.
 WITH_BODY = {
@@ -43,6 +46,7 @@ WITH_BODY = {
     ("post", "/api/v1/sales-orders/{number}/lines/"),
     ("post", "/api/v1/sales-orders/{number}/payments/"),
     ("post", "/api/v1/subscriptions/{subscription_id}/{action}/"),
+    ("post", "/api/v1/subscriptions/{subscription_id}/release-hold/"),
     ("post", "/api/v1/batch-runs/"),
 }
 ERROR_REF = "#/components/schemas/Error"

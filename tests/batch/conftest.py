@@ -1,6 +1,9 @@
+import contextlib
 import datetime
 
 import pytest
+import time_machine
+from django.utils import timezone
 
 from core.actors import Actor
 from core.dates import business_date
@@ -60,3 +63,15 @@ def today():
 
 def days(n: int) -> datetime.timedelta:
     return datetime.timedelta(days=n)
+
+
+@contextlib.contextmanager
+def on_day(date: datetime.date):
+    """Live on `date` (noon in TIME_ZONE, the clock running): a batch run's date is at
+    most BATCH_MAX_DAYS_AHEAD after today, so a test of a shipment months ahead travels
+    to the day its run would happen, as beat would run it then."""
+    noon = datetime.datetime.combine(
+        date, datetime.time(12), tzinfo=timezone.get_current_timezone()
+    )
+    with time_machine.travel(noon, tick=True):
+        yield

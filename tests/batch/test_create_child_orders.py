@@ -11,7 +11,7 @@ from batch.services import batch_run_inline, batch_run_request
 from continuity.models import ContinuityParameters, Occurrence, OccurrenceLine, Subscription
 from core.actors import Actor
 from orders.models import SalesOrder, SalesOrderLine
-from tests.batch.conftest import days
+from tests.batch.conftest import days, on_day
 
 pytestmark = pytest.mark.django_db
 
@@ -19,15 +19,19 @@ ACTOR = Actor.job("test")
 
 
 def run_child_orders(run_date, **kwargs):
-    run = batch_run_request(
-        job=BatchJob.CREATE_CHILD_ORDERS, actor=ACTOR, run_date=run_date, **kwargs
-    )
-    return batch_run_inline(run)
+    with on_day(run_date):
+        run = batch_run_request(
+            job=BatchJob.CREATE_CHILD_ORDERS, actor=ACTOR, run_date=run_date, **kwargs
+        )
+        return batch_run_inline(run)
 
 
 def run_payments(run_date, **kwargs):
-    run = batch_run_request(job=BatchJob.PROCESS_PAYMENTS, actor=ACTOR, run_date=run_date, **kwargs)
-    return batch_run_inline(run)
+    with on_day(run_date):
+        run = batch_run_request(
+            job=BatchJob.PROCESS_PAYMENTS, actor=ACTOR, run_date=run_date, **kwargs
+        )
+        return batch_run_inline(run)
 
 
 def occurrences(order):

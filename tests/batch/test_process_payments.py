@@ -13,7 +13,7 @@ from core.dates import business_date
 from payments.gateways.simulator.models import SimulatedTransaction
 from payments.models import Payment
 from payments.services import card_add
-from tests.batch.conftest import days
+from tests.batch.conftest import days, on_day
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +21,11 @@ ACTOR = Actor.job("test")
 
 
 def run_payments(run_date, **kwargs):
-    run = batch_run_request(job=BatchJob.PROCESS_PAYMENTS, actor=ACTOR, run_date=run_date, **kwargs)
-    return batch_run_inline(run)
+    with on_day(run_date):
+        run = batch_run_request(
+            job=BatchJob.PROCESS_PAYMENTS, actor=ACTOR, run_date=run_date, **kwargs
+        )
+        return batch_run_inline(run)
 
 
 def occurrences(order):
@@ -269,26 +272,21 @@ def test_bad_parameters_are_refused_and_no_run_is_recorded(demo, kwargs, field, 
 
 
 def test_an_approved_sale_not_recorded_on_its_shipment_pays_it_without_a_second_charge(sell):
-    from django.db import transaction
-
-    from payments.services import payment_record_answer, payment_sale_create, payment_sale_send
+    from continuity.charging import charge_send, charges_prepare
+    from payments.services import payment_record_answer
 
     order = sell()
     second = occurrences(order)[1]
-    subscription = second.subscription
-    with transaction.atomic():
-        sale = payment_sale_create(
-            sales_order=order,
-            occurrence=second,
-            method=subscription.payment_method,
-            card=subscription.card,
-            amount=second.amount,
-            actor=ACTOR,
-        )
-    # Charged and recorded on the payment, but the process died before the shipment.
-    payment_record_answer(
-        payment_id=sale.pk, result=payment_sale_send(sale, fresh=True), actor=ACTOR
-    )
+    run_date = second.ship_date - days(5)
+    with on_day(run_date):
+        [charge] = charges_prepare(
+            occurrence_ids=[second.pk], run_date=run_date, actor=ACTOR
+        ).prepared
+        sale = charge.payment
+        # Charged and recorded on the payment, but the process died before the shipment.
+        payment_record_answer(payment_id=sale.pk, result=charge_send(charge), actor=ACTOR)
+    second.refresh_from_db()
+    assert second.status == "charging"
 
     run = run_payments(second.ship_date - days(5))
 
@@ -323,13 +321,15 @@ def test_a_decline_recorded_by_another_run_is_not_retried_the_same_day(sell):
     # Two runs planned at once: both selected the shipment before either charged it.
     from batch.services import batch_chunk_execute, batch_run_plan
 
-    first = batch_run_request(job=BatchJob.PROCESS_PAYMENTS, actor=ACTOR, run_date=run_date)
-    other = batch_run_request(job=BatchJob.PROCESS_PAYMENTS, actor=ACTOR, run_date=run_date)
-    first_chunks, other_chunks = batch_run_plan(run_id=first.pk), batch_run_plan(run_id=other.pk)
-    for number in first_chunks:
-        batch_chunk_execute(run_id=first.pk, chunk_number=number)
-    for number in other_chunks:
-        batch_chunk_execute(run_id=other.pk, chunk_number=number)
+    with on_day(run_date):
+        first = batch_run_request(job=BatchJob.PROCESS_PAYMENTS, actor=ACTOR, run_date=run_date)
+        other = batch_run_request(job=BatchJob.PROCESS_PAYMENTS, actor=ACTOR, run_date=run_date)
+        first_chunks = batch_run_plan(run_id=first.pk)
+        other_chunks = batch_run_plan(run_id=other.pk)
+        for number in first_chunks:
+            batch_chunk_execute(run_id=first.pk, chunk_number=number)
+        for number in other_chunks:
+            batch_chunk_execute(run_id=other.pk, chunk_number=number)
 
     second.refresh_from_db()
     assert (second.status, second.payment_attempts) == ("payment_declined", 1)

@@ -32,12 +32,11 @@ from django.db import connection, transaction
 
 from batch.models import BatchChunk, BatchJob, BatchRun, BatchRunProblem, BatchRunStatus
 from batch.services import (
-    batch_run_enqueue,
     batch_run_inline,
     batch_run_plan,
     batch_run_request,
 )
-from batch.tasks import run_batch, run_chunk
+from batch.tasks import batch_run_enqueue, run_batch, run_chunk
 from continuity.models import (
     ContinuityParameters,
     Occurrence,
@@ -50,6 +49,7 @@ from core.dates import business_date
 from orders.models import SalesOrder, SalesOrderKind, SalesOrderLine
 from payments.gateways.simulator.models import SimulatedTransaction
 from payments.models import Card, Payment, PaymentStatus
+from tests.batch.conftest import on_day
 from tests.batch.test_process_payments import give_card
 from tests.batch.workers import Worker, broker_reset, database_backends, stop_all, wait_for
 from tests.payments.support import (
@@ -429,6 +429,9 @@ def assert_payment_run(run: BatchRun, book: Book) -> None:
     problems = {key: count for key, count in outcomes.items() if key != "paid"}
     assert run.summary["not_processed"] == problems
     assert BatchRunProblem.objects.filter(run=run).count() == sum(problems.values())
+    # The money audit made at the end of the run found our books and the gateway's agree.
+    assert run.money_audit is not None
+    assert (run.summary["money_audit_findings"], run.money_audit.findings) == (0, [])
 
 
 def expected_child_orders(book: Book) -> tuple[int, int, dict]:
@@ -480,8 +483,9 @@ def assert_child_order_run(run: BatchRun, book: Book) -> None:
 
 def enqueue(job: str, run_date: datetime.date, count: int = 1) -> list[BatchRun]:
     """Record runs and hand them to the workers when the transaction commits, as the
-    page, the API and the command do."""
-    with transaction.atomic():
+    page, the API and the command do, on the run's day (a run date is at most
+    BATCH_MAX_DAYS_AHEAD after today)."""
+    with on_day(run_date), transaction.atomic():
         runs = [batch_run_request(job=job, actor=ACTOR, run_date=run_date) for _ in range(count)]
         for run in runs:
             batch_run_enqueue(run)
@@ -509,7 +513,8 @@ def finished(runs: list[BatchRun], workers: list[Worker], *, timeout=FINISH_TIME
 
 
 def run_inline(job: str, run_date: datetime.date) -> BatchRun:
-    return batch_run_inline(batch_run_request(job=job, actor=ACTOR, run_date=run_date))
+    with on_day(run_date):
+        return batch_run_inline(batch_run_request(job=job, actor=ACTOR, run_date=run_date))
 
 
 CHUNK_ROW = ('FROM "batch_batchchunk"', "FOR UPDATE")  # a chunk task's last step
@@ -784,12 +789,13 @@ def test_a_chunk_given_back_while_the_dead_tasks_rows_are_still_locked_does_them
     book = build_book(sell)
     run_inline(BatchJob.PROCESS_PAYMENTS, book.payment_date)
     worker.wait_ready()
-    run = batch_run_request(
-        job=BatchJob.CREATE_CHILD_ORDERS, actor=ACTOR, run_date=book.child_order_date
-    )
-    # The planning task's work, done here so that the first two chunks can be held
-    # before they start.
-    numbers = batch_run_plan(run_id=run.pk)
+    with on_day(book.child_order_date):
+        run = batch_run_request(
+            job=BatchJob.CREATE_CHILD_ORDERS, actor=ACTOR, run_date=book.child_order_date
+        )
+        # The planning task's work, done here so that the first two chunks can be held
+        # before they start.
+        numbers = batch_run_plan(run_id=run.pk)
 
     with transaction.atomic():
         first_two = BatchChunk.objects.filter(run=run, number__in=numbers[:2]).order_by("number")
@@ -825,9 +831,12 @@ def test_a_run_whose_last_chunk_was_done_by_a_killed_worker_finishes(sell, start
     worker = start_worker(CELERY_VISIBILITY_TIMEOUT=SHORT_VISIBILITY)
     book = build_book(sell, (replace(KINDS[0], count=6), *KINDS[1:3]))  # 2 chunks
     worker.wait_ready()
-    run = batch_run_request(job=BatchJob.PROCESS_PAYMENTS, actor=ACTOR, run_date=book.payment_date)
-    # The planning task's work, done here so that the lock below is taken in time.
-    numbers = batch_run_plan(run_id=run.pk)
+    with on_day(book.payment_date):
+        run = batch_run_request(
+            job=BatchJob.PROCESS_PAYMENTS, actor=ACTOR, run_date=book.payment_date
+        )
+        # The planning task's work, done here so that the lock below is taken in time.
+        numbers = batch_run_plan(run_id=run.pk)
     assert numbers == [1, 2]
 
     with transaction.atomic():
@@ -877,9 +886,10 @@ def test_a_run_whose_planning_task_was_killed_is_planned_when_delivered_again(se
         .order_by("pk")
         .first()
     )
-    run = batch_run_request(
-        job=BatchJob.CREATE_CHILD_ORDERS, actor=ACTOR, run_date=book.child_order_date
-    )
+    with on_day(book.child_order_date):
+        run = batch_run_request(
+            job=BatchJob.CREATE_CHILD_ORDERS, actor=ACTOR, run_date=book.child_order_date
+        )
 
     with transaction.atomic():
         held = Occurrence.objects.filter(pk=declined.pk).order_by("pk")

@@ -14,7 +14,7 @@ from core.actors import Actor
 from core.models import AuditEntry, Notification
 from core.notifications import notifications_send
 from customers.models import Customer
-from tests.batch.conftest import days
+from tests.batch.conftest import days, on_day
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,8 @@ ACTOR = Actor.job("test")
 
 
 def run(job, run_date):
-    return batch_run_inline(batch_run_request(job=job, actor=ACTOR, run_date=run_date))
+    with on_day(run_date):
+        return batch_run_inline(batch_run_request(job=job, actor=ACTOR, run_date=run_date))
 
 
 def keys():

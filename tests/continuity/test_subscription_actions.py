@@ -17,7 +17,7 @@ from core.errors import Conflict
 from core.models import AuditEntry, Notification
 from payments.gateways.simulator.models import SimulatedTransaction
 from payments.models import Payment
-from tests.batch.conftest import days
+from tests.batch.conftest import days, on_day
 
 pytestmark = pytest.mark.django_db
 
@@ -54,13 +54,15 @@ def refunds_for(occurrence):
 
 
 def run_child_orders(run_date):
-    run = batch_run_request(job=BatchJob.CREATE_CHILD_ORDERS, actor=ACTOR, run_date=run_date)
-    return batch_run_inline(run)
+    with on_day(run_date):
+        run = batch_run_request(job=BatchJob.CREATE_CHILD_ORDERS, actor=ACTOR, run_date=run_date)
+        return batch_run_inline(run)
 
 
 def run_payments(run_date):
-    run = batch_run_request(job=BatchJob.PROCESS_PAYMENTS, actor=ACTOR, run_date=run_date)
-    return batch_run_inline(run)
+    with on_day(run_date):
+        run = batch_run_request(job=BatchJob.PROCESS_PAYMENTS, actor=ACTOR, run_date=run_date)
+        return batch_run_inline(run)
 
 
 # --- Skip --------------------------------------------------------------------------------
@@ -251,15 +253,17 @@ def test_resume_skips_what_passed_and_ships_what_was_paid(sell, today):
     second = shipments(order)[1]
     resumed_on = second.ship_date + days(1)
 
-    preview = actions.resume_preview(subscription_id=subscription.pk, on=resumed_on)
-    effects = {e.occurrence.sequence: e.what for e in preview.effects}
-    assert effects[1] == "ship"  # paid at submit: ships once resumed
-    assert effects[2] == "skip"  # its date passed during the pause
-    assert effects[3] == "charge"
+    # The agent resumes it on that day: what is due is computed from today.
+    with on_day(resumed_on):
+        preview = actions.resume_preview(subscription_id=subscription.pk)
+        effects = {e.occurrence.sequence: e.what for e in preview.effects}
+        assert effects[1] == "ship"  # paid at submit: ships once resumed
+        assert effects[2] == "skip"  # its date passed during the pause
+        assert effects[3] == "charge"
 
-    actions.subscription_resume(
-        subscription_id=subscription.pk, on=resumed_on, actor=ACTOR, reason_code="WINBACK"
-    )
+        actions.subscription_resume(
+            subscription_id=subscription.pk, actor=ACTOR, reason_code="WINBACK"
+        )
     assert [o.status for o in shipments(order)][:3] == ["paid", "skipped", "scheduled"]
     assert subscription_of(order).status == "active"
 
@@ -303,6 +307,35 @@ def test_changing_the_card_with_a_reason_retries_a_declined_shipment_at_once(sel
     assert AuditEntry.objects.filter(
         action="subscription_card_changed", reason="NEWCARD: New card given"
     ).exists()
+
+
+def test_a_card_change_refused_by_the_action_is_refused_by_its_preview(sell):
+    from tests.batch.test_dunning_actions import new_card
+    from tests.batch.test_process_payments import give_card
+
+    order = sell()
+    subscription = subscription_of(order)
+    # The same card: no new card to retry with (nor to release a hold by).
+    with pytest.raises(ValidationError) as excinfo:
+        actions.change_card_preview(subscription_id=subscription.pk, card_id=subscription.card_id)
+    assert excinfo.value.message_dict == {
+        "card": ["This is the subscription's card already: choose another one."]
+    }
+    # A charge in flight (its answer lost): its outcome may still come, nothing is
+    # previewed as charged now, and the change itself is refused with nothing written.
+    give_card(order, "4000 0000 0000 0259")
+    second = shipments(order)[1]
+    run_payments(second.ship_date - days(5))
+    assert shipments(order)[1].status == "payment_unknown"
+    card = new_card(order)
+    before = snapshot(order)
+    with pytest.raises(Conflict):
+        actions.change_card_preview(subscription_id=subscription.pk, card_id=card.pk)
+    with pytest.raises(Conflict):
+        actions.subscription_change_card_with_reason(
+            subscription_id=subscription.pk, card_id=card.pk, actor=ACTOR, reason_code="NEWCARD"
+        )
+    assert snapshot(order) == before
 
 
 def test_the_ship_to_changes_for_shipments_not_yet_ordered(sell, today):

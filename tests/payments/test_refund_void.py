@@ -321,23 +321,25 @@ def test_asking_again_for_a_refund_whose_answer_was_lost_looks_it_up_not_refunds
     assert sale.status == PaymentStatus.APPROVED
 
 
-def test_a_refund_the_gateway_never_saw_stays_unknown_until_sent_again_under_its_key(demo, actor):
+@pytest.mark.parametrize("settled_by", ["reconcile", "asking-again"])
+def test_a_refund_the_gateway_never_saw_is_sent_again_under_its_key(demo, actor, settled_by):
     sale = submitted_sale(actor, TIMEOUT_BEFORE_CHARGE)
     key = f"payment-{sale.pk}-refund-1"
     with pytest.raises(ReversalOutcomeUnknown) as excinfo:
         payment_refund(payment_id=sale.pk, actor=actor)
     assert ledger_rows(sale) == []
 
-    # Reconciling only looks up: the gateway never saw the key, so nothing is known.
-    reconciled = payment_reconcile(payment_id=excinfo.value.payment.pk, actor=RECONCILE_ACTOR)
+    # Settling is not a new refund: the gateway never saw the key, so reconciling (or the
+    # same request again) looks it up and sends it again under that key.
+    if settled_by == "reconcile":
+        refund = payment_reconcile(payment_id=excinfo.value.payment.pk, actor=RECONCILE_ACTOR)
+    else:
+        refund = payment_refund(payment_id=sale.pk, actor=actor)
 
-    assert reconciled.status == PaymentStatus.UNKNOWN
-    assert ledger_rows(sale) == []
-
-    refund = payment_refund(payment_id=sale.pk, actor=actor)
-
+    assert refund.pk == excinfo.value.payment.pk
     assert reversal_row(refund) == ("refund", "approved", sale.pk, 1, key, FIRST_SHIPMENT, "")
     assert ledger_rows(sale) == [(key, "refund", 2798, True)]
+    assert Payment.objects.filter(original=sale).count() == 1
     sale.refresh_from_db()
     assert sale.status == PaymentStatus.REFUNDED
 

@@ -15,7 +15,8 @@ from django.db import connections, transaction
 from django.urls import reverse
 
 from batch.models import BatchJob
-from batch.services import batch_run_enqueue, batch_run_request
+from batch.services import batch_run_request
+from batch.tasks import batch_run_enqueue
 from continuity.models import Subscription
 from core.actors import Actor
 from core.dates import business_date
