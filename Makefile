@@ -14,12 +14,13 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/continuity
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: help install run worker beat web test check lint format migrate demo bench clean
+.PHONY: help install run worker beat web test check lint format migrate demo bench soak clean
 
 help:
 	@echo "make run    start web, worker and beat with demo data (SQLite, no servers needed)"
 	@echo "make test   lint, migrations check and the whole test suite on PostgreSQL and Redis"
 	@echo "make bench  benchmarks (see README)"
+	@echo "make soak   the money state machine for SOAK_SECONDS (default 600)"
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -107,6 +108,21 @@ bench-batch: export BENCH_BATCH_DATABASE_URL := $(BENCH_BATCH_DATABASE_URL)
 bench-batch: export BENCH_BATCH_BROKER_URL := $(BENCH_BATCH_BROKER_URL)
 bench-batch: install
 	$(PY) bench/batch_bench.py $(BENCH_BATCH_ARGS)
+
+# --- make soak: the money state machine (tests/continuity/test_money_state_machine.py) ---
+# with random seeds for SOAK_SECONDS, on its own test database and Redis database;
+# prints "examples run: N, findings: M" and fails if M is not 0.
+SOAK_SECONDS ?= 600
+SOAK_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/continuity_soak
+SOAK_BROKER_URL ?= redis://127.0.0.1:6379/12
+
+soak: export SOAK_SECONDS := $(SOAK_SECONDS)
+soak: export DATABASE_URL = $(SOAK_DATABASE_URL)
+soak: export CELERY_BROKER_URL = $(SOAK_BROKER_URL)
+soak: export SECRET_KEY = test-only-secret-key-not-for-production
+soak: export DEBUG = false
+soak: install
+	$(PY) -m pytest tests/continuity/soak_money.py::test_money_soak -q -s -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
