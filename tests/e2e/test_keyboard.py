@@ -103,7 +103,10 @@ def test_keyboard_only_seed_path(new_page, shots, live_server):
         shots(page, "step1-karen-berg-marked-select-focused")
         keys.press_to_navigate("Enter", re.compile(rf"/customers/{seed.KAREN_ACCOUNT}/$"))
 
-        # Step 2. New sales order has the focus.
+        # Step 2. New sales order has the focus. (Chromium moves the focus to an autofocus
+        # element at its next rendering update, which can come after the load event on a
+        # busy machine: wait for it before reading it.)
+        expect(page.get_by_role("button", name=words["New sales order"])).to_be_focused()
         assert keys.at() == ("button", words["New sales order"])
         shots(page, "step2-new-sales-order-focused")
         keys.press_to_navigate("Enter", re.compile(r"/orders/SO-\d{6}/$"))
@@ -128,6 +131,7 @@ def test_keyboard_only_seed_path(new_page, shots, live_server):
         keys.press_to_navigate("Enter", re.compile(rf"/orders/{order_number}/summary/$"))
 
         # Step 5. Method of payment has the focus; then Card, Add credit card, the dialog.
+        expect(seed.field(page, words["Method of payment"])).to_be_focused()
         assert keys.at() == ("combobox", words["Method of payment"])
         keys.type("Visa")
         assert keys.tab_stops(2) == [
@@ -159,13 +163,14 @@ def test_keyboard_only_seed_path(new_page, shots, live_server):
         expect(seed.field(payments, words["Card"]).locator("option:checked")).to_have_text(
             "Visa •••• 1111"
         )
-        assert keys.at() == ("button", words["OK"])
         expect(seed.button(payments, words["OK"])).to_be_focused()
+        assert keys.at() == ("button", words["OK"])
         shots(page, "step6-payments-ok-focused")
         keys.press_to_navigate("Enter", re.compile(r"/summary/$"))
         expect(payments.locator("[data-payment-line]")).to_be_visible()
 
         # Step 7. Submit has the focus.
+        expect(page.get_by_role("button", name=words["Submit"])).to_be_focused()
         assert keys.at() == ("button", words["Submit"])
         shots(page, "step7-submit-focused")
         keys.press_to_navigate("Enter", re.compile(rf"/orders/{order_number}/$"))
