@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    start web, worker and beat with demo data (SQLite, no servers needed)"
 	@echo "make test   lint, migrations check and the whole test suite on PostgreSQL and Redis"
-	@echo "make bench  benchmarks (see README)"
+	@echo "make bench  benchmarks (see docs/benchmarks.md)"
 	@echo "make soak   the money state machine for SOAK_SECONDS (default 600)"
 
 $(VENV)/.installed: pyproject.toml
@@ -59,6 +59,8 @@ beat: install
 
 migrate: install
 	$(PY) manage.py migrate --no-input
+# The demo data is a development tool: DEBUG on unless the caller says otherwise.
+demo: export DEBUG ?= true
 demo: migrate
 	$(PY) manage.py load_demo_data
 
@@ -67,6 +69,7 @@ check: export DEBUG = true
 check: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(PY) manage.py makemigrations --check --dry-run
 	$(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
@@ -74,6 +77,8 @@ test: export DATABASE_URL = $(TEST_DATABASE_URL)
 test: export CELERY_BROKER_URL = $(TEST_BROKER_URL)
 test: export SECRET_KEY = test-only-secret-key-not-for-production
 test: export DEBUG = false
+# The demo data and the generators are development tools, installed on demand.
+test: export DEVDATA_ENABLED = true
 test: check
 	$(PY) manage.py compile_translations
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -84,7 +89,7 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# --- make bench: benchmarks on their own PostgreSQL database (see README, Benchmarks) ---
+# --- make bench: benchmarks on their own PostgreSQL database (see docs/benchmarks.md) ---
 # The database is created when missing and kept between runs, so that the data a
 # benchmark generates (1,000,000 customers for the search) is generated once.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/continuity_bench
@@ -95,6 +100,7 @@ BENCH_ARGS ?=
 bench: bench-search bench-batch
 
 bench-search: export BENCH_DATABASE_URL := $(BENCH_DATABASE_URL)
+bench-search: export DEVDATA_ENABLED = true
 bench-search: install
 	$(PY) bench/search_bench.py $(BENCH_ARGS)
 
@@ -106,6 +112,7 @@ BENCH_BATCH_ARGS ?=
 
 bench-batch: export BENCH_BATCH_DATABASE_URL := $(BENCH_BATCH_DATABASE_URL)
 bench-batch: export BENCH_BATCH_BROKER_URL := $(BENCH_BATCH_BROKER_URL)
+bench-batch: export DEVDATA_ENABLED = true
 bench-batch: install
 	$(PY) bench/batch_bench.py $(BENCH_BATCH_ARGS)
 
@@ -121,6 +128,7 @@ soak: export DATABASE_URL = $(SOAK_DATABASE_URL)
 soak: export CELERY_BROKER_URL = $(SOAK_BROKER_URL)
 soak: export SECRET_KEY = test-only-secret-key-not-for-production
 soak: export DEBUG = false
+soak: export DEVDATA_ENABLED = true
 soak: install
 	$(PY) -m pytest tests/continuity/soak_money.py::test_money_soak -q -s -p no:cacheprovider
 

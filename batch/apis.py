@@ -8,22 +8,22 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from batch.jobs import job_for
 from batch.models import BatchChunk
 from batch.selectors import (
-    batch_run_child_orders,
     batch_run_get,
     batch_run_list,
     batch_run_problem_counts,
 )
 from batch.serializers import (
+    BatchRunCreateSerializer,
     BatchRunDetailSerializer,
-    BatchRunRequestSerializer,
     BatchRunSerializer,
 )
 from batch.services import batch_run_request
 from batch.tasks import batch_run_enqueue, batch_run_resume
 from core.actors import Actor
-from core.api import (
+from core.rest import (
     CanSupervise,
     PageQuerySerializer,
     error_responses,
@@ -53,16 +53,15 @@ class BatchRunStartApi(APIView):
     @extend_schema(
         operation_id="batch_run_start",
         summary="Start a batch run",
-        description="Process continuity payments (`process_payments`) or create continuity "
-        "child orders (`create_child_orders`), optionally for one continuity item and one "
-        "parent order, for a run date (default today), or as a dry run. Answers 202 with "
-        "the queued run; follow it with GET /batch-runs/{id}/.",
+        description="Start a run of one of the batch jobs (`job`), optionally for one "
+        "continuity item and one parent order, for a run date (default today), or as a dry "
+        "run. Answers 202 with the queued run; follow it with GET /batch-runs/{id}/.",
         tags=["batch runs"],
-        request=BatchRunRequestSerializer,
+        request=BatchRunCreateSerializer,
         responses={202: BatchRunSerializer, **error_responses(400)},
     )
     def post(self, request):
-        data = BatchRunRequestSerializer(data=request.data)
+        data = BatchRunCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         parameters = data.validated_data
         # The run and its dispatch commit together: the task is sent once the row exists.
@@ -100,7 +99,7 @@ class BatchRunDetailApi(APIView):
     def get(self, request, run_id):
         run = batch_run_get(run_id=run_id)
         run.problem_counts = batch_run_problem_counts(run)
-        run.child_orders = [order.number for order in batch_run_child_orders(run)]
+        run.child_orders = [order.number for order in job_for(run.job).child_orders(run)]
         run.failed_chunks = list(
             run.chunks.filter(status=BatchChunk.Status.FAILED)
             .order_by("number")

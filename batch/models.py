@@ -2,6 +2,8 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from continuity.models import ShipmentProblem
+
 
 class BatchJob(models.TextChoices):
     PROCESS_PAYMENTS = "process_payments", _("Process continuity payments")
@@ -27,6 +29,8 @@ FINISHED_RUN_STATUSES = frozenset(
         BatchRunStatus.FAILED,
     }
 )
+# A run in one of these is waiting for a worker or being worked on.
+UNFINISHED_RUN_STATUSES = frozenset({BatchRunStatus.QUEUED, BatchRunStatus.RUNNING})
 # A run in one of these can be dispatched again (by the watchdog or a supervisor).
 RESUMABLE_RUN_STATUSES = frozenset(
     {BatchRunStatus.QUEUED, BatchRunStatus.RUNNING, BatchRunStatus.PARTIAL, BatchRunStatus.FAILED}
@@ -109,20 +113,6 @@ class BatchRun(models.Model):
         return f"{self.get_job_display()} #{self.pk}"
 
 
-class ProblemReason(models.TextChoices):
-    """Why a run left a shipment as it was (the run page counts each)."""
-
-    AWAITING_PAYMENT = "awaiting_payment", _("awaiting payment")
-    PAYMENT_DECLINED = "payment_declined", _("payment declined")
-    CARD_EXPIRED = "card_expired", _("card expired")
-    ON_HOLD = "on_hold", _("on hold")
-    LIMIT_REACHED = "limit_reached", _("run limit reached")
-    DECLINED = "declined", _("declined, will be retried")
-    DEFERRED = "deferred", _("waits for an earlier shipment")
-    UNKNOWN = "unknown", _("outcome unknown")
-    ERROR = "error", _("error")
-
-
 class BatchChunk(models.Model):
     """A slice of a run's work, done by one task. Done once: a chunk delivered again (a
     worker died before acknowledging it) finds itself done, or does what is left."""
@@ -180,7 +170,7 @@ class BatchRunProblem(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    reason = models.CharField(_("reason"), max_length=32, choices=ProblemReason.choices)
+    reason = models.CharField(_("reason"), max_length=32, choices=ShipmentProblem.choices)
     detail = models.TextField(_("detail"), blank=True)
     created_at = models.DateTimeField(_("at"), auto_now_add=True)
 

@@ -5,10 +5,10 @@ from rest_framework import serializers
 from batch.models import BatchJob, BatchRunStatus
 from batch.presenters import batch_run_summary_line
 from continuity.serializers import MoneyAuditSerializer
-from core.api import BusinessDateField
+from core.rest import BusinessDateField
 
 
-class BatchRunRequestSerializer(serializers.Serializer):
+class BatchRunCreateSerializer(serializers.Serializer):
     job = serializers.ChoiceField(choices=BatchJob.choices)
     item_number = serializers.CharField(
         max_length=20,

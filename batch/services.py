@@ -29,10 +29,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from batch.jobs import JOBS, ChunkIncomplete, record_problems
+from batch.jobs import job_for, job_is_registered
+from batch.jobs.chunks import ChunkIncomplete, record_problems
 from batch.models import (
     FINISHED_RUN_STATUSES,
     RESUMABLE_RUN_STATUSES,
+    UNFINISHED_RUN_STATUSES,
     BatchChunk,
     BatchRun,
     BatchRunStatus,
@@ -60,7 +62,7 @@ def batch_run_request(
 ) -> BatchRun:
     """Check the parameters and record a queued run. Every refusal names its field."""
     errors: dict[str, str] = {}
-    if job not in JOBS:
+    if not job_is_registered(job):
         errors["job"] = _("Unknown batch job %(job)s.") % {"job": job}
     today = business_date()
     latest = today + datetime.timedelta(days=settings.BATCH_MAX_DAYS_AHEAD)
@@ -144,7 +146,7 @@ def batch_run_plan(*, run_id: int) -> list[int]:
     here; so does a run with nothing to do.
     """
     run = BatchRun.objects.get(pk=run_id)
-    job = JOBS[run.job]
+    job = job_for(run.job)
     if run.status not in FINISHED_RUN_STATUSES and not run.chunk_count and not run.dry_run:
         job.before_planning(run)
     try:
@@ -214,7 +216,7 @@ def batch_chunk_execute(*, run_id: int, chunk_number: int, final: bool = False) 
     run = BatchRun.objects.select_related("item", "sales_order").get(pk=run_id)
     chunk = BatchChunk.objects.get(run_id=run_id, number=chunk_number)
     if chunk.status == BatchChunk.Status.PENDING:
-        did_work = JOBS[run.job].process(run, chunk, final=final)
+        did_work = job_for(run.job).process(run, chunk, final=final)
     else:
         did_work = False
     # Also when delivered again: the delivery that did the work may have died before
@@ -269,11 +271,13 @@ def _finish_if_done(run: BatchRun) -> None:
         amount += Decimal(counts.get("amount", "0"))
         totals.update({key: value for key, value in counts.items() if key != "amount"})
     not_processed = Counter(run.problems.values_list("reason", flat=True))
+    job = job_for(run.job)
+    job.after_run(run)
     summary = {
         **run.summary,
         **totals,
         "not_processed": dict(not_processed),
-        **JOBS[run.job].summary(run, totals, amount),
+        **job.summary(run, totals, amount),
     }
     error = ""
     if run.chunks_failed:
@@ -323,7 +327,7 @@ def batch_runs_stalled(*, now: datetime.datetime | None = None) -> list[int]:
     now = now or timezone.now()
     quiet_since = now - datetime.timedelta(seconds=settings.BATCH_STALL_SECONDS)
     return list(
-        BatchRun.objects.filter(status__in=[BatchRunStatus.QUEUED, BatchRunStatus.RUNNING])
+        BatchRun.objects.filter(status__in=UNFINISHED_RUN_STATUSES)
         .filter(
             Q(last_progress_at__lt=quiet_since)
             | Q(last_progress_at__isnull=True, created_at__lt=quiet_since)

@@ -9,7 +9,8 @@ queue through CELERY_TASK_ROUTES.
 from celery import Task, group, shared_task
 from django.db import OperationalError, transaction
 
-from batch.models import BatchJob, BatchRun
+from batch.jobs import registered_jobs
+from batch.models import BatchRun
 from batch.services import (
     CHUNK_LOCK_RETRIES,
     ChunkIncomplete,
@@ -115,11 +116,15 @@ def _scheduled(job: str) -> int:
     return run.pk
 
 
-@shared_task(name="batch.scheduled_process_payments")
-def scheduled_process_payments() -> int:
-    return _scheduled(BatchJob.PROCESS_PAYMENTS)
+def _scheduled_task(job: str):
+    """The task beat sends to start a run of `job` (its PeriodicTask names the task)."""
+
+    def scheduled() -> int:
+        return _scheduled(job)
+
+    scheduled.__name__ = scheduled.__qualname__ = f"scheduled_{job}"
+    return shared_task(name=f"batch.scheduled_{job}")(scheduled)
 
 
-@shared_task(name="batch.scheduled_create_child_orders")
-def scheduled_create_child_orders() -> int:
-    return _scheduled(BatchJob.CREATE_CHILD_ORDERS)
+# One per registered job: batch.scheduled_process_payments, ...
+SCHEDULED_TASKS = {job.name: _scheduled_task(job.name) for job in registered_jobs()}

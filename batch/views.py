@@ -6,16 +6,15 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from batch.forms import BatchRunForm
+from batch.jobs import job_for, job_is_registered
 from batch.models import (
     FINISHED_RUN_STATUSES,
     RESUMABLE_RUN_STATUSES,
     BatchChunk,
-    BatchJob,
     BatchRun,
 )
 from batch.presenters import batch_run_summary_line
 from batch.selectors import (
-    batch_run_child_orders,
     batch_run_get,
     batch_run_list,
     batch_run_problem_counts,
@@ -32,7 +31,7 @@ from core.roles import can_supervise, role_required
 @require_http_methods(["GET", "POST"])
 @role_required(can_supervise)
 def batch_run_new(request, job):
-    if job not in BatchJob.values:
+    if not job_is_registered(job):
         raise Http404
     form = BatchRunForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -53,7 +52,7 @@ def batch_run_new(request, job):
     return render(
         request,
         "batch/new.html",
-        {"form": form, "job": job, "job_label": BatchJob(job).label},
+        {"form": form, "job": job, "job_label": job_for(job).label},
         status=status,
     )
 
@@ -93,9 +92,7 @@ def batch_run_detail(request, run_id):
         "problems": run.problems.select_related(
             "occurrence__subscription__parent_order", "occurrence__subscription__customer"
         )[:50],
-        "child_orders": batch_run_child_orders(run)
-        if run.job == BatchJob.CREATE_CHILD_ORDERS
-        else [],
+        "child_orders": job_for(run.job).child_orders(run),
         "failed_chunks": run.chunks.filter(status=BatchChunk.Status.FAILED).order_by("number"),
         "can_resume": run.status in RESUMABLE_RUN_STATUSES and not run.dry_run,
         "findings": [

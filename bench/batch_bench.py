@@ -88,6 +88,8 @@ def configure_environment() -> tuple[str, str]:
     os.environ["GATEWAY_DATABASE_URL"] = url
     os.environ["CELERY_BROKER_URL"] = broker
     os.environ["DEBUG"] = "false"  # DEBUG would record every query in memory
+    # The demo data and the generators (the devdata app) are installed on demand only.
+    os.environ["DEVDATA_ENABLED"] = "true"
     os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key")
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -141,7 +143,9 @@ class Databases:
             "DATABASE_URL": template_url,
             "GATEWAY_DATABASE_URL": template_url,
         }
-        for command in (["migrate", "--no-input", "-v", "0"], ["load_demo_data"]):
+        # DEBUG is off for the measurement, not because this is a production database.
+        demo_data = ["load_demo_data", "--allow-in-production"]
+        for command in (["migrate", "--no-input", "-v", "0"], demo_data):
             subprocess.run(
                 [sys.executable, "manage.py", *command],
                 cwd=ROOT,
@@ -331,7 +335,7 @@ class RunFailed(Exception):
 def _generate(count: int, start_date: datetime.date):
     from django.db import connection
 
-    from continuity.management.load_generator import continuity_load_generate
+    from devdata.continuity_load.generate import continuity_load_generate
 
     started = time.perf_counter()
     result = continuity_load_generate(count=count, start_date=start_date)

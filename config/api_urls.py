@@ -14,7 +14,7 @@ from continuity.apis import (
     SubscriptionReleaseHoldApi,
 )
 from core.apis import TokenObtainApi
-from customers.apis import CustomerCardAddApi, CustomerDetailApi, CustomerSearchApi
+from customers.apis import CustomerDetailApi, CustomerSearchApi
 from orders.apis import (
     ItemDetailApi,
     ItemListApi,
@@ -25,6 +25,7 @@ from orders.apis import (
     SalesOrderPaymentSetApi,
     SalesOrderSubmitApi,
 )
+from payments.apis import CustomerCardAddApi
 
 
 class KeyConverter:

@@ -3,7 +3,7 @@
 The defaults are the embedded ones `make run` needs on a machine with Python alone:
 SQLite for data and Kombu's filesystem transport as the Celery broker. Production and
 `make test` set DATABASE_URL and CELERY_BROKER_URL to PostgreSQL and Redis.
-The README lists every variable.
+docs/configuration.md lists every variable.
 """
 
 import os
@@ -113,6 +113,11 @@ INSTALLED_APPS = [
     "payments.gateways.simulator",
     "batch",
 ]
+# The demo data and the load generators (their management commands) are for development,
+# tests and benchmarks: a production deployment does not install them unless asked to.
+DEVDATA_ENABLED = env_bool("DEVDATA_ENABLED", DEBUG)
+if DEVDATA_ENABLED:
+    INSTALLED_APPS.append("devdata")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -228,8 +233,8 @@ REST_FRAMEWORK = {
     # docs at /api/docs/ instead of DRF's browsable pages).
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_SCHEMA_CLASS": "core.api.AutoSchema",
-    "EXCEPTION_HANDLER": "core.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.rest.AutoSchema",
+    "EXCEPTION_HANDLER": "core.rest.exception_handler",
     "DEFAULT_THROTTLE_RATES": {
         "auth_token": env_str("API_TOKEN_THROTTLE_RATE", "10/min"),
     },
@@ -269,7 +274,7 @@ SPECTACULAR_SETTINGS = {
         "AddressKindEnum": "customers.models.AddressKind",
         "BatchJobEnum": "batch.models.BatchJob",
         "BatchRunStatusEnum": "batch.models.BatchRunStatus",
-        "ProblemReasonEnum": "batch.models.ProblemReason",
+        "ShipmentProblemEnum": "continuity.models.ShipmentProblem",
     },
 }
 

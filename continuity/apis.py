@@ -1,6 +1,6 @@
 """Continuity programs (read-only), subscriptions (read, actions), and the payment
 exceptions supervisors work (the list, releasing a hold): each view validates its input
-with a serializer and calls one selector or service; core.api maps errors."""
+with a serializer and calls one selector or service; core.rest maps errors."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
@@ -11,9 +11,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from continuity.actions import SERVICES
-from continuity.dunning import subscription_release_hold
-from continuity.models import ReasonCode, Subscription, SubscriptionAction
+from continuity.models import ReasonCode, Subscription
 from continuity.presenters import effect_text
 from continuity.selectors import (
     payment_exceptions_list,
@@ -26,14 +24,16 @@ from continuity.serializers import (
     MoneyAuditSerializer,
     ProgramSerializer,
     ProgramSummarySerializer,
-    SubscriptionActionRequestSerializer,
     SubscriptionActionResultSerializer,
+    SubscriptionActionSerializer,
     SubscriptionListQuerySerializer,
     SubscriptionSerializer,
     SubscriptionSummarySerializer,
 )
+from continuity.subscription_actions import UnknownAction, action_get, actions_all
+from continuity.subscription_actions.holds import RELEASE_HOLD
 from core.actors import Actor
-from core.api import (
+from core.rest import (
     CanTakeOrders,
     CanWorkPaymentExceptions,
     PageQuerySerializer,
@@ -115,33 +115,14 @@ class SubscriptionDetailApi(APIView):
         return Response(SubscriptionSerializer(subscription).data)
 
 
-def _action_arguments(action: str, data: dict) -> dict:
-    """The service's keyword arguments from the request, per action."""
-    if action in ("skip", "reschedule"):
-        arguments = {"occurrence_id": data.get("occurrence")}
-        if action == "reschedule":
-            if "new_date" not in data:
-                raise DjangoValidationError({"new_date": _("Enter the new ship date.")})
-            arguments["new_date"] = data["new_date"]
-        return arguments
-    if action == "pause":
-        return {"until": data.get("until")}
-    if action == "change_card":
-        if "card" not in data:
-            raise DjangoValidationError({"card": _("Choose a card.")})
-        return {"card_id": data["card"]}
-    if action == "change_ship_to":
-        if "address" not in data:
-            raise DjangoValidationError(
-                {"address": _("Choose one of the customer's shipping addresses.")}
-            )
-        return {"address_id": data["address"]}
-    return {}
+def _previewed_action_names() -> list[str]:
+    return [action.name for action in actions_all() if action.previewed]
 
 
 class SubscriptionActionApi(APIView):
-    """One view for the eight actions of SPEC 8: each is the same operation (preview or do
-    it, with a reason code) on a different service."""
+    """One view for every action declared with a preview (continuity.subscription_actions):
+    each is the same operation (preview or do it, with a reason code) on its own service,
+    with the arguments and permission its declaration gives."""
 
     permission_classes = [IsAuthenticated, CanTakeOrders]
 
@@ -155,27 +136,31 @@ class SubscriptionActionApi(APIView):
         tags=["subscriptions"],
         parameters=[
             OpenApiParameter("subscription_id", int, OpenApiParameter.PATH),
-            OpenApiParameter("action", str, OpenApiParameter.PATH, enum=SubscriptionAction.values),
+            OpenApiParameter("action", str, OpenApiParameter.PATH, enum=_previewed_action_names()),
         ],
-        request=SubscriptionActionRequestSerializer,
+        request=SubscriptionActionSerializer,
         responses={200: SubscriptionActionResultSerializer, **error_responses(400, 404, 409)},
     )
     def post(self, request, subscription_id, action):
-        if action not in SERVICES:
+        try:
+            declared = action_get(action)
+        except UnknownAction:
+            raise Http404 from None
+        if not declared.previewed:
             raise Http404
-        body = SubscriptionActionRequestSerializer(data=request.data)
+        declared.require_allowed(request.user)
+        body = SubscriptionActionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        preview_service, action_service = SERVICES[action]
         subscription = subscription_get(subscription_id=subscription_id)
-        arguments = _action_arguments(action, data)
-        preview = preview_service(subscription_id=subscription.pk, **arguments)
+        arguments = declared.arguments_from(data)
+        preview = declared.preview_of(subscription_id=subscription.pk, arguments=arguments)
         if not data["preview"]:
-            action_service(
+            declared.do(
                 subscription_id=subscription.pk,
                 actor=Actor.of_user(request.user),
-                reason_code=data["reason_code"],
-                **arguments,
+                reason=data["reason_code"],
+                arguments=arguments,
             )
             subscription.refresh_from_db()
         elif not ReasonCode.objects.filter(code=data["reason_code"], active=True).exists():
@@ -273,11 +258,12 @@ class PaymentExceptionsApi(APIView):
         return Response(PaymentExceptionsSerializer(payment_exceptions_list()).data)
 
 
-class ReleaseHoldRequestSerializer(serializers.Serializer):
+class SubscriptionReleaseHoldSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=255, help_text="Why the hold is released.")
 
 
 class SubscriptionReleaseHoldApi(APIView):
+    # The role's own refusal message; the declaration's permission (supervisors) agrees.
     permission_classes = [IsAuthenticated, CanWorkPaymentExceptions]
 
     @extend_schema(
@@ -287,17 +273,19 @@ class SubscriptionReleaseHoldApi(APIView):
         "due for a charge again today. 409 if it is not on hold.",
         tags=["payments"],
         parameters=[OpenApiParameter("subscription_id", int, OpenApiParameter.PATH)],
-        request=ReleaseHoldRequestSerializer,
+        request=SubscriptionReleaseHoldSerializer,
         responses={200: ExceptionHoldSerializer, **error_responses(400, 404, 409)},
     )
     def post(self, request, subscription_id):
-        body = ReleaseHoldRequestSerializer(data=request.data)
+        body = SubscriptionReleaseHoldSerializer(data=request.data)
         if not body.is_valid():
             raise DjangoValidationError({"reason": _("Enter the reason for this action.")})
-        subscription = subscription_release_hold(
+        RELEASE_HOLD.require_allowed(request.user)
+        subscription = RELEASE_HOLD.do(
             subscription_id=subscription_id,
             actor=Actor.of_user(request.user),
             reason=body.validated_data["reason"],
+            arguments={},
         )
         subscription = Subscription.objects.select_related("parent_order", "customer").get(
             pk=subscription.pk

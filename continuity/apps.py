@@ -7,7 +7,10 @@ class ContinuityConfig(AppConfig):
     verbose_name = _("Continuity")
 
     def ready(self):
+        from continuity import order_entry
         from continuity.charging import is_shipment_sale, occurrence_charge_settle
+        from continuity.customer_section import SUBSCRIPTIONS_SECTION
+        from customers.page_sections import customer_page_section_register
         from payments.settlement import Settler, settler_register
 
         # A shipment's sale that reconcile finds unanswered is settled as the payment job
@@ -15,3 +18,8 @@ class ContinuityConfig(AppConfig):
         settler_register(
             Settler("shipment_sale", handles=is_shipment_sale, settle=occurrence_charge_settle)
         )
+        # Order entry prices program lines, shows their shipments and starts their
+        # subscriptions at submit through continuity (orders.programs).
+        order_entry.register()
+        # The customer page shows the subscriptions (customers.page_sections).
+        customer_page_section_register(SUBSCRIPTIONS_SECTION)

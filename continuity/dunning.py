@@ -22,6 +22,7 @@ from continuity.charging import (
 from continuity.locks import subscriptions_lock
 from continuity.models import (
     CHARGE_IN_FLIGHT,
+    ENDED_SUBSCRIPTIONS,
     HoldReason,
     Occurrence,
     OccurrenceStatus,
@@ -178,7 +179,7 @@ def subscription_change_card(
     reason = reason.strip() or _("Card changed")
     with transaction.atomic():
         subscription = Subscription.objects.select_for_update().get(pk=subscription_id)
-        if subscription.status in (SubscriptionStatus.CANCELLED, SubscriptionStatus.COMPLETED):
+        if subscription.status in ENDED_SUBSCRIPTIONS:
             raise Conflict(
                 _("Subscription %(subscription)s is %(status)s: its card cannot be changed.")
                 % {

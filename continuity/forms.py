@@ -1,13 +1,14 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from continuity.actions import reason_codes_for
 from continuity.models import CHANGEABLE, Subscription
+from continuity.reason_codes import reason_codes_for
 from core.dates import business_date
 
 
 class ActionForm(forms.Form):
-    """The reason every action asks for; each action adds its own fields."""
+    """The reason every agent's action asks for (a code from the list kept in the admin);
+    each action adds its own fields (continuity.subscription_actions)."""
 
     reason_code = forms.ChoiceField(label=_("Reason"))
 
@@ -84,3 +85,9 @@ class NewAddressForm(forms.Form):
     state = forms.CharField(label=_("State or province"), max_length=100, required=False)
     postal_code = forms.CharField(label=_("Postal code"), max_length=20)
     country = forms.CharField(label=_("Country"), max_length=2, initial="US")
+
+
+class ReleaseHoldForm(forms.Form):
+    """A supervisor releasing a payment hold writes the reason out."""
+
+    reason = forms.CharField(label=_("Reason"), max_length=255)

@@ -3,7 +3,7 @@
 from django.utils.formats import date_format, localize
 from django.utils.translation import gettext as _
 
-from continuity.actions import Effect
+from continuity.subscription_actions.base import Effect
 
 
 def _day(day) -> str:

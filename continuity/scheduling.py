@@ -1,4 +1,4 @@
-"""When the shipments of a continuity program fall (SPEC section 5), as pure functions.
+"""When the shipments of a continuity program fall, as pure functions (docs/domain.md).
 
 No database here: the models hand in EventSpecs, tests hand in anything hypothesis
 invents.
@@ -113,7 +113,7 @@ def validate_events(events: Sequence[EventSpec]) -> None:
 
 def validate_program(*, bill_up_front: bool, events: Sequence[EventSpec]) -> None:
     """validate_events, plus the rule that only a program with an end can be billed up
-    front (SPEC 6): the one check the admin and order entry both apply."""
+    front: the one check the admin and order entry both apply."""
     validate_events(events)
     if bill_up_front and is_open_ended(events):
         raise ProgramDefinitionError(

@@ -7,7 +7,7 @@ from continuity.models import HoldReason, OccurrenceStatus, SubscriptionStatus
 from continuity.money_audit import finding_label
 from continuity.scheduling import EventAction, IntervalUnit
 from customers.serializers import AddressSerializer, CustomerRefSerializer
-from orders.models import SalesOrderStatus
+from orders.serializers import ChildOrderSerializer
 from payments.serializers import CardSerializer, PaymentSerializer, money_field
 
 
@@ -90,6 +90,15 @@ class ProgramQuoteSerializer(serializers.Serializer):
     shipments = PlannedShipmentSerializer(many=True, source="occurrences")
 
 
+class ContinuityPreviewSerializer(serializers.Serializer):
+    """A continuity line of an open order: its program and planned shipments as they
+    would be if the order were submitted today."""
+
+    line_number = serializers.IntegerField(source="line.line_number")
+    program = ProgramSummarySerializer(source="line.item.continuity_program")
+    quote = ProgramQuoteSerializer()
+
+
 class OccurrenceLineSerializer(serializers.Serializer):
     line_number = serializers.IntegerField()
     item_number = serializers.CharField(source="item.item_number")
@@ -117,15 +126,6 @@ class OccurrenceSerializer(serializers.Serializer):
     decline_reason = serializers.CharField()
     child_order = serializers.CharField(source="child_order.number", allow_null=True)
     lines = OccurrenceLineSerializer(many=True, source="lines.all")
-
-
-class ChildOrderSerializer(serializers.Serializer):
-    number = serializers.CharField()
-    status = serializers.ChoiceField(choices=SalesOrderStatus.choices)
-    requested_ship_date = serializers.DateField(allow_null=True)
-    total = money_field()
-    currency = serializers.CharField()
-    created_at = serializers.DateTimeField()
 
 
 class SubscriptionSummarySerializer(serializers.Serializer):
@@ -170,8 +170,8 @@ class SubscriptionSerializer(SubscriptionScheduleSerializer):
     child_orders = ChildOrderSerializer(many=True, source="child_order_rows")
 
 
-class SubscriptionActionRequestSerializer(serializers.Serializer):
-    """The fields an action takes (each action reads those it needs; SPEC 8)."""
+class SubscriptionActionSerializer(serializers.Serializer):
+    """The fields an action takes (each action reads those it needs)."""
 
     reason_code = serializers.CharField(max_length=20)
     preview = serializers.BooleanField(

@@ -1,10 +1,9 @@
 """The subscription page and the agent's actions on it: each action shows its form, then
-a preview of its effect, then does it on confirmation. Thin over continuity.actions."""
+a preview of its effect, then does it on confirmation. Each page reads the action's
+declaration (continuity.subscription_actions): its form, arguments, preview, service,
+permission and label."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib import messages
@@ -15,61 +14,48 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from continuity import actions
-from continuity.forms import (
-    ActionForm,
-    ChangeCardForm,
-    ChangeShipToForm,
-    NewAddressForm,
-    PauseForm,
-    RescheduleForm,
-    SkipForm,
-)
-from continuity.models import Subscription, SubscriptionAction
+from continuity.forms import NewAddressForm
+from continuity.models import Subscription
 from continuity.presenters import effect_text
 from continuity.selectors import forecast, subscription_page_get
+from continuity.subscription_actions import (
+    SubscriptionAction,
+    UnknownAction,
+    action_get,
+    actions_all,
+)
+from continuity.subscription_actions.card_and_ship_to import CHANGE_CARD, CHANGE_SHIP_TO
 from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict, ServiceError
 from core.forms import add_service_errors, form_service_call
 from core.roles import can_supervise, can_take_orders, role_required
 from customers.services import address_add
-from orders.forms import CardForm, card_form_add
 from orders.models import Item
+from payments.forms import CardForm, card_form_add
 
 
-@dataclass(frozen=True)
-class ActionPage:
-    form: type[ActionForm]
-    # The form's cleaned data as the services' keyword arguments.
-    arguments: Callable[[dict], dict]
-
-    def preview(self, action, **kwargs):
-        return actions.SERVICES[action][0](**kwargs)
-
-    def act(self, action, **kwargs):
-        return actions.SERVICES[action][1](**kwargs)
+def _page_action(name: str) -> SubscriptionAction:
+    """An action with a page of its own: previewed, then confirmed."""
+    try:
+        action = action_get(name)
+    except UnknownAction:
+        raise Http404 from None
+    if not action.previewed:
+        raise Http404
+    return action
 
 
-ACTIONS = {
-    SubscriptionAction.SKIP: ActionPage(
-        SkipForm, lambda data: {"occurrence_id": data["occurrence"]}
-    ),
-    SubscriptionAction.RESCHEDULE: ActionPage(
-        RescheduleForm,
-        lambda data: {"occurrence_id": data["occurrence"], "new_date": data["new_date"]},
-    ),
-    SubscriptionAction.PAUSE: ActionPage(PauseForm, lambda data: {"until": data["until"]}),
-    SubscriptionAction.RESUME: ActionPage(ActionForm, lambda data: {}),
-    SubscriptionAction.CHANGE_CARD: ActionPage(
-        ChangeCardForm, lambda data: {"card_id": data["card"]}
-    ),
-    SubscriptionAction.CHANGE_SHIP_TO: ActionPage(
-        ChangeShipToForm, lambda data: {"address_id": data["address"]}
-    ),
-    SubscriptionAction.CANCEL: ActionPage(ActionForm, lambda data: {}),
-    SubscriptionAction.REACTIVATE: ActionPage(ActionForm, lambda data: {}),
-}
+def _action_page_context(subscription, action: SubscriptionAction, form, **extra) -> dict:
+    return {
+        "subscription": subscription,
+        "action": action,
+        "action_label": action.label,
+        "form": form,
+        "card_form": CardForm(initial={"name_on_card": subscription.customer.full_name}),
+        "address_form": NewAddressForm(prefix="address"),
+        **extra,
+    }
 
 
 def _subscription(subscription_id: int) -> Subscription:
@@ -83,50 +69,47 @@ def _subscription(subscription_id: int) -> Subscription:
 @role_required(can_take_orders)
 def subscription_detail(request, subscription_id):
     subscription = _subscription(subscription_id)
+    offered = [
+        action
+        for action in actions_all()
+        if action.previewed and action.offered(subscription) and action.allowed(request.user)
+    ]
     return render(
         request,
         "continuity/subscription.html",
-        {"subscription": subscription, "actions": SubscriptionAction},
+        {"subscription": subscription, "actions": offered},
     )
 
 
 @require_http_methods(["GET", "POST"])
 @role_required(can_take_orders)
 def subscription_action(request, subscription_id, action):
-    if action not in ACTIONS:
-        raise Http404
-    page = ACTIONS[action]
+    action = _page_action(action)
+    action.require_allowed(request.user)
     subscription = _subscription(subscription_id)
     data = request.POST or None
     if request.method == "GET" and request.GET.get("card"):
         data = None
-    form = page.form(
-        data, subscription=subscription, action=action, initial={"card": request.GET.get("card")}
+    form = action.form(
+        data,
+        subscription=subscription,
+        action=action.name,
+        initial={"card": request.GET.get("card")},
     )
-    context = {
-        "subscription": subscription,
-        "action": action,
-        "action_label": SubscriptionAction(action).label,
-        "form": form,
-        "card_form": CardForm(initial={"name_on_card": subscription.customer.full_name}),
-        "address_form": NewAddressForm(prefix="address"),
-    }
+    context = _action_page_context(subscription, action, form)
     status = 200
     if request.method == "POST" and form.is_valid():
-        arguments = page.arguments(form.cleaned_data)
         try:
-            preview = page.preview(action, subscription_id=subscription.pk, **arguments)
+            arguments = action.arguments_from(form.cleaned_data)
+            preview = action.preview_of(subscription_id=subscription.pk, arguments=arguments)
             if request.POST.get("step") == "confirm":
-                page.act(
-                    action,
+                action.do(
                     subscription_id=subscription.pk,
                     actor=Actor.of_user(request.user),
-                    reason_code=form.cleaned_data["reason_code"],
-                    **arguments,
+                    reason=form.cleaned_data[action.reason_keyword],
+                    arguments=arguments,
                 )
-                messages.success(
-                    request, _("%(action)s: done.") % {"action": SubscriptionAction(action).label}
-                )
+                messages.success(request, _("%(action)s: done.") % {"action": action.label})
                 return redirect("continuity:subscription", subscription_id=subscription.pk)
         except ValidationError as error:
             add_service_errors(form, error)
@@ -157,23 +140,21 @@ def subscription_card_add(request, subscription_id):
     """Add credit card from the change-card page: the new card comes back selected."""
     subscription = _subscription(subscription_id)
     form = CardForm(request.POST)
-    url = reverse("continuity:action", args=[subscription.pk, SubscriptionAction.CHANGE_CARD])
+    CHANGE_CARD.require_allowed(request.user)
+    url = reverse("continuity:action", args=[subscription.pk, CHANGE_CARD.name])
     card = card_form_add(form, customer=subscription.customer, actor=Actor.of_user(request.user))
     if card is not None:
         return redirect(f"{url}?card={card.pk}")
-    page = ACTIONS[SubscriptionAction.CHANGE_CARD]
     return render(
         request,
         "continuity/action.html",
-        {
-            "subscription": subscription,
-            "action": SubscriptionAction.CHANGE_CARD,
-            "action_label": SubscriptionAction.CHANGE_CARD.label,
-            "form": page.form(subscription=subscription, action=SubscriptionAction.CHANGE_CARD),
-            "card_form": form,
-            "card_dialog_open": True,
-            "address_form": NewAddressForm(prefix="address"),
-        },
+        _action_page_context(
+            subscription,
+            CHANGE_CARD,
+            CHANGE_CARD.form(subscription=subscription, action=CHANGE_CARD.name),
+            card_form=form,
+            card_dialog_open=True,
+        ),
         status=400,
     )
 
@@ -184,7 +165,8 @@ def subscription_address_add(request, subscription_id):
     """A new shipping address from the change-ship-to page, then back to it."""
     subscription = _subscription(subscription_id)
     form = NewAddressForm(request.POST, prefix="address")
-    url = reverse("continuity:action", args=[subscription.pk, SubscriptionAction.CHANGE_SHIP_TO])
+    CHANGE_SHIP_TO.require_allowed(request.user)
+    url = reverse("continuity:action", args=[subscription.pk, CHANGE_SHIP_TO.name])
     if form.is_valid():
         address = form_service_call(
             form,
@@ -197,18 +179,16 @@ def subscription_address_add(request, subscription_id):
         )
         if address is not None:
             return redirect(url)
-    page = ACTIONS[SubscriptionAction.CHANGE_SHIP_TO]
     return render(
         request,
         "continuity/action.html",
-        {
-            "subscription": subscription,
-            "action": SubscriptionAction.CHANGE_SHIP_TO,
-            "action_label": SubscriptionAction.CHANGE_SHIP_TO.label,
-            "form": page.form(subscription=subscription, action=SubscriptionAction.CHANGE_SHIP_TO),
-            "card_form": CardForm(),
-            "address_form": form,
-        },
+        _action_page_context(
+            subscription,
+            CHANGE_SHIP_TO,
+            CHANGE_SHIP_TO.form(subscription=subscription, action=CHANGE_SHIP_TO.name),
+            card_form=CardForm(),
+            address_form=form,
+        ),
         status=400,
     )
 

@@ -19,6 +19,3 @@ class Actor:
     @classmethod
     def job(cls, name: str) -> Actor:
         return cls(label=name)
-
-
-SYSTEM = Actor.job("system")

@@ -13,11 +13,11 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.actors import Actor
-from core.api import error_responses
+from core.rest import error_responses
 from core.services import api_token_issue
 
 
-class TokenRequestSerializer(serializers.Serializer):
+class TokenObtainSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=128, trim_whitespace=False)
 
@@ -41,11 +41,11 @@ class TokenObtainApi(APIView):
         "under Auth Token, and by `manage.py issue_api_token <username>`).",
         tags=["auth"],
         auth=[],
-        request=TokenRequestSerializer,
+        request=TokenObtainSerializer,
         responses={200: TokenSerializer, **error_responses(400, 429, public=True)},
     )
     def post(self, request):
-        data = TokenRequestSerializer(data=request.data)
+        data = TokenObtainSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         user = authenticate(
             request,

@@ -31,7 +31,6 @@ ACTIONS = {
     "occurrence_program_change": lambda: _("changed by a program change"),
     "payment_unknown_settled": lambda: _("unknown outcome settled"),
     "address_added": lambda: _("added"),
-    "customer_created": lambda: _("created"),
 }
 
 

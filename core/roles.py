@@ -1,5 +1,6 @@
-"""The roles of SPEC 1 are Django groups. Checks go through these functions so that the
-rule "a supervisor can do what an agent can, and more" lives in one place."""
+"""The roles (agent, supervisor, administrator) are Django groups. Checks go through
+these functions so that the rule "a supervisor can do what an agent can, and more" lives
+in one place."""
 
 from functools import wraps
 

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from core.notifications import notifications_send
+from core.notification_sending import notifications_send
 
 
 @shared_task(name="core.send_notifications")

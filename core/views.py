@@ -14,7 +14,7 @@ from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.renderers import JSONRenderer
 
-from core.api import server_error_response
+from core.rest import server_error_response
 
 
 def client_address(request) -> str:

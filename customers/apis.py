@@ -1,23 +1,20 @@
-"""Customer endpoints: search, the customer page, adding a card. Each view validates its
-input with a serializer, calls one selector or service, and lets core.api map errors."""
+"""Customer endpoints: search and the customer page (adding a card is payments'). Each
+view validates its input with a serializer, calls one selector, and lets core.rest map
+errors."""
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.actors import Actor
-from core.api import CanTakeOrders, error_responses
-from customers.selectors import customer_get, customer_page_get, customer_search
+from core.rest import CanTakeOrders, error_responses
+from customers.selectors import customer_page_get, customer_search
 from customers.serializers import (
     CustomerSearchQuerySerializer,
     CustomerSearchResultSerializer,
     CustomerSerializer,
 )
-from payments.serializers import CardAddSerializer, CardSerializer
-from payments.services import card_add
 
 ACCOUNT_NUMBER = OpenApiParameter(
     "account_number", str, OpenApiParameter.PATH, description="e.g. 004021 (Karen Berg)."
@@ -62,25 +59,3 @@ class CustomerDetailApi(APIView):
     def get(self, request, account_number):
         customer = customer_page_get(account_number=account_number)
         return Response(CustomerSerializer(customer).data)
-
-
-class CustomerCardAddApi(APIView):
-    permission_classes = [IsAuthenticated, CanTakeOrders]
-
-    @extend_schema(
-        operation_id="customer_card_add",
-        summary="Add a credit card",
-        description="The gateway tokenizes the card; only its token, brand, last four digits "
-        "and expiry are kept. A card number is checked (Luhn, length, brand, expiry) before "
-        "the gateway is called.",
-        tags=["customers"],
-        parameters=[ACCOUNT_NUMBER],
-        request=CardAddSerializer,
-        responses={201: CardSerializer, **error_responses(400, 404, 503)},
-    )
-    def post(self, request, account_number):
-        customer = customer_get(account_number=account_number)
-        data = CardAddSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        card = card_add(customer=customer, actor=Actor.of_user(request.user), **data.validated_data)
-        return Response(CardSerializer(card).data, status=status.HTTP_201_CREATED)

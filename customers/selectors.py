@@ -3,15 +3,13 @@ import re
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils.translation import gettext as _
 
-from continuity.models import Occurrence, Subscription
 from core.models import AuditEntry
 from core.presenters import audit_entry_text
 from customers.models import Address, AddressKind, Customer, digits_only
-from orders.models import SalesOrder
-from payments.models import Card, Payment
+from customers.page_sections import customer_page_sections, customer_timeline_labelers
 
 SEARCH_MIN_LENGTH = 2
 # A query made only of digits and the separators people type in phone numbers.
@@ -141,28 +139,15 @@ def customer_get(*, account_number: str) -> Customer:
 
 
 def customer_page_get(*, account_number: str) -> Customer:
-    """A customer with what the customer page shows: addresses, cards, recent orders,
-    subscriptions with their occurrences (a fixed number of queries)."""
-    return Customer.objects.prefetch_related(
-        "addresses",
-        Prefetch("cards", queryset=Card.objects.filter(active=True).order_by("-created_at")),
-        Prefetch(
-            "sales_orders",
-            queryset=SalesOrder.objects.select_related("parent").order_by("-id")[:50],
-            to_attr="recent_orders",
-        ),
-        Prefetch(
-            "subscriptions",
-            queryset=Subscription.objects.select_related(
-                "program", "item", "parent_order", "card"
-            ).prefetch_related(
-                Prefetch(
-                    "occurrences",
-                    queryset=Occurrence.objects.select_related("child_order").order_by("sequence"),
-                )
-            ),
-        ),
-    ).get(account_number=account_number)
+    """A customer with what the customer page shows: the addresses, and in
+    `customer.page_sections` each registered section's data by name (customers.page_sections),
+    in a fixed number of queries."""
+    customer = Customer.objects.prefetch_related("addresses").get(account_number=account_number)
+    # Set like a Prefetch(to_attr=...): the page and the API read it from the customer.
+    customer.page_sections = {
+        section.name: section.load(customer) for section in customer_page_sections()
+    }
+    return customer
 
 
 def customer_default_ship_to(customer: Customer) -> Address | None:
@@ -179,48 +164,16 @@ def customer_timeline(customer: Customer, *, limit: int = 100) -> list[tuple[obj
 
 
 def _timeline_labels(entries) -> dict[tuple[str, str], str]:
-    """What each object of the timeline is called, fetched per kind (a query each)."""
+    """What each object of the timeline is called, read per kind (a query each) through
+    the labelers the customer page sections declare."""
     ids: dict[str, set[int]] = {}
     for entry in entries:
         if entry.object_id.isdigit():
             ids.setdefault(entry.object_type, set()).add(int(entry.object_id))
     labels: dict[tuple[str, str], str] = {}
-
-    def add(object_type, rows):
-        labels.update({(object_type, str(pk)): label for pk, label in rows})
-
-    add(
-        "orders.salesorder",
-        SalesOrder.objects.filter(pk__in=ids.get("orders.salesorder", ())).values_list(
-            "pk", "number"
-        ),
-    )
-    add(
-        "continuity.subscription",
-        (
-            (pk, f"{number} · {code}")
-            for pk, number, code in Subscription.objects.filter(
-                pk__in=ids.get("continuity.subscription", ())
-            ).values_list("pk", "parent_order__number", "program__code")
-        ),
-    )
-    add(
-        "continuity.occurrence",
-        (
-            (pk, f"{sequence} · {number}")
-            for pk, sequence, number in Occurrence.objects.filter(
-                pk__in=ids.get("continuity.occurrence", ())
-            ).values_list("pk", "sequence", "subscription__parent_order__number")
-        ),
-    )
-    add(
-        "payments.payment",
-        Payment.objects.filter(pk__in=ids.get("payments.payment", ())).values_list(
-            "pk", "idempotency_key"
-        ),
-    )
-    add(
-        "payments.card",
-        ((card.pk, str(card)) for card in Card.objects.filter(pk__in=ids.get("payments.card", ()))),
-    )
+    for object_type, labeler in customer_timeline_labelers().items():
+        if object_type in ids:
+            labels.update(
+                {(object_type, str(pk)): label for pk, label in labeler(ids[object_type])}
+            )
     return labels

@@ -2,10 +2,8 @@
 
 from rest_framework import serializers
 
-from continuity.models import HoldReason, SubscriptionStatus
 from customers.models import AddressKind, Language
-from orders.models import SalesOrderKind, SalesOrderStatus
-from payments.serializers import CardSerializer, money_field
+from customers.page_sections import customer_page_sections
 
 
 class CustomerSearchQuerySerializer(serializers.Serializer):
@@ -50,30 +48,6 @@ class AddressSerializer(serializers.Serializer):
     is_default = serializers.BooleanField()
 
 
-class CustomerOrderSerializer(serializers.Serializer):
-    number = serializers.CharField()
-    kind = serializers.ChoiceField(choices=SalesOrderKind.choices)
-    status = serializers.ChoiceField(choices=SalesOrderStatus.choices)
-    parent = serializers.CharField(source="parent.number", allow_null=True)
-    total = money_field()
-    currency = serializers.CharField()
-    created_at = serializers.DateTimeField()
-    submitted_at = serializers.DateTimeField(allow_null=True)
-
-
-class CustomerSubscriptionSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=SubscriptionStatus.choices)
-    hold_reason = serializers.ChoiceField(choices=HoldReason.choices, allow_blank=True)
-    item_number = serializers.CharField(source="item.item_number")
-    program = serializers.CharField(source="program.code")
-    parent_order = serializers.CharField(source="parent_order.number")
-    start_date = serializers.DateField()
-    first_shipment_date = serializers.DateField()
-    open_ended = serializers.BooleanField()
-    card = CardSerializer()
-
-
 class CustomerSerializer(serializers.Serializer):
     """The customer page: addresses, active cards, the latest 50 orders, subscriptions."""
 
@@ -86,6 +60,12 @@ class CustomerSerializer(serializers.Serializer):
     language = serializers.ChoiceField(choices=Language.choices)
     blocked = serializers.BooleanField()
     addresses = AddressSerializer(many=True, source="addresses.all")
-    cards = CardSerializer(many=True, source="cards.all")
-    recent_orders = CustomerOrderSerializer(many=True)
-    subscriptions = CustomerSubscriptionSerializer(many=True, source="subscriptions.all")
+
+    def get_fields(self):
+        # Cards, orders and subscriptions belong to the apps above customers: each section
+        # brings its own field, filled from what customer_page_get loaded for it.
+        fields = super().get_fields()
+        for section in customer_page_sections():
+            if section.api_field is not None:
+                fields[section.name] = section.api_field(source=f"page_sections.{section.name}")
+        return fields

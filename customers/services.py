@@ -7,31 +7,6 @@ from customers.models import Address, AddressKind, Customer
 
 
 @transaction.atomic
-def customer_create(
-    *,
-    account_number: str,
-    first_name: str,
-    last_name: str,
-    email: str = "",
-    phone: str = "",
-    language: str = "en",
-    actor: Actor,
-) -> Customer:
-    customer = Customer(
-        account_number=account_number.strip(),
-        first_name=first_name.strip(),
-        last_name=last_name.strip(),
-        email=email.strip(),
-        phone=phone.strip(),
-        language=language,
-    )
-    customer.full_clean()
-    customer.save()
-    audit_record(actor=actor, action="customer_created", obj=customer, customer_id=customer.pk)
-    return customer
-
-
-@transaction.atomic
 def address_add(
     *,
     customer: Customer,

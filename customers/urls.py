@@ -1,6 +1,7 @@
-from django.urls import path
+from django.urls import include, path
 
 from customers import views
+from customers.page_sections import customer_page_section_urlpatterns
 
 app_name = "customers"
 
@@ -8,5 +9,7 @@ urlpatterns = [
     path("", views.customer_service, name="service"),
     path("customers/select/", views.customer_select, name="select"),
     path("customers/<str:account_number>/", views.customer_detail, name="detail"),
-    path("customers/<str:account_number>/orders/new/", views.customer_order_new, name="order_new"),
+    # The actions the page's sections add (customers.page_sections), such as
+    # "orders/new/" (customers:order_new) from orders.
+    path("customers/<str:account_number>/", include(customer_page_section_urlpatterns())),
 ]

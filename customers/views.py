@@ -2,14 +2,13 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
-from core.actors import Actor
 from core.roles import can_take_orders, role_required
 from customers.forms import CustomerSearchForm
 from customers.models import Customer
+from customers.page_sections import CustomerPageRegion, customer_page_sections
 from customers.selectors import customer_page_get, customer_search, customer_timeline
-from orders.services import sales_order_create
 
 
 def _is_fragment(request) -> bool:
@@ -62,27 +61,23 @@ def customer_detail(request, account_number):
         customer = customer_page_get(account_number=account_number)
     except Customer.DoesNotExist:
         raise Http404 from None
-    return render(
-        request,
-        "customers/detail.html",
-        {"customer": customer, "timeline": customer_timeline(customer)},
-    )
+    return customer_page_render(request, customer)
 
 
-@require_POST
-@role_required(can_take_orders)
-def customer_order_new(request, account_number):
-    customer = Customer.objects.filter(account_number=account_number).first()
-    if customer is None:
-        raise Http404
-    try:
-        order = sales_order_create(customer=customer, actor=Actor.of_user(request.user))
-    except ValidationError as exc:
-        customer = customer_page_get(account_number=account_number)
-        return render(
-            request,
-            "customers/detail.html",
-            {"customer": customer, "order_error": " ".join(exc.messages)},
-            status=400,
-        )
-    return redirect("orders:detail", number=order.number)
+def customer_page_render(request, customer: Customer, *, error: str = "", status: int = 200):
+    """The customer page of `customer`, as customer_page_get read it. An action of a
+    section that fails (a sales order refused) shows the page again with its `error`."""
+    sections = customer_page_sections()
+    regions = {region: [] for region in CustomerPageRegion}
+    for section in sections:
+        regions[section.region].append((section, customer.page_sections[section.name]))
+    context = {
+        "customer": customer,
+        "timeline": customer_timeline(customer),
+        "actions": [section.actions_template for section in sections if section.actions_template],
+        "facts": regions[CustomerPageRegion.FACTS],
+        "main": regions[CustomerPageRegion.MAIN],
+        "history": regions[CustomerPageRegion.HISTORY],
+        "page_error": error,
+    }
+    return render(request, "customers/detail.html", context, status=status)

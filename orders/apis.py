@@ -1,6 +1,6 @@
 """Item and sales-order endpoints: the seed procedure's order entry (create, add lines,
 complete, pay, submit). Each view validates its input with a serializer, calls one
-service (or selector), and answers with the order as it now is; core.api maps errors."""
+service (or selector), and answers with the order as it now is; core.rest maps errors."""
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.actors import Actor
-from core.api import (
+from core.rest import (
     CanTakeOrders,
     PageQuerySerializer,
     error_responses,

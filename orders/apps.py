@@ -7,9 +7,14 @@ class OrdersConfig(AppConfig):
     verbose_name = _("Sales orders")
 
     def ready(self):
+        from customers.page_sections import customer_page_section_register
+        from orders.customer_section import RECENT_ORDERS_SECTION
         from orders.services import is_order_sale, order_sale_settle
         from payments.settlement import Settler, settler_register
 
         # The sale taken at submit is settled by the order's own submit, which owns
         # "approved sale => submitted order" (payments.settlement).
         settler_register(Settler("order_sale", handles=is_order_sale, settle=order_sale_settle))
+        # The customer page shows the latest orders and starts a new one
+        # (customers.page_sections).
+        customer_page_section_register(RECENT_ORDERS_SECTION)

@@ -1,11 +1,12 @@
 import datetime
+from collections.abc import Collection
 
 from django.db.models import Prefetch
 
-from continuity.models import Occurrence, Subscription
-from continuity.selectors import ProgramQuote, program_get_for_quote, program_quote
 from core.dates import business_date
+from customers.models import Customer
 from orders.models import Item, SalesOrder, SalesOrderLine
+from orders.programs import program_sales
 from payments.models import Payment
 
 
@@ -27,25 +28,13 @@ def sales_order_get(*, number: str) -> SalesOrder:
                 queryset=Payment.objects.select_related("card", "method").order_by("id"),
             ),
             "child_orders",
-            Prefetch(
-                "subscriptions",
-                queryset=Subscription.objects.select_related(
-                    "program", "item", "customer", "card", "parent_order"
-                ).prefetch_related(
-                    Prefetch(
-                        "occurrences",
-                        queryset=Occurrence.objects.select_related("child_order", "payment")
-                        .prefetch_related("lines__item")
-                        .order_by("sequence"),
-                    )
-                ),
-            ),
+            *program_sales().order_prefetches(),
         )
         .get(number=number)
     )
 
 
-def sales_order_continuity_previews(order: SalesOrder) -> list[tuple[SalesOrderLine, ProgramQuote]]:
+def sales_order_continuity_previews(order: SalesOrder) -> list[tuple[SalesOrderLine, object]]:
     """For each continuity line of an open order: its program and planned shipments as
     they would be if the order were submitted today."""
     today = business_date()
@@ -53,12 +42,8 @@ def sales_order_continuity_previews(order: SalesOrder) -> list[tuple[SalesOrderL
     for line in order.lines.all():
         if not line.item.is_continuity:
             continue
-        program = program_get_for_quote(program_id=line.item.continuity_program_id)
-        quote = program_quote(
-            program=program,
-            start_date=line.continuity_start_date or today,
-            quantity=line.quantity,
-            horizon_from=today,
+        quote = program_sales().line_quote(
+            line.item, start_date=line.continuity_start_date, quantity=line.quantity, today=today
         )
         previews.append((line, quote))
     return previews
@@ -75,11 +60,19 @@ def item_get(*, item_number: str) -> Item:
     return Item.objects.select_related("continuity_program").get(item_number=item_number)
 
 
-def item_quote(item: Item, *, start_date: datetime.date | None = None) -> ProgramQuote | None:
+def item_quote(item: Item, *, start_date: datetime.date | None = None) -> object | None:
     """The planned shipments of a continuity item sold today, its program starting on
     `start_date` (default: today, the order date); None for any other item."""
     if not item.is_continuity:
         return None
-    today = business_date()
-    program = program_get_for_quote(program_id=item.continuity_program_id)
-    return program_quote(program=program, start_date=start_date or today, horizon_from=today)
+    return program_sales().line_quote(item, start_date=start_date, today=business_date())
+
+
+def customer_sales_order_list_recent(customer: Customer, *, limit: int = 50) -> list[SalesOrder]:
+    """A customer's latest orders, newest first, each with its parent (one query)."""
+    return list(customer.sales_orders.select_related("parent").order_by("-id")[:limit])
+
+
+def sales_order_labels(order_ids: Collection[int]) -> list[tuple[int, str]]:
+    """Each order's id with its number."""
+    return list(SalesOrder.objects.filter(pk__in=order_ids).values_list("pk", "number"))

@@ -2,15 +2,10 @@
 
 from rest_framework import serializers
 
-from continuity.serializers import (
-    ChildOrderSerializer,
-    ProgramQuoteSerializer,
-    ProgramSummarySerializer,
-    SubscriptionScheduleSerializer,
-)
-from core.api import BusinessDateField
+from core.rest import BusinessDateField
 from customers.serializers import AddressSerializer, CustomerRefSerializer
 from orders.models import SalesOrderKind, SalesOrderStatus
+from orders.programs import program_sales
 from payments.serializers import CardSerializer, PaymentSerializer, money_field
 
 # Quantities an agent types: a call-center order line, not a warehouse transfer (and the
@@ -51,17 +46,17 @@ class ItemQuerySerializer(serializers.Serializer):
 
 
 class ItemSerializer(serializers.Serializer):
+    """An item, with its program and planned shipments (`continuity_program`, `quote`:
+    fields of the app that sells programs, orders.programs)."""
+
     item_number = serializers.CharField()
     name = serializers.CharField()
     unit_price = money_field()
     active = serializers.BooleanField()
     is_continuity = serializers.BooleanField()
-    continuity_program = ProgramSummarySerializer(allow_null=True)
-    quote = ProgramQuoteSerializer(
-        allow_null=True,
-        help_text="A continuity item: its planned shipments from the start date, and what "
-        "is due at submit. null for any other item.",
-    )
+
+    def get_fields(self):
+        return {**super().get_fields(), **program_sales().item_fields()}
 
 
 # --- Sales orders: requests --------------------------------------------------------------
@@ -106,16 +101,19 @@ class SalesOrderLineSerializer(serializers.Serializer):
     continuity_start_date = serializers.DateField(allow_null=True)
 
 
-class ContinuityPreviewSerializer(serializers.Serializer):
-    """A continuity line of an open order: its program and planned shipments as they
-    would be if the order were submitted today."""
-
-    line_number = serializers.IntegerField(source="line.line_number")
-    program = ProgramSummarySerializer(source="line.item.continuity_program")
-    quote = ProgramQuoteSerializer()
+class ChildOrderSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    status = serializers.ChoiceField(choices=SalesOrderStatus.choices)
+    requested_ship_date = serializers.DateField(allow_null=True)
+    total = money_field()
+    currency = serializers.CharField()
+    created_at = serializers.DateTimeField()
 
 
 class SalesOrderSerializer(serializers.Serializer):
+    """A sales order; a continuity order also carries its programs' planned shipments and
+    subscriptions (fields of the app that sells programs, orders.programs)."""
+
     number = serializers.CharField()
     customer = CustomerRefSerializer()
     kind = serializers.ChoiceField(choices=SalesOrderKind.choices)
@@ -137,15 +135,10 @@ class SalesOrderSerializer(serializers.Serializer):
     submitted_at = serializers.DateTimeField(allow_null=True)
     created_at = serializers.DateTimeField()
     lines = SalesOrderLineSerializer(many=True, source="lines.all")
-    continuity_previews = ContinuityPreviewSerializer(
-        many=True, help_text="An open order's continuity lines with their planned shipments."
-    )
-    subscriptions = SubscriptionScheduleSerializer(
-        many=True,
-        source="subscriptions.all",
-        help_text="A submitted continuity parent: its subscriptions and their shipments.",
-    )
     payments = PaymentSerializer(many=True, source="payments.all")
     child_orders = ChildOrderSerializer(
         many=True, source="child_orders.all", help_text="A continuity parent's child orders."
     )
+
+    def get_fields(self):
+        return {**super().get_fields(), **program_sales().order_fields()}

@@ -12,8 +12,6 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from continuity.selectors import program_get_for_quote, program_quote
-from continuity.services import subscription_create
 from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict
@@ -32,6 +30,7 @@ from orders.models import (
     SalesOrderStatus,
 )
 from orders.numbers import next_sales_order_numbers
+from orders.programs import program_sales
 from payments.models import (
     LIVE_SALE_STATUSES,
     UNANSWERED_STATUSES,
@@ -131,39 +130,6 @@ def sales_order_create(*, customer: Customer, actor: Actor) -> SalesOrder:
     return order
 
 
-def _continuity_price(
-    item: Item, *, start_date: datetime.date | None, today: datetime.date
-) -> tuple[object, datetime.date | None]:
-    """What is due now for one unit of a continuity item, and the start date to keep on
-    the line (None: the program starts on the order date, fixed at submit)."""
-    program = program_get_for_quote(program_id=item.continuity_program_id)
-    if not program.active:
-        raise ValidationError(
-            {
-                "item_number": _("The continuity program of item %(number)s is not active.")
-                % {"number": item.item_number}
-            }
-        )
-    if start_date is not None and not program.prompt_for_start_date:
-        raise ValidationError(
-            {
-                "start_date": _(
-                    "Program %(code)s starts on the order date; it takes no start date."
-                )
-                % {"code": program.code}
-            }
-        )
-    if start_date is not None and start_date < today:
-        raise ValidationError(
-            {
-                "start_date": _("The start date cannot be before the order date (%(today)s).")
-                % {"today": today.isoformat()}
-            }
-        )
-    quote = program_quote(program=program, start_date=start_date or today, horizon_from=today)
-    return quote.due_now, start_date
-
-
 def sales_order_line_add(
     *,
     order_id: int,
@@ -193,7 +159,9 @@ def sales_order_line_add(
     today = business_date()
     continuity_start = None
     if item.is_continuity:
-        unit_price, continuity_start = _continuity_price(item, start_date=start_date, today=today)
+        unit_price, continuity_start = program_sales().line_price(
+            item, start_date=start_date, today=today
+        )
     elif start_date is not None:
         raise ValidationError({"start_date": _("Only a continuity item takes a start date.")})
     else:
@@ -257,7 +225,9 @@ def sales_order_line_set_start_date(
             )
         if not line.item.is_continuity:
             raise ValidationError({"start_date": _("Only a continuity item takes a start date.")})
-        unit_price, start = _continuity_price(line.item, start_date=start_date, today=today)
+        unit_price, start = program_sales().line_price(
+            line.item, start_date=start_date, today=today
+        )
         line.continuity_start_date = start
         line.unit_price = unit_price
         line.amount = line.quantity * unit_price
@@ -382,7 +352,7 @@ def _check_ready_to_submit(order: SalesOrder) -> None:
             continue
         # Prices are copied into the subscription at submit; they must still be the ones
         # the agent saw, or the charge and the first shipment would disagree.
-        unit_price, _start = _continuity_price(
+        unit_price, _start = program_sales().line_price(
             line.item, start_date=line.continuity_start_date, today=today
         )
         if unit_price != line.unit_price:
@@ -416,12 +386,11 @@ def _submit(order: SalesOrder, *, payment, actor: Actor) -> None:
         details={"payment": payment.idempotency_key if payment else ""},
         update_fields=("order_date", "submitted_at", "kind"),
     )
-    programs = []
-    for line in continuity_lines:
-        subscription = subscription_create(
-            order=order, line=line, payment=payment, order_date=order.order_date, actor=actor
-        )
-        programs.append(subscription.plan.get("name", ""))
+    # Each program line starts its subscription (the continuity app, orders.programs).
+    programs = [
+        program_sales().line_submitted(order=order, line=line, payment=payment, actor=actor)
+        for line in continuity_lines
+    ]
     if payment is not None:
         notifications_add(
             [
@@ -503,7 +472,7 @@ def sales_order_submit(*, order_id: int, actor: Actor) -> SalesOrder:
             _submit(order, payment=payment, actor=actor)
     if payment.status == PaymentStatus.DECLINED:
         raise PaymentDeclined(payment)
-    if payment.status in (PaymentStatus.PENDING, PaymentStatus.UNKNOWN):
+    if payment.status in UNANSWERED_STATUSES:
         raise PaymentOutcomeUnknown(payment)
     return order
 

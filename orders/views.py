@@ -13,7 +13,7 @@ from core.actors import Actor
 from core.errors import Conflict
 from core.forms import form_service_call
 from core.roles import can_take_orders, role_required
-from orders.forms import CardForm, OrderLineForm, PaymentForm, StartDateForm, card_form_add
+from orders.forms import OrderLineForm, PaymentForm, StartDateForm
 from orders.models import SalesOrder, SalesOrderStatus
 from orders.selectors import sales_order_continuity_previews, sales_order_get
 from orders.services import (
@@ -24,6 +24,7 @@ from orders.services import (
     sales_order_payment_set,
     sales_order_submit,
 )
+from payments.forms import CardForm, card_form_add
 from payments.models import PaymentMethod
 from payments.services import PaymentDeclined, PaymentOutcomeUnknown
 

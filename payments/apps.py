@@ -4,5 +4,12 @@ from django.utils.translation import pgettext_lazy
 
 class PaymentsConfig(AppConfig):
     name = "payments"
-    # Not the order summary's "Payments" section (SPEC 2: "Paiement" in French).
+    # Not the order summary's "Payments" section ("Paiement" in French).
     verbose_name = pgettext_lazy("admin section", "Payments")
+
+    def ready(self):
+        from customers.page_sections import customer_page_section_register
+        from payments.customer_section import CARDS_SECTION
+
+        # The customer page shows the active cards (customers.page_sections).
+        customer_page_section_register(CARDS_SECTION)

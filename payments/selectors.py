@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Collection
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from payments.models import UNANSWERED_STATUSES, Payment
+from customers.models import Customer
+from payments.models import UNANSWERED_STATUSES, Card, Payment
 
 
 def payment_unanswered_list(*, older_than: datetime.timedelta) -> QuerySet[Payment]:
@@ -21,3 +23,18 @@ def payment_unanswered_list(*, older_than: datetime.timedelta) -> QuerySet[Payme
         .select_related("sales_order")
         .order_by("created_at", "id")
     )
+
+
+def customer_card_list_active(customer: Customer) -> list[Card]:
+    """The cards a customer can pay with, newest first (one query)."""
+    return list(customer.cards.filter(active=True).order_by("-created_at"))
+
+
+def payment_labels(payment_ids: Collection[int]) -> list[tuple[int, str]]:
+    """Each payment's id with its idempotency key, the name it goes by at the gateway."""
+    return list(Payment.objects.filter(pk__in=payment_ids).values_list("pk", "idempotency_key"))
+
+
+def card_labels(card_ids: Collection[int]) -> list[tuple[int, str]]:
+    """Each card's id with its brand and last four digits ("Visa •••• 1111")."""
+    return [(card.pk, str(card)) for card in Card.objects.filter(pk__in=card_ids)]

@@ -4,8 +4,8 @@ from django.db import connections
 from django.test.utils import override_settings
 
 from core.actors import Actor
-from core.demo import demo_data_load
 from customers.models import Customer
+from devdata.demo import demo_data_load
 
 
 def pytest_collection_modifyitems(items):
@@ -58,7 +58,7 @@ def django_db_setup(django_db_setup, django_db_blocker, test_settings):
 
 @pytest.fixture
 def demo(db):
-    """The demo data of SPEC 10 (Karen Berg, items 0013-0015, 88000-88002, Visa).
+    """The demo data (Karen Berg, items 0013-0015, 88000-88002, Visa).
 
     Loaded once per session; a transactional test empties the tables when it ends, so the
     next one that asks for the demo data loads it again."""

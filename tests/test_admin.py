@@ -21,9 +21,9 @@ from continuity.models import (
     Subscription,
 )
 from core.actors import Actor
-from core.demo import DEMO_PASSWORD
 from core.models import AuditEntry, Notification
 from customers.models import Address, Customer
+from devdata.demo import DEMO_PASSWORD
 from orders.models import Item, NumberSequence, SalesOrder, SalesOrderLine
 from orders.services import (
     sales_order_complete,

@@ -1,5 +1,5 @@
 """The database itself refuses every write that would break a rule protecting money or
-orders (SPEC 3), whatever code path makes it.
+orders, whatever code path makes it.
 
 Each test builds valid rows, then makes the violating write with the ORM in a way that
 skips all Python validation (objects.create, save, bulk_create, queryset.update), and

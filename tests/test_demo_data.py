@@ -1,16 +1,23 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from continuity.models import ContinuityProgram
-from core.demo import DEMO_PASSWORD
 from customers.selectors import customer_search
+from devdata.demo import DEMO_PASSWORD
 from orders.models import Item
 
 pytestmark = pytest.mark.django_db
 
 DEMO_APPS = ["auth", "customers", "orders", "continuity", "payments"]
+DEMO_USERNAMES = ["agent", "supervisor", "admin"]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def snapshot():
@@ -29,7 +36,8 @@ def snapshot():
     return rows
 
 
-def test_a_second_run_changes_nothing(demo, capsys):
+def test_a_second_run_changes_nothing(demo, settings, capsys):
+    settings.DEBUG = True
     before = snapshot()
 
     call_command("load_demo_data")
@@ -68,3 +76,61 @@ def test_only_the_administrator_reaches_the_admin_site(demo):
     assert users.get(username="admin").is_superuser
     assert not users.get(username="agent").is_staff
     assert not users.get(username="supervisor").is_staff
+
+
+def test_refused_with_debug_off_without_the_flag_and_nothing_is_written(demo, settings):
+    settings.DEBUG = False
+    # Without its users the loader would have something to write.
+    get_user_model().objects.filter(username__in=DEMO_USERNAMES).delete()
+    before = snapshot()
+
+    with pytest.raises(CommandError) as refusal:
+        call_command("load_demo_data")
+
+    assert refusal.value.returncode == 2
+    assert str(refusal.value) == (
+        "DEBUG is off: the demo data (users with a published password) is not loaded in "
+        "production; pass --allow-in-production to load it anyway."
+    )
+    assert snapshot() == before
+    assert not get_user_model().objects.filter(username__in=DEMO_USERNAMES).exists()
+
+
+def test_loaded_with_debug_off_when_allowed_in_production(demo, settings, capsys):
+    settings.DEBUG = False
+    get_user_model().objects.filter(username__in=DEMO_USERNAMES).delete()
+
+    call_command("load_demo_data", "--allow-in-production")
+
+    assert "Created users: agent, supervisor, admin." in capsys.readouterr().out
+    assert get_user_model().objects.filter(username__in=DEMO_USERNAMES).count() == 3
+
+
+@pytest.mark.parametrize(
+    ("environment", "installed"),
+    [
+        ({"DEBUG": "true"}, True),
+        ({"DEBUG": "false"}, False),
+        ({"DEBUG": "false", "DEVDATA_ENABLED": "true"}, True),
+        ({"DEBUG": "true", "DEVDATA_ENABLED": "false"}, False),
+    ],
+)
+def test_the_devdata_app_is_installed_with_debug_or_when_asked(environment, installed):
+    """Production settings (DEBUG off) have neither the demo data nor the generators."""
+    inherited = {
+        key: value for key, value in os.environ.items() if key not in ("DEBUG", "DEVDATA_ENABLED")
+    }
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.apps import apps;"
+            "print(apps.is_installed('devdata'))",
+        ],
+        cwd=ROOT,
+        env={**inherited, "DJANGO_SETTINGS_MODULE": "config.settings", **environment},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.stdout.strip() == str(installed), finished.stderr

@@ -1,4 +1,4 @@
-"""Configuration from the environment (issue 2): outside DEBUG a missing secret stops
+"""Configuration from the environment: outside DEBUG a missing secret stops
 the web and the workers at start-up; bad values are refused with the variable's name."""
 
 import os

@@ -1,6 +1,6 @@
 """Authentication and roles: nothing is open to anonymous callers (401 in the one shape,
 with WWW-Authenticate: Token), a token or the browser's session signs in, and roles are
-those of SPEC 1: an agent takes orders but may not run batches, a user without a role
+those of the roles: an agent takes orders but may not run batches, a user without a role
 may do nothing. Every refusal writes nothing."""
 
 import pytest

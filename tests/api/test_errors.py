@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 import customers.apis
 import customers.views
-import payments.services
+import payments.services.cards
 from core.models import AuditEntry
 from orders.models import SalesOrder, SalesOrderLine, SalesOrderStatus
 from payments.gateways.base import GatewayTimeout
@@ -273,7 +273,7 @@ def test_a_gateway_that_does_not_answer_is_a_503_and_no_card_is_kept(agent_api, 
         def tokenize(self, card):
             raise GatewayTimeout("no answer")
 
-    monkeypatch.setattr(payments.services, "get_gateway", SilentGateway)
+    monkeypatch.setattr(payments.services.cards, "get_gateway", SilentGateway)
     before = written()
 
     response = agent_api.post(

@@ -36,8 +36,8 @@ from schemathesis.specs.openapi.checks import (
 from config.wsgi import application
 from core.actors import Actor
 from core.dates import business_date
-from core.demo import DEMO_PASSWORD
 from core.services import api_token_issue
+from devdata.demo import DEMO_PASSWORD
 from orders.models import SalesOrder
 from payments.models import Card
 

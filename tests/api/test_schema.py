@@ -99,6 +99,29 @@ def test_every_operation_declares_its_request_and_response_bodies(generated):
             assert "requestBody" not in operation, name
 
 
+def test_request_bodies_are_named_after_their_operation_once(generated):
+    """drf-spectacular names a request body's component after its serializer and adds
+    "Request": a serializer named "...RequestSerializer" would read "...RequestRequest"."""
+    schema, _ = generated
+    bodies = {
+        operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/")[-1]
+        for method, path, operation in operations(schema)
+        if (method, path) in WITH_BODY
+    }
+
+    assert bodies == {
+        "TokenObtainRequest",
+        "CardAddRequest",
+        "SalesOrderCreateRequest",
+        "SalesOrderLineAddRequest",
+        "SalesOrderPaymentSetRequest",
+        "SubscriptionActionRequest",
+        "SubscriptionReleaseHoldRequest",
+        "BatchRunCreateRequest",
+    }
+    assert not [name for name in schema["components"]["schemas"] if "RequestRequest" in name]
+
+
 def test_every_operation_declares_its_errors_in_the_one_shape(generated):
     schema, _ = generated
     for method, path, operation in operations(schema):

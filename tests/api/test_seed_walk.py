@@ -1,5 +1,5 @@
-"""SPEC 4 through the API, as an integration would walk it: search Karen, create the
-order, add 88000, add a card, set the payment, submit, run both batch jobs, and find the
+"""The seed procedure through the API, as an integration would walk it: search Karen,
+create the order, add 88000, add a card, set the payment, submit, run both batch jobs, and find the
 child order on the parent order. Then the reads an integration follows up with: the
 subscription with its shipments, payments and child order; items and programs.
 

@@ -3,7 +3,7 @@
 import pytest
 
 from continuity.models import Occurrence, Subscription
-from core.demo import DEMO_PASSWORD
+from devdata.demo import DEMO_PASSWORD
 
 pytestmark = pytest.mark.django_db
 

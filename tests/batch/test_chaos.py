@@ -1,4 +1,4 @@
-"""Runs never stay `running` silently (issue 10, "Must show" 7), with real Celery workers
+"""Runs never stay `running` silently, with real Celery workers
 on PostgreSQL and a Redis server of the test's own, killed for real:
 
 - chaos: payment runs and a child-order run are under way when the worker is killed

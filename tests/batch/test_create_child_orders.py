@@ -1,4 +1,4 @@
-"""Create continuity child orders (SPEC 7) on PostgreSQL, run in-process."""
+"""Create continuity child orders on PostgreSQL, run in-process."""
 
 from decimal import Decimal
 

@@ -15,9 +15,9 @@ from continuity.dunning import (
 )
 from continuity.models import Occurrence, Subscription
 from core.actors import Actor
-from core.demo import DEMO_PASSWORD
 from core.errors import Conflict
 from core.models import AuditEntry
+from devdata.demo import DEMO_PASSWORD
 from payments.gateways.simulator.models import SimulatedTransaction
 from payments.models import Payment
 from payments.services import card_add
@@ -228,9 +228,10 @@ def supervisor_client(demo, client):
 
 def test_agents_get_403_on_payment_exceptions(demo, client):
     client.login(username="agent", password=DEMO_PASSWORD)
-    assert client.get(reverse("payments:exceptions")).status_code == 403
+    assert client.get(reverse("exceptions:exceptions")).status_code == 403
     assert (
-        client.post(reverse("payments:release_hold", args=[1]), {"reason": "x"}).status_code == 403
+        client.post(reverse("exceptions:release_hold", args=[1]), {"reason": "x"}).status_code
+        == 403
     )
 
 
@@ -239,7 +240,7 @@ def test_the_page_lists_declined_unknown_and_on_hold_items(supervisor_client, se
     unknown = charge_second(sell(), "4000 0000 0000 0259")
     held = charge_second(sell(), "4000 0000 0000 9987")
 
-    html = supervisor_client.get(reverse("payments:exceptions")).content.decode()
+    html = supervisor_client.get(reverse("exceptions:exceptions")).content.decode()
 
     for occurrence in (declined, unknown, held):
         assert f'data-occurrence="{occurrence.pk}"' in html
@@ -251,7 +252,7 @@ def test_the_page_lists_declined_unknown_and_on_hold_items(supervisor_client, se
 
 def test_release_hold_from_the_page_needs_a_reason(supervisor_client, sell):
     held = charge_second(sell(), "4000 0000 0000 9987")
-    url = reverse("payments:release_hold", args=[held.subscription_id])
+    url = reverse("exceptions:release_hold", args=[held.subscription_id])
 
     supervisor_client.post(url, {"reason": ""})
     assert Subscription.objects.get(pk=held.subscription_id).status == "on_hold"
@@ -266,7 +267,7 @@ def test_change_card_from_the_page_retries_and_reports(supervisor_client, sell):
     card = new_card(order)
 
     response = supervisor_client.post(
-        reverse("payments:change_card", args=[held.subscription_id]),
+        reverse("exceptions:change_card", args=[held.subscription_id]),
         {"card": card.pk, "reason": "New card by phone"},
     )
 
@@ -285,7 +286,7 @@ def test_retry_now_from_the_page_releases_a_hold_then_charges(supervisor_client,
 
     SimulatedCard.objects.using("gateway").filter(token=card_token).update(behaviour="approve")
 
-    supervisor_client.post(reverse("payments:retry", args=[held.pk]))
+    supervisor_client.post(reverse("exceptions:retry", args=[held.pk]))
 
     held.refresh_from_db()
     assert held.status == "paid"

@@ -1,4 +1,4 @@
-"""Process continuity payments (SPEC 6 and 7) on PostgreSQL, run in-process."""
+"""Process continuity payments on PostgreSQL, run in-process."""
 
 from decimal import Decimal
 

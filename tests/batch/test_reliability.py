@@ -1,4 +1,4 @@
-"""Both batch jobs with real Celery workers on PostgreSQL and Redis (SPEC 7): a job run
+"""Both batch jobs with real Celery workers on PostgreSQL and Redis: a job run
 twice, two runs at once, a worker killed mid-run, a shipment that raises mid-chunk.
 
 The work is done by other processes, so every test commits for real (transaction=True)
@@ -43,7 +43,7 @@ from continuity.models import (
     OccurrenceLine,
     Subscription,
 )
-from continuity.selectors import ProgramPlan, horizon_date, plan_occurrences
+from continuity.planning import ProgramPlan, horizon_date, plan_occurrences
 from core.actors import Actor
 from core.dates import business_date
 from orders.models import SalesOrder, SalesOrderKind, SalesOrderLine

@@ -1,5 +1,5 @@
 """Real Celery workers for the reliability tests: other processes, on the test database and
-the test broker, started with the command the README gives and killed for real.
+the test broker, started with the command docs/operations.md gives and killed for real.
 
 A worker runs in its own session (process group), so that SIGKILL can take the main
 process and its forked pool processes at once, as when a machine dies.

@@ -18,14 +18,6 @@ from django.core.management.base import CommandError
 
 from batch.models import BatchChunk, BatchJob, BatchRun
 from batch.services import batch_chunk_execute, batch_run_plan, batch_run_request
-from continuity.actions import (
-    subscription_cancel,
-    subscription_change_card_with_reason,
-    subscription_pause,
-    subscription_reactivate,
-    subscription_reschedule_shipment,
-    subscription_skip_shipment,
-)
 from continuity.dunning import (
     occurrence_retry_now,
     payment_unknown_mark_declined,
@@ -37,6 +29,13 @@ from continuity.models import (
     OccurrenceStatus,
     Subscription,
     SubscriptionStatus,
+)
+from continuity.subscription_actions.cancel import subscription_cancel, subscription_reactivate
+from continuity.subscription_actions.card_and_ship_to import subscription_change_card_with_reason
+from continuity.subscription_actions.pause import subscription_pause
+from continuity.subscription_actions.shipments import (
+    subscription_reschedule_shipment,
+    subscription_skip_shipment,
 )
 from core.actors import Actor
 from core.dates import business_date

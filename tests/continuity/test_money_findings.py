@@ -1,4 +1,4 @@
-"""The twelve findings of issue 10, each as it was reproduced, each now held.
+"""The twelve money findings of the review, each as it was reproduced, each now held.
 
 Races meet at the gateway call: one thread's charge or refund is held "on the wire"
 (tests.gated_gateway) while another thread, with its own database connection, acts on
@@ -22,13 +22,6 @@ from batch.services import (
     batch_run_plan,
     batch_run_request,
 )
-from continuity.actions import (
-    subscription_cancel,
-    subscription_change_card_with_reason,
-    subscription_pause,
-    subscription_reactivate,
-    subscription_skip_shipment,
-)
 from continuity.dunning import payment_unknown_mark_declined
 from continuity.models import (
     ContinuityParameters,
@@ -39,6 +32,10 @@ from continuity.models import (
     SubscriptionStatus,
 )
 from continuity.money_audit import money_audit
+from continuity.subscription_actions.cancel import subscription_cancel, subscription_reactivate
+from continuity.subscription_actions.card_and_ship_to import subscription_change_card_with_reason
+from continuity.subscription_actions.pause import subscription_pause
+from continuity.subscription_actions.shipments import subscription_skip_shipment
 from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict

@@ -1,4 +1,4 @@
-"""Emails to customers (SPEC 9, issue 7): charged, payment failed, child order created,
+"""Emails to customers: charged, payment failed, child order created,
 subscription cancelled; in the customer's language; each once per event, however often a
 job runs."""
 
@@ -8,11 +8,11 @@ from django.db import IntegrityError, connection, transaction
 
 from batch.models import BatchJob
 from batch.services import batch_run_inline, batch_run_request
-from continuity import actions
 from continuity.models import Occurrence, Subscription
+from continuity.subscription_actions.cancel import subscription_cancel
 from core.actors import Actor
 from core.models import AuditEntry, Notification
-from core.notifications import notifications_send
+from core.notification_sending import notifications_send
 from customers.models import Customer
 from tests.batch.conftest import days, on_day
 
@@ -73,7 +73,7 @@ def test_a_declined_charge_owes_a_payment_failed_email_with_what_to_do(sell):
 def test_emails_go_out_in_the_customers_language_and_only_once(sell):
     laurent = Customer.objects.get(account_number="004023")  # French
     order = sell(customer=laurent)
-    actions.subscription_cancel(
+    subscription_cancel(
         subscription_id=Subscription.objects.get(parent_order=order).pk,
         actor=ACTOR,
         reason_code="PRICE",

@@ -1,4 +1,4 @@
-"""SPEC 5 scheduling rules: unit tests with exact dates, and hypothesis properties on
+"""The scheduling rules (docs/domain.md): unit tests with exact dates, and hypothesis properties on
 random programs. Pure functions only, no database."""
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def test_two_monthly_then_three_weekly():
 
 
 def test_days_then_months_adds_the_months_first_then_the_days():
-    """SPEC 5: months from the first shipment (clamped), then the days.
+    """months from the first shipment (clamped), then the days.
 
     From Jan 30, 1 day then monthly: add_months(Jan 30, 1) + 1 day = Feb 28 + 1 = Mar 1.
     Adding the days first would give add_months(Jan 31, 1) = Feb 28, and chaining from
@@ -479,7 +479,7 @@ def programs(draw, *, open_ended=None, min_events=1, max_events=6):
 
 
 def shipping_events(events):
-    """Independent reading of SPEC 5: in number order, skip dropped, stop at an end."""
+    """Independent reading of the rules: in number order, skip dropped, stop at an end."""
     out = []
     for event in sorted(events, key=lambda e: e.event_number):
         if event.action == END:
@@ -529,7 +529,7 @@ def schedule(first, events, through=None):
 
 
 PROPERTY = settings(max_examples=300, deadline=None)
-# Extra checks beyond the eight properties the issue asks for: fewer examples.
+# Extra checks beyond the eight main properties: fewer examples.
 EXTRA = settings(max_examples=150, deadline=None)
 
 

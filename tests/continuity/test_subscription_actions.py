@@ -1,16 +1,43 @@
-"""The agent's actions on a subscription (SPEC 8): each one previewed, done with a reason
+"""The agent's actions on a subscription: each one previewed, done with a reason
 code, audited; each refusal leaves everything as it was and charges nothing."""
 
 import datetime
 from decimal import Decimal
 
 import pytest
-from django.core.exceptions import ValidationError
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from batch.models import BatchJob
 from batch.services import batch_run_inline, batch_run_request
-from continuity import actions
 from continuity.models import Occurrence, Subscription
+from continuity.program_changes import future_shipments_change, future_shipments_change_preview
+from continuity.serializers import SubscriptionActionSerializer
+from continuity.subscription_actions import action_get, action_register, actions_all
+from continuity.subscription_actions.cancel import (
+    cancel_preview,
+    reactivate_preview,
+    subscription_cancel,
+    subscription_reactivate,
+)
+from continuity.subscription_actions.card_and_ship_to import (
+    change_card_preview,
+    subscription_change_card_with_reason,
+    subscription_change_ship_to,
+)
+from continuity.subscription_actions.holds import RELEASE_HOLD
+from continuity.subscription_actions.pause import (
+    pause_preview,
+    resume_preview,
+    subscription_pause,
+    subscription_resume,
+)
+from continuity.subscription_actions.shipments import (
+    reschedule_preview,
+    skip_preview,
+    subscription_reschedule_shipment,
+    subscription_skip_shipment,
+)
 from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict
@@ -73,16 +100,14 @@ def test_skip_the_next_shipment_previews_then_skips_it_with_its_reason(sell):
     subscription = subscription_of(order)
     first, second = shipments(order)[:2]
 
-    preview = actions.skip_preview(subscription_id=subscription.pk)
+    preview = skip_preview(subscription_id=subscription.pk)
     # The next shipment not yet sent is the first (paid at submit, due today): refunded.
     assert [(e.what, e.occurrence.pk, e.amount) for e in preview.effects] == [
         ("skip", first.pk, None),
         ("refund", first.pk, Decimal("27.98")),
     ]
 
-    actions.subscription_skip_shipment(
-        subscription_id=subscription.pk, actor=ACTOR, reason_code="TRAVEL"
-    )
+    subscription_skip_shipment(subscription_id=subscription.pk, actor=ACTOR, reason_code="TRAVEL")
 
     first.refresh_from_db()
     assert first.status == "skipped"
@@ -102,7 +127,7 @@ def test_skip_a_chosen_scheduled_shipment_charges_and_refunds_nothing(sell):
     third = shipments(order)[2]
     ledger = SimulatedTransaction.objects.using("gateway").count()
 
-    actions.subscription_skip_shipment(
+    subscription_skip_shipment(
         subscription_id=third.subscription_id,
         occurrence_id=third.pk,
         actor=ACTOR,
@@ -128,7 +153,7 @@ def test_skipping_a_shipment_whose_child_order_exists_is_refused(sell, today):
     before = snapshot(order)
 
     with pytest.raises(Conflict) as excinfo:
-        actions.subscription_skip_shipment(
+        subscription_skip_shipment(
             subscription_id=first.subscription_id,
             occurrence_id=first.pk,
             actor=ACTOR,
@@ -144,7 +169,7 @@ def test_an_action_without_a_fitting_reason_code_is_refused(sell, code):
     order = sell()
     before = snapshot(order)
     with pytest.raises(ValidationError) as excinfo:
-        actions.subscription_skip_shipment(
+        subscription_skip_shipment(
             subscription_id=subscription_of(order).pk, actor=ACTOR, reason_code=code
         )
     assert excinfo.value.message_dict == {"reason_code": ["Choose a reason from the list."]}
@@ -159,11 +184,11 @@ def test_a_shipment_moves_to_a_new_date_between_its_neighbours(sell):
     second, _third = shipments(order)[1:3]
     new_date = second.ship_date + days(10)
 
-    preview = actions.reschedule_preview(
+    preview = reschedule_preview(
         subscription_id=second.subscription_id, occurrence_id=second.pk, new_date=new_date
     )
     assert [(e.what, e.day) for e in preview.effects] == [("move", new_date)]
-    actions.subscription_reschedule_shipment(
+    subscription_reschedule_shipment(
         subscription_id=second.subscription_id,
         occurrence_id=second.pk,
         new_date=new_date,
@@ -194,7 +219,7 @@ def test_a_date_in_the_past_or_beyond_the_next_shipment_is_refused(sell, today, 
     }[when]
     before = snapshot(order)
     with pytest.raises(ValidationError) as excinfo:
-        actions.subscription_reschedule_shipment(
+        subscription_reschedule_shipment(
             subscription_id=second.subscription_id,
             occurrence_id=second.pk,
             new_date=new_date,
@@ -214,9 +239,9 @@ def test_a_paused_subscription_is_neither_charged_nor_shipped(sell):
     second = shipments(order)[1]
     until = second.ship_date + days(3)
 
-    preview = actions.pause_preview(subscription_id=subscription.pk, until=until)
+    preview = pause_preview(subscription_id=subscription.pk, until=until)
     assert ("skip", second.pk) in [(e.what, e.occurrence.pk) for e in preview.effects]
-    actions.subscription_pause(
+    subscription_pause(
         subscription_id=subscription.pk, until=until, actor=ACTOR, reason_code="TRAVEL"
     )
     subscription.refresh_from_db()
@@ -249,21 +274,19 @@ def test_a_paused_subscription_is_neither_charged_nor_shipped(sell):
 def test_resume_skips_what_passed_and_ships_what_was_paid(sell, today):
     order = sell()
     subscription = subscription_of(order)
-    actions.subscription_pause(subscription_id=subscription.pk, actor=ACTOR, reason_code="TRAVEL")
+    subscription_pause(subscription_id=subscription.pk, actor=ACTOR, reason_code="TRAVEL")
     second = shipments(order)[1]
     resumed_on = second.ship_date + days(1)
 
     # The agent resumes it on that day: what is due is computed from today.
     with on_day(resumed_on):
-        preview = actions.resume_preview(subscription_id=subscription.pk)
+        preview = resume_preview(subscription_id=subscription.pk)
         effects = {e.occurrence.sequence: e.what for e in preview.effects}
         assert effects[1] == "ship"  # paid at submit: ships once resumed
         assert effects[2] == "skip"  # its date passed during the pause
         assert effects[3] == "charge"
 
-        actions.subscription_resume(
-            subscription_id=subscription.pk, actor=ACTOR, reason_code="WINBACK"
-        )
+        subscription_resume(subscription_id=subscription.pk, actor=ACTOR, reason_code="WINBACK")
     assert [o.status for o in shipments(order)][:3] == ["paid", "skipped", "scheduled"]
     assert subscription_of(order).status == "active"
 
@@ -271,12 +294,10 @@ def test_resume_skips_what_passed_and_ships_what_was_paid(sell, today):
 def test_pausing_a_paused_or_cancelled_subscription_is_refused(sell):
     order = sell()
     subscription = subscription_of(order)
-    actions.subscription_pause(subscription_id=subscription.pk, actor=ACTOR, reason_code="TRAVEL")
+    subscription_pause(subscription_id=subscription.pk, actor=ACTOR, reason_code="TRAVEL")
     before = snapshot(order)
     with pytest.raises(Conflict):
-        actions.subscription_pause(
-            subscription_id=subscription.pk, actor=ACTOR, reason_code="TRAVEL"
-        )
+        subscription_pause(subscription_id=subscription.pk, actor=ACTOR, reason_code="TRAVEL")
     assert snapshot(order) == before
 
 
@@ -293,9 +314,9 @@ def test_changing_the_card_with_a_reason_retries_a_declined_shipment_at_once(sel
     run_payments(second.ship_date - days(5))
     card = new_card(order, "4242 4242 4242 4242")
 
-    preview = actions.change_card_preview(subscription_id=second.subscription_id, card_id=card.pk)
+    preview = change_card_preview(subscription_id=second.subscription_id, card_id=card.pk)
     assert next((e.what, e.occurrence.pk) for e in preview.effects) == ("charge_now", second.pk)
-    subscription, results = actions.subscription_change_card_with_reason(
+    subscription, results = subscription_change_card_with_reason(
         subscription_id=second.subscription_id,
         card_id=card.pk,
         actor=ACTOR,
@@ -317,7 +338,7 @@ def test_a_card_change_refused_by_the_action_is_refused_by_its_preview(sell):
     subscription = subscription_of(order)
     # The same card: no new card to retry with (nor to release a hold by).
     with pytest.raises(ValidationError) as excinfo:
-        actions.change_card_preview(subscription_id=subscription.pk, card_id=subscription.card_id)
+        change_card_preview(subscription_id=subscription.pk, card_id=subscription.card_id)
     assert excinfo.value.message_dict == {
         "card": ["This is the subscription's card already: choose another one."]
     }
@@ -330,9 +351,9 @@ def test_a_card_change_refused_by_the_action_is_refused_by_its_preview(sell):
     card = new_card(order)
     before = snapshot(order)
     with pytest.raises(Conflict):
-        actions.change_card_preview(subscription_id=subscription.pk, card_id=card.pk)
+        change_card_preview(subscription_id=subscription.pk, card_id=card.pk)
     with pytest.raises(Conflict):
-        actions.subscription_change_card_with_reason(
+        subscription_change_card_with_reason(
             subscription_id=subscription.pk, card_id=card.pk, actor=ACTOR, reason_code="NEWCARD"
         )
     assert snapshot(order) == before
@@ -355,7 +376,7 @@ def test_the_ship_to_changes_for_shipments_not_yet_ordered(sell, today):
         actor=ACTOR,
     )
 
-    actions.subscription_change_ship_to(
+    subscription_change_ship_to(
         subscription_id=subscription.pk,
         address_id=new_address.pk,
         actor=ACTOR,
@@ -377,7 +398,7 @@ def test_another_customers_address_is_refused(sell):
     stranger = AddressFactory()
     before = snapshot(order)
     with pytest.raises(ValidationError) as excinfo:
-        actions.subscription_change_ship_to(
+        subscription_change_ship_to(
             subscription_id=subscription_of(order).pk,
             address_id=stranger.pk,
             actor=ACTOR,
@@ -398,7 +419,7 @@ def test_cancel_cancels_the_future_refunds_paid_unshipped_and_keeps_child_orders
     second.refresh_from_db()
     subscription = subscription_of(order)
 
-    preview = actions.cancel_preview(subscription_id=subscription.pk)
+    preview = cancel_preview(subscription_id=subscription.pk)
     assert [(e.what, e.occurrence.sequence) for e in preview.effects][:4] == [
         ("keep", 1),
         ("cancel", 2),
@@ -407,7 +428,7 @@ def test_cancel_cancels_the_future_refunds_paid_unshipped_and_keeps_child_orders
     ]
     assert preview.refund_total == Decimal("27.98")
 
-    actions.subscription_cancel(subscription_id=subscription.pk, actor=ACTOR, reason_code="PRICE")
+    subscription_cancel(subscription_id=subscription.pk, actor=ACTOR, reason_code="PRICE")
 
     statuses = [o.status for o in shipments(order)]
     assert statuses == ["child_created"] + ["cancelled"] * 5
@@ -424,25 +445,21 @@ def test_cancel_cancels_the_future_refunds_paid_unshipped_and_keeps_child_orders
 def test_cancelling_a_cancelled_subscription_is_refused(sell):
     order = sell()
     subscription = subscription_of(order)
-    actions.subscription_cancel(subscription_id=subscription.pk, actor=ACTOR, reason_code="PRICE")
+    subscription_cancel(subscription_id=subscription.pk, actor=ACTOR, reason_code="PRICE")
     before = snapshot(order)
     with pytest.raises(Conflict):
-        actions.subscription_cancel(
-            subscription_id=subscription.pk, actor=ACTOR, reason_code="PRICE"
-        )
+        subscription_cancel(subscription_id=subscription.pk, actor=ACTOR, reason_code="PRICE")
     assert snapshot(order) == before
     assert Payment.objects.filter(operation="refund").count() == 1
 
 
 def test_a_refund_interrupted_after_cancel_is_made_by_the_next_payment_run(sell, monkeypatch):
-    import continuity.actions as module
+    import continuity.subscription_actions.cancel as module
 
     order = sell()
     first = shipments(order)[0]
     monkeypatch.setattr(module, "occurrences_refund_due", lambda **kwargs: [])
-    actions.subscription_cancel(
-        subscription_id=first.subscription_id, actor=ACTOR, reason_code="PRICE"
-    )
+    subscription_cancel(subscription_id=first.subscription_id, actor=ACTOR, reason_code="PRICE")
     monkeypatch.undo()
     assert refunds_for(first) == []
 
@@ -455,13 +472,11 @@ def test_a_refund_interrupted_after_cancel_is_made_by_the_next_payment_run(sell,
 def test_reactivating_a_cancelled_subscription_schedules_its_future_again(sell):
     order = sell()
     subscription = subscription_of(order)
-    actions.subscription_cancel(subscription_id=subscription.pk, actor=ACTOR, reason_code="PRICE")
+    subscription_cancel(subscription_id=subscription.pk, actor=ACTOR, reason_code="PRICE")
 
-    preview = actions.reactivate_preview(subscription_id=subscription.pk)
+    preview = reactivate_preview(subscription_id=subscription.pk)
     assert {e.what for e in preview.effects} == {"charge"}
-    actions.subscription_reactivate(
-        subscription_id=subscription.pk, actor=ACTOR, reason_code="WINBACK"
-    )
+    subscription_reactivate(subscription_id=subscription.pk, actor=ACTOR, reason_code="WINBACK")
 
     subscription.refresh_from_db()
     assert subscription.status == "active"
@@ -478,7 +493,7 @@ def test_reactivating_an_active_subscription_is_refused(sell):
     order = sell()
     before = snapshot(order)
     with pytest.raises(Conflict):
-        actions.subscription_reactivate(
+        subscription_reactivate(
             subscription_id=subscription_of(order).pk, actor=ACTOR, reason_code="WINBACK"
         )
     assert snapshot(order) == before
@@ -495,7 +510,7 @@ def test_a_program_change_substitutes_an_item_and_shifts_future_shipments_only(s
     first, second = shipments(order)[:2]
     old, new = Item.objects.get(item_number="0015"), Item.objects.get(item_number="0014")
 
-    preview = actions.future_shipments_change_preview(
+    preview = future_shipments_change_preview(
         subscription_ids=[subscription.pk],
         substitute_item_id=old.pk,
         replacement_item_id=new.pk,
@@ -504,7 +519,7 @@ def test_a_program_change_substitutes_an_item_and_shifts_future_shipments_only(s
     assert [c.occurrence.sequence for c in preview] == [2, 3, 4, 5, 6]  # the paid one stays
     assert preview[0].items_after == ("0013", "0014")
 
-    actions.future_shipments_change(
+    future_shipments_change(
         subscription_ids=[subscription.pk],
         substitute_item_id=old.pk,
         replacement_item_id=new.pk,
@@ -535,3 +550,51 @@ def test_editing_a_program_never_changes_a_submitted_subscription(sell):
     assert set(
         Occurrence.objects.filter(subscription__parent_order=order).values_list("amount", flat=True)
     ) == {Decimal("22.00")}
+
+
+# --- The registry: each action declared once, read by the pages, the API and the admin ---
+
+
+AGENT_ACTIONS = [
+    "skip",
+    "reschedule",
+    "pause",
+    "resume",
+    "change_card",
+    "change_ship_to",
+    "cancel",
+    "reactivate",
+]
+
+
+def test_the_agents_actions_are_declared_in_the_subscription_pages_order():
+    assert [action.name for action in actions_all() if action.previewed] == AGENT_ACTIONS
+    assert [action.name for action in actions_all() if not action.previewed] == ["release_hold"]
+
+
+def test_every_declared_argument_is_a_field_of_its_form_and_of_the_api_request():
+    api_fields = set(SubscriptionActionSerializer().fields)
+    for action in actions_all():
+        form_fields = set(action.form.base_fields)
+        assert action.reason_keyword in form_fields, action.name
+        for argument in action.arguments:
+            assert argument.field in form_fields, (action.name, argument.field)
+            assert argument.field in api_fields, (action.name, argument.field)
+
+
+def test_an_api_request_without_a_required_argument_is_refused_on_that_field():
+    with pytest.raises(ValidationError) as refused:
+        action_get("reschedule").arguments_from({"occurrence": 7})
+    assert refused.value.message_dict == {"new_date": ["Enter the new ship date."]}
+    assert action_get("skip").arguments_from({}) == {"occurrence_id": None}
+
+
+def test_declaring_an_action_twice_is_refused():
+    with pytest.raises(ImproperlyConfigured):
+        action_register(action_get("skip"))
+
+
+def test_releasing_a_hold_is_declared_for_supervisors_only(demo):
+    users = get_user_model().objects
+    assert not RELEASE_HOLD.allowed(users.get(username="agent"))
+    assert RELEASE_HOLD.allowed(users.get(username="supervisor"))

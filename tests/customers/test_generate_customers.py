@@ -4,8 +4,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from customers import selectors
-from customers.management.customer_generator import AccountRange, PersonMaker
 from customers.models import Address, AddressKind, Customer
+from devdata.customer_generator import AccountRange, PersonMaker
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
-"""The seed procedure's steps 1 to 7 (SPEC 4) as a reader of the page does them: by the
-labels and button texts of SPEC 2, in the page's language. Each step asserts what the
-seed says the agent sees, and saves a screenshot."""
+"""The seed procedure's steps 1 to 7 as a reader of the page does them: by the labels and
+button texts of the product's glossary, in the page's language. Each step asserts what
+the seed says the agent sees, and saves a screenshot."""
 
 import datetime
 import re
@@ -38,7 +38,7 @@ def short_date(day: datetime.date, language: str) -> str:
 
 
 def planned_ship_dates() -> list[datetime.date]:
-    """88000: the first shipment on the order date, then one a month (SPEC 5, 10)."""
+    """88000: the first shipment on the order date, then one a month."""
     first = business_date()
     return [add_months(first, months) for months in range(SHIPMENTS)]
 

@@ -1,4 +1,4 @@
-"""SPEC 4, the whole seed procedure, steps 1 to 9, in the browser, in English and French:
+"""The whole seed procedure, steps 1 to 9, in the browser, in English and French:
 the order for 88000 paid by Visa, then both batch pages, then the parent order shows its
 child order.
 

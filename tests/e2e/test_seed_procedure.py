@@ -1,4 +1,4 @@
-"""SPEC 4, steps 1 to 7, in the browser, in English and in French, and the declined-card
+"""The seed procedure, steps 1 to 7, in the browser, in English and in French, and the declined-card
 path of step 7."""
 
 from decimal import Decimal

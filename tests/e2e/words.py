@@ -1,6 +1,6 @@
 """The words the pages must show, per language.
 
-SPEC section 2 fixes the words of the seed procedure, in English and in French: they are
+The product's glossary fixes the words of the seed procedure, in English and in French: they are
 written out here, so that a missing or different translation fails a test. Other labels
 (the card dialog's fields, statuses) are whatever the project's translation says; they
 are read from its catalogue, and the French ones must at least be translated.
@@ -8,7 +8,7 @@ are read from its catalogue, and the French ones must at least be translated.
 
 from django.utils import translation
 
-# SPEC section 2, word for word.
+# The glossary, word for word.
 SPEC_WORDS = {
     "en": {
         "Customer service": "Customer service",
@@ -48,7 +48,7 @@ SPEC_WORDS = {
     },
 }
 
-# Words SPEC does not fix but whose French must not be the English word.
+# Words the glossary does not fix but whose French must not be the English word.
 MUST_BE_TRANSLATED = {
     "Quantity",
     "Card",

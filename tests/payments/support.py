@@ -24,7 +24,7 @@ from payments.gateways.simulator.models import SimulatedTransaction
 from payments.models import Card, Payment
 from payments.services import card_add
 
-# The simulator's test cards (README, "Payment gateway simulator").
+# The simulator's test cards (docs/simulator.md).
 APPROVE = "4242 4242 4242 4242"
 SOFT_DECLINE = "4000 0000 0000 0002"
 INSUFFICIENT_FUNDS = "4000 0000 0000 9995"

@@ -14,7 +14,7 @@ from core.errors import Conflict
 from orders.models import SalesOrder, SalesOrderStatus
 from orders.services import sales_order_submit
 from payments.models import Payment, PaymentStatus
-from payments.services import PaymentOutcomeUnknown, payment_reconcile, payment_refund, payment_void
+from payments.services import PaymentOutcomeUnknown, payment_reconcile, payment_refund
 from tests.payments.support import (
     APPROVE,
     TIMEOUT_AFTER_CHARGE,
@@ -107,21 +107,3 @@ def test_the_same_refund_asked_twice_at_once_refunds_once(demo, actor, slow_gate
     assert list(ledger_reversals(sale).values_list("idempotency_key", "amount_minor")) == [
         (f"payment-{sale.pk}-refund-1", 1000)
     ]
-
-
-def test_a_refund_and_a_void_at_once_reverse_the_sale_once(demo, actor, slow_gateway):
-    sale = submitted_sale(actor)
-
-    results = at_once(
-        lambda: payment_refund(payment_id=sale.pk, actor=actor).operation,
-        lambda: payment_void(payment_id=sale.pk, actor=actor).operation,
-    )
-
-    done = [result for result in results if isinstance(result, str)]
-    refused = [result for result in results if isinstance(result, Conflict)]
-    assert (len(done), len(refused)) == (1, 1)
-    reversal = Payment.objects.get(original=sale)
-    assert (reversal.operation, reversal.status) == (done[0], PaymentStatus.APPROVED)
-    assert list(ledger_reversals(sale).values_list("operation", flat=True)) == done
-    sale.refresh_from_db()
-    assert sale.status == ("refunded" if done == ["refund"] else "voided")

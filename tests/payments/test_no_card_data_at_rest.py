@@ -1,4 +1,4 @@
-"""No card data at rest (SPEC 6): after cards are added and charged through the services,
+"""No card data at rest: after cards are added and charged through the services,
 neither the application log nor a full dump of the database holds a card number or a
 security code. (Cards typed into the pages, and the broker's messages, are scanned by
 tests/web/test_no_card_data_through_pages.py with the same scanner.)"""

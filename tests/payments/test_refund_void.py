@@ -1,6 +1,6 @@
-"""Refunds and voids (payments.services.payment_refund / payment_void): the same
-idempotency rules as a sale, what the sale becomes, and refusals that write and send
-nothing."""
+"""Refunds (payments.services.payment_refund): the same idempotency rules as a sale, what
+the sale becomes, and refusals that write and send nothing; and a void row left
+unanswered, settled as a void."""
 
 from decimal import Decimal
 
@@ -20,7 +20,6 @@ from payments.services import (
     ReversalOutcomeUnknown,
     payment_reconcile,
     payment_refund,
-    payment_void,
 )
 from tests.factories import PaymentFactory
 from tests.payments.support import (
@@ -185,7 +184,7 @@ def test_a_bad_refund_amount_is_refused_and_nothing_is_written_or_sent(
     assert ledger_rows(sale) == [(f"payment-{sale.pk}-refund-1", "refund", 1000, True)]
 
 
-def test_a_declined_sale_cannot_be_refunded_or_voided(demo, actor):
+def test_a_declined_sale_cannot_be_refunded(demo, actor):
     order = order_ready(actor, SOFT_DECLINE)
     with pytest.raises(PaymentDeclined):
         sales_order_submit(order_id=order.pk, actor=actor)
@@ -194,14 +193,9 @@ def test_a_declined_sale_cannot_be_refunded_or_voided(demo, actor):
 
     with pytest.raises(Conflict) as refund_refused:
         payment_refund(payment_id=sale.pk, actor=actor)
-    with pytest.raises(Conflict) as void_refused:
-        payment_void(payment_id=sale.pk, actor=actor)
 
     assert refund_refused.value.message == (
         f"Only an approved sale can be refunded; payment {sale.pk} is a sale that is declined."
-    )
-    assert void_refused.value.message == (
-        f"Only an approved sale can be voided; payment {sale.pk} is a sale that is declined."
     )
     assert everything_written() == before
 
@@ -214,66 +208,10 @@ def test_a_refund_itself_cannot_be_refunded_and_a_missing_payment_is_not_found(d
     with pytest.raises(Conflict) as excinfo:
         payment_refund(payment_id=refund.pk, actor=actor)
     with pytest.raises(NotFound):
-        payment_void(payment_id=sale.pk + 10_000, actor=actor)
+        payment_refund(payment_id=sale.pk + 10_000, actor=actor)
 
     assert excinfo.value.message == (
         f"Only an approved sale can be refunded; payment {refund.pk} is a refund that is approved."
-    )
-    assert everything_written() == before
-
-
-def test_a_void_voids_the_whole_sale(demo, actor):
-    sale = submitted_sale(actor)
-
-    void = payment_void(payment_id=sale.pk, actor=actor, reason="Entered twice")
-
-    key = f"payment-{sale.pk}-void-1"
-    assert reversal_row(void) == ("void", "approved", sale.pk, 1, key, FIRST_SHIPMENT, "")
-    sale.refresh_from_db()
-    assert sale.status == PaymentStatus.VOIDED
-    assert ledger_rows(sale) == [(key, "void", 2798, True)]
-    assert trail(void) == [
-        ("payment_created", "agent", "", "pending", "Entered twice", None),
-        ("status_change", "agent", "pending", "approved", "", void.gateway_reference),
-    ]
-    assert trail(sale)[-1] == (
-        "status_change",
-        "agent",
-        "approved",
-        "voided",
-        "Entered twice",
-        sale.gateway_reference,
-    )
-
-
-def test_a_void_after_a_refund_is_refused_and_nothing_is_written_or_sent(demo, actor):
-    sale = submitted_sale(actor)
-    payment_refund(payment_id=sale.pk, amount=Decimal("5.00"), actor=actor)
-    before = everything_written()
-
-    with pytest.raises(Conflict) as excinfo:
-        payment_void(payment_id=sale.pk, actor=actor)
-
-    assert excinfo.value.message == (
-        f"Payment {sale.pk} was partly refunded and can no longer be voided: refund what is "
-        "left instead."
-    )
-    assert everything_written() == before
-    assert [row[1] for row in ledger_rows(sale)] == ["refund"]
-
-
-def test_a_voided_sale_cannot_be_voided_or_refunded_again(demo, actor):
-    sale = submitted_sale(actor)
-    payment_void(payment_id=sale.pk, actor=actor)
-    before = everything_written()
-
-    with pytest.raises(Conflict):
-        payment_void(payment_id=sale.pk, actor=actor)
-    with pytest.raises(Conflict) as excinfo:
-        payment_refund(payment_id=sale.pk, actor=actor)
-
-    assert excinfo.value.message == (
-        f"Only an approved sale can be refunded; payment {sale.pk} is a sale that is voided."
     )
     assert everything_written() == before
 
@@ -344,7 +282,7 @@ def test_a_refund_the_gateway_never_saw_is_sent_again_under_its_key(demo, actor,
     assert sale.status == PaymentStatus.REFUNDED
 
 
-def test_while_a_refund_is_unconfirmed_another_amount_or_a_void_is_refused(demo, actor):
+def test_while_a_refund_is_unconfirmed_another_amount_is_refused(demo, actor):
     sale = submitted_sale(actor, TIMEOUT_BEFORE_CHARGE)
     with pytest.raises(ReversalOutcomeUnknown):
         payment_refund(payment_id=sale.pk, amount=Decimal("10.00"), actor=actor)
@@ -352,8 +290,6 @@ def test_while_a_refund_is_unconfirmed_another_amount_or_a_void_is_refused(demo,
 
     with pytest.raises(Conflict) as other_amount:
         payment_refund(payment_id=sale.pk, amount=Decimal("5.00"), actor=actor)
-    with pytest.raises(Conflict) as void:
-        payment_void(payment_id=sale.pk, actor=actor)
     with pytest.raises(Conflict):
         payment_refund(payment_id=sale.pk, actor=actor)  # all that is left: 27.98
 
@@ -362,25 +298,30 @@ def test_while_a_refund_is_unconfirmed_another_amount_or_a_void_is_refused(demo,
         "service. Reconcile it before asking for anything else."
     )
     assert other_amount.value.message == message
-    assert void.value.message == message
     assert everything_written() == before
     assert ledger_rows(sale) == []
 
 
-def test_a_void_whose_answer_was_lost_is_settled_by_reconcile(demo, actor):
-    sale = submitted_sale(actor, TIMEOUT_AFTER_CHARGE)
-    with pytest.raises(ReversalOutcomeUnknown) as excinfo:
-        payment_void(payment_id=sale.pk, actor=actor)
-    void = excinfo.value.payment
-    assert void.status == PaymentStatus.UNKNOWN
-    before = everything_written()
-    with pytest.raises(Conflict):
-        payment_refund(payment_id=sale.pk, actor=actor)
-    assert everything_written() == before
+def test_a_void_left_unanswered_is_settled_as_a_void_not_a_refund(demo, actor):
+    # No service starts a void, but the model keeps the operation: a void row still
+    # pending is sent to the gateway as a void and voids the sale.
+    sale = submitted_sale(actor)
+    key = f"payment-{sale.pk}-void-1"
+    void = PaymentFactory(
+        sales_order=sale.sales_order,
+        customer=sale.customer,
+        method=sale.method,
+        card=sale.card,
+        original=sale,
+        operation="void",
+        status=PaymentStatus.PENDING,
+        amount=sale.amount,
+        idempotency_key=key,
+        gateway_reference="",
+    )
 
     reconciled = payment_reconcile(payment_id=void.pk, actor=RECONCILE_ACTOR)
 
-    key = f"payment-{sale.pk}-void-1"
     assert reversal_row(reconciled) == ("void", "approved", sale.pk, 1, key, FIRST_SHIPMENT, "")
     sale.refresh_from_db()
     assert sale.status == PaymentStatus.VOIDED

@@ -1,4 +1,4 @@
-"""Every outcome of the gateway simulator, through the submit flow of an order (SPEC 6):
+"""Every outcome of the gateway simulator, through the submit flow of an order:
 what our payment rows, the order, its subscription, the audit trail and the gateway's own
 ledger say afterwards."""
 

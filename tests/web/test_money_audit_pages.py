@@ -14,7 +14,7 @@ from continuity.models import MoneyAudit, Occurrence, OccurrenceStatus
 from continuity.money_audit import FindingKind, money_audit
 from core.actors import Actor
 from core.dates import business_date
-from core.demo import DEMO_PASSWORD
+from devdata.demo import DEMO_PASSWORD
 from payments.models import Payment, PaymentOperation
 from tests.api.conftest import token_client
 

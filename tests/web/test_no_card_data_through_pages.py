@@ -1,4 +1,4 @@
-"""No card data at rest, through the pages (SPEC 6): cards typed into the Add credit
+"""No card data at rest, through the pages: cards typed into the Add credit
 card dialogs (the order summary's and the payment exceptions' change-card page), good
 and refused; the order paid and a payment run queued on the real broker. Then a full
 database dump, everything the application logged, and the messages waiting in the
@@ -20,7 +20,7 @@ from batch.tasks import batch_run_enqueue
 from continuity.models import Subscription
 from core.actors import Actor
 from core.dates import business_date
-from core.demo import DEMO_PASSWORD
+from devdata.demo import DEMO_PASSWORD
 from payments.models import Card
 from tests.card_data_scan import luhn_numbers, secret_hits, security_code_pick, whole_numbers
 from tests.payments.test_no_card_data_at_rest import log_text, pg_dump, sequence_windows
@@ -104,7 +104,7 @@ def test_cards_typed_into_the_pages_leave_no_trace(demo, client, caplog, empty_b
 
     # The supervisor's change-card page: a refused card, then a second good one.
     subscription = Subscription.objects.get(parent_order__number=number)
-    change_url = reverse("payments:change_card", args=[subscription.pk])
+    change_url = reverse("exceptions:change_card", args=[subscription.pk])
     response = client.post(change_url, card_form(NOT_LUHN, other_code, method=""))
     assert response.status_code == 400
     pages.append(response.content.decode())

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from continuity.models import Subscription
-from core.demo import DEMO_PASSWORD
+from devdata.demo import DEMO_PASSWORD
 from orders.models import SalesOrder, SalesOrderLine, SalesOrderStatus
 from payments.gateways.simulator.models import SimulatedCard
 from payments.models import Card, Payment, PaymentStatus

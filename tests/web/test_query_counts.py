@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from continuity.models import Subscription
-from core.demo import DEMO_PASSWORD
+from devdata.demo import DEMO_PASSWORD
 
 pytestmark = pytest.mark.django_db
 

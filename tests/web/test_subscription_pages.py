@@ -7,8 +7,10 @@ import pytest
 from django.urls import reverse
 
 from continuity.models import Occurrence, Subscription
-from core.demo import DEMO_PASSWORD
+from continuity.subscription_actions.pause import subscription_pause
+from core.actors import Actor
 from core.models import AuditEntry
+from devdata.demo import DEMO_PASSWORD
 from orders.models import Item
 from tests.batch.conftest import days
 
@@ -140,3 +142,33 @@ def test_agents_cannot_reach_the_program_change(agent_client, sell):
     subscription = Subscription.objects.get(parent_order=order)
     url = reverse("admin:continuity_subscription_change_future") + f"?ids={subscription.pk}"
     assert agent_client.get(url).status_code == 302  # to the admin login
+
+
+def test_the_subscription_page_offers_the_declared_actions_its_state_allows(agent_client, sell):
+    subscription = Subscription.objects.get(parent_order=sell())
+    url = reverse("continuity:subscription", args=[subscription.pk])
+    button = rf'<a class="button( danger)?" href="[^"]*/{subscription.pk}/(\w+)/">([^<]+)</a>'
+
+    def buttons():
+        return re.findall(button, html(agent_client.get(url)))
+
+    assert buttons() == [
+        ("", "skip", "Skip a shipment"),
+        ("", "reschedule", "Change a shipment&#x27;s date"),
+        ("", "pause", "Pause"),
+        ("", "change_card", "Change the card"),
+        ("", "change_ship_to", "Change the ship-to address"),
+        (" danger", "cancel", "Cancel"),
+    ]
+    subscription_pause(
+        subscription_id=subscription.pk, actor=Actor.job("agent-test"), reason_code="TRAVEL"
+    )
+    assert [name for _, name, _ in buttons()] == [
+        "skip",
+        "reschedule",
+        "resume",
+        "change_card",
+        "change_ship_to",
+        "cancel",
+        "reactivate",
+    ]

@@ -6,6 +6,7 @@ import sys
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from batch.jobs import job_for
 from batch.presenters import batch_run_summary_line
 from batch.services import batch_run_inline, batch_run_request
 from core.actors import Actor
@@ -23,8 +24,8 @@ def _date(value: str) -> datetime.date:
 
 
 class BatchCommand(BaseCommand):
+    # The registered job the command runs.
     job: str
-    takes_limit = False
 
     def add_arguments(self, parser):
         parser.add_argument("--item", default="", help="Continuity item number, e.g. 88000.")
@@ -33,10 +34,9 @@ class BatchCommand(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Report what would happen; change nothing."
         )
-        if self.takes_limit:
-            parser.add_argument(
-                "--limit", type=int, default=None, help="Create at most this many child orders."
-            )
+        limit_help = job_for(self.job).limit_help
+        if limit_help:
+            parser.add_argument("--limit", type=int, default=None, help=limit_help)
 
     def handle(self, *args, **options):
         run_date = _date(options["date"]) if options["date"] else None

@@ -1,6 +1,6 @@
 """Deterministic test cards of the simulator. Any other valid number is approved, so the
 usual demo numbers (4111 1111 1111 1111, 4242 4242 4242 4242, 5555 5555 5555 4444)
-behave like a customer's good card. The README shows this table."""
+behave like a customer's good card. docs/simulator.md shows this table."""
 
 import enum
 

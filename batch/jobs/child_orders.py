@@ -1,0 +1,140 @@
+"""Create continuity child orders: one child order per paid shipment that is due (one
+for several shipments when the program consolidates), up to the run's cap."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from batch.jobs.base import BatchJobSpec, Plan, actor_of, plan_ahead
+from batch.jobs.chunks import ChunkIncomplete, ChunkLedger, ChunkOutcome
+from batch.models import BatchChunk, BatchJob, BatchRun
+from batch.selectors import batch_run_child_orders
+from continuity.child_orders import child_orders_create
+from continuity.models import ContinuityParameters, ShipmentProblem
+from continuity.selectors import (
+    occurrences_due_for_child_orders,
+    occurrences_not_ready_for_child_orders,
+)
+
+# The reasons the summary line always names (with 0 when none), in this order; the
+# others only when they happened.
+ALWAYS_NAMED_REASONS = [
+    ShipmentProblem.AWAITING_PAYMENT,
+    ShipmentProblem.PAYMENT_DECLINED,
+    ShipmentProblem.CARD_EXPIRED,
+    ShipmentProblem.ON_HOLD,
+]
+NAMED_WHEN_COUNTED_REASONS = [ShipmentProblem.LIMIT_REACHED, ShipmentProblem.ERROR]
+
+
+class CreateChildOrdersJob(BatchJobSpec):
+    name = BatchJob.CREATE_CHILD_ORDERS
+    limit_help = "Create at most this many child orders."
+
+    def plan(self, run: BatchRun) -> Plan:
+        planned = plan_ahead(run)
+        due = occurrences_due_for_child_orders(
+            run_date=run.run_date, item_id=run.item_id, parent_order_id=run.sales_order_id
+        ).values_list("pk", "subscription_id", "subscription__plan__consolidate")
+        groups: list[list[int]] = []
+        by_subscription: dict[int, list[int]] = {}
+        for pk, subscription_id, consolidate in due:
+            if consolidate:
+                if subscription_id not in by_subscription:
+                    by_subscription[subscription_id] = []
+                    groups.append(by_subscription[subscription_id])
+                by_subscription[subscription_id].append(pk)
+            else:
+                groups.append([pk])
+        cap = ContinuityParameters.load().max_child_orders_per_run
+        if run.limit:
+            cap = min(cap, run.limit)
+        kept, over = groups[:cap], groups[cap:]
+        not_processed = occurrences_not_ready_for_child_orders(
+            run_date=run.run_date, item_id=run.item_id, parent_order_id=run.sales_order_id
+        )
+        not_processed += [(pk, ShipmentProblem.LIMIT_REACHED) for group in over for pk in group]
+        return Plan(
+            groups=kept, not_processed=not_processed, extra={"planned_occurrences": planned}
+        )
+
+    def dry_run_summary(self, run: BatchRun, plan: Plan) -> dict:
+        return {
+            "would_create": len(plan.groups),
+            "would_fulfil": sum(len(group) for group in plan.groups),
+        }
+
+    def process(self, run: BatchRun, chunk: BatchChunk, *, final: bool = False) -> bool:
+        """What is left of the chunk's child orders, its counts and what is still left,
+        in one transaction."""
+        ledger = ChunkLedger(run, chunk)
+        with transaction.atomic():
+            if not ledger.lock():
+                return False
+            groups = ledger.row.groups_to_do
+            result = child_orders_create(
+                groups=groups,
+                run_date=run.run_date,
+                actor=actor_of(run),
+                source_reference=f"batch-run:{run.pk}",
+            )
+            held = set(result.locked_elsewhere)
+            waiting = [
+                [pk for pk in group if pk in held]
+                for group in groups
+                if any(pk in held for pk in group)
+            ]
+            problems = list(result.problems)
+            complete = final or not waiting
+            if final:
+                problems += [
+                    (
+                        pk,
+                        ShipmentProblem.ERROR,
+                        _("Held by another database session; not processed."),
+                    )
+                    for group in waiting
+                    for pk in group
+                ]
+            outcome = ChunkOutcome(
+                processed=result.fulfilled_occurrences + len(problems),
+                succeeded=result.fulfilled_occurrences,
+                counts=Counter(
+                    {
+                        "created": result.created_orders,
+                        "fulfilled": result.fulfilled_occurrences,
+                        "completed_subscriptions": result.completed_subscriptions,
+                    }
+                ),
+                problems=problems,
+            )
+            ledger.account(outcome, remaining=waiting, complete=complete)
+        if not complete:
+            raise ChunkIncomplete(f"{len(held)} shipments held elsewhere")
+        return True
+
+    def summary_line(self, run: BatchRun) -> str:
+        summary = run.summary or {}
+        if run.dry_run:
+            text = _("Dry run. Child orders to create: %(orders)d (shipments: %(shipments)d).") % {
+                "orders": summary.get("would_create", 0),
+                "shipments": summary.get("would_fulfil", 0),
+            }
+        else:
+            text = _("Child orders created: %(count)d.") % {"count": summary.get("created", 0)}
+        return f"{text} " + _("Not created: %(reasons)s") % {
+            "reasons": _not_created_text(summary.get("not_processed", {}))
+        }
+
+    def child_orders(self, run: BatchRun):
+        return batch_run_child_orders(run)
+
+
+def _not_created_text(counts: dict) -> str:
+    reasons = ALWAYS_NAMED_REASONS + [
+        reason for reason in NAMED_WHEN_COUNTED_REASONS if counts.get(reason)
+    ]
+    return ", ".join(f"{reason.label} {counts.get(reason, 0)}" for reason in reasons)

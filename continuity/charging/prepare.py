@@ -1,0 +1,203 @@
+"""Step 1 of a charge: under the subscription's and the shipment's row locks, commit a
+pending sale with its idempotency key and move the shipment to `charging`, or pick up the
+sale an earlier attempt left in flight."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, transaction
+
+from continuity.charging.outcomes import (
+    ChargeOutcome,
+    ChargePreparation,
+    ChargeResult,
+    PreparedCharge,
+    charge_notification,
+    put_on_hold,
+)
+from continuity.locks import subscriptions_lock
+from continuity.models import (
+    AWAITING_CHARGE,
+    CHARGE_IN_FLIGHT,
+    ContinuityParameters,
+    HoldReason,
+    Occurrence,
+    OccurrenceStatus,
+    ShipmentProblem,
+    SubscriptionStatus,
+)
+from continuity.services import occurrence_move
+from core.actors import Actor
+from core.notifications import notifications_add
+from payments.gateways.base import DeclineCode
+from payments.models import LIVE_SALE_STATUSES, UNANSWERED_STATUSES, Payment, PaymentOperation
+from payments.services import payment_claim_for_sending, payment_sale_create
+
+
+def charges_prepare(
+    *,
+    occurrence_ids: list[int],
+    run_date: datetime.date,
+    actor: Actor,
+    check_due: bool = True,
+    settle_only: bool = False,
+    skip_locked: bool = True,
+) -> ChargePreparation:
+    """Step 1 of charging, in one transaction: for each shipment still due, a pending sale
+    and its key are committed and the shipment becomes `charging`; a shipment already in
+    flight has its sale picked up (claimed for sending, looked up before it is sent
+    again), whatever its subscription's state, since settling a charge is not a new one.
+
+    `skip_locked` (the batch job): shipments whose subscription or row another
+    transaction holds are listed, not waited for. Each shipment has its own savepoint; one
+    that raises is reported as an error and the others go on. `check_due=False` charges
+    whatever the dunning calendar says (a person asked for it: retry now, a new card).
+    `settle_only`: only pick up charges in flight, start none.
+    """
+    prepared: list[PreparedCharge] = []
+    results: list[ChargeResult] = []
+    locked_elsewhere: list[int] = []
+    parameters = ContinuityParameters.load()
+    with transaction.atomic():
+        occurrences = Occurrence.objects.select_related(
+            "subscription__card", "subscription__payment_method", "subscription__parent_order"
+        ).order_by("pk")
+        if skip_locked:
+            # The subscription's row first, as every writer of a shipment takes it
+            # (continuity.locks): one query, both rows, nothing waited for.
+            occurrences = occurrences.select_for_update(
+                skip_locked=True, of=("self", "subscription")
+            )
+            locked = list(occurrences.filter(pk__in=occurrence_ids))
+        else:
+            subscriptions_lock(
+                Occurrence.objects.filter(pk__in=occurrence_ids).values("subscription_id")
+            )
+            locked = list(occurrences.select_for_update(of=("self",)).filter(pk__in=occurrence_ids))
+        locked_ids = {occurrence.pk for occurrence in locked}
+        # The sale each shipment may have in flight (or approved and not yet recorded on
+        # it): at most one per shipment, a database constraint. Locked after the
+        # shipments, as everywhere.
+        live_sales = {
+            sale.occurrence_id: sale
+            for sale in Payment.objects.select_for_update(of=("self",))
+            .filter(
+                occurrence__in=locked_ids,
+                operation=PaymentOperation.SALE,
+                status__in=LIVE_SALE_STATUSES,
+            )
+            .select_related("card")
+            .order_by("pk")
+        }
+        for occurrence in locked:
+            try:
+                with transaction.atomic():
+                    item = _charge_prepare_one(
+                        occurrence,
+                        live=live_sales.get(occurrence.pk),
+                        run_date=run_date,
+                        actor=actor,
+                        parameters=parameters if check_due else None,
+                        settle_only=settle_only,
+                    )
+            except (DatabaseError, ValidationError) as error:
+                results.append(
+                    ChargeResult(
+                        occurrence.pk, ShipmentProblem.ERROR, f"{type(error).__name__}: {error}"
+                    )
+                )
+                continue
+            if item is None:
+                locked_elsewhere.append(occurrence.pk)
+            elif isinstance(item, PreparedCharge):
+                prepared.append(item)
+            else:
+                results.append(item)
+        by_pk = {occurrence.pk: occurrence for occurrence in locked}
+        notifications_add(
+            [
+                charge_notification(by_pk[result.occurrence_id], result, payment=None)
+                for result in results
+                if result.outcome == ShipmentProblem.CARD_EXPIRED
+            ]
+        )
+    locked_elsewhere += [pk for pk in occurrence_ids if pk not in locked_ids]
+    return ChargePreparation(prepared, results, locked_elsewhere)
+
+
+def _move_to_charging(occurrence: Occurrence, *, actor: Actor, reason: str = "") -> None:
+    occurrence_move(
+        occurrence,
+        to_status=OccurrenceStatus.CHARGING,
+        actor=actor,
+        customer_id=occurrence.subscription.customer_id,
+        reason=reason,
+    )
+
+
+def _charge_prepare_one(
+    occurrence: Occurrence,
+    *,
+    live: Payment | None,
+    run_date: datetime.date,
+    actor: Actor,
+    parameters: ContinuityParameters | None,
+    settle_only: bool,
+) -> PreparedCharge | ChargeResult | None:
+    """`live`: the shipment's sale that is pending, unknown or approved. `parameters`:
+    check that the shipment is still due. None: the key is being settled by a supervisor
+    right now; try again later."""
+    subscription = occurrence.subscription
+    if live is not None and live.status in UNANSWERED_STATUSES:
+        if occurrence.status not in CHARGE_IN_FLIGHT:
+            # Written before shipments showed their charges in flight: show it now.
+            _move_to_charging(occurrence, actor=actor, reason="sale in flight")
+        if not payment_claim_for_sending(live):
+            return None
+        return PreparedCharge(occurrence.pk, live, fresh=False)
+    if occurrence.status in CHARGE_IN_FLIGHT:
+        if live is not None:
+            # Approved, its answer recorded on the payment but not on the shipment.
+            return PreparedCharge(occurrence.pk, live, fresh=False)
+        return ChargeResult(
+            occurrence.pk, ShipmentProblem.ERROR, "The shipment is charging but has no sale."
+        )
+    if (
+        settle_only
+        or occurrence.status not in AWAITING_CHARGE
+        or subscription.status != SubscriptionStatus.ACTIVE
+        # A person's "charge now" (retry now, a new card) retries a declined charge; a
+        # shipment never tried waits for its due date, or it would be charged early.
+        or (parameters is None and occurrence.status != OccurrenceStatus.PAYMENT_DECLINED)
+    ):
+        return ChargeResult(occurrence.pk, ChargeOutcome.SKIPPED, occurrence.status)
+    # Still due? The run was planned before this lock; another run may have recorded a
+    # decline since, with its retry on a later day.
+    if parameters is not None and (
+        occurrence.ship_date > run_date + datetime.timedelta(days=parameters.payment_lead_days)
+        or (occurrence.next_payment_attempt_on and occurrence.next_payment_attempt_on > run_date)
+    ):
+        return ChargeResult(occurrence.pk, ChargeOutcome.SKIPPED, "not due")
+    card = subscription.card
+    if card.is_expired_on(run_date):
+        put_on_hold(
+            occurrence,
+            hold_reason=HoldReason.CARD_EXPIRED,
+            detail=DeclineCode.EXPIRED_CARD.reason,
+            actor=actor,
+        )
+        return ChargeResult(
+            occurrence.pk, ShipmentProblem.CARD_EXPIRED, DeclineCode.EXPIRED_CARD.reason
+        )
+    payment = payment_sale_create(
+        sales_order=subscription.parent_order,
+        occurrence=occurrence,
+        method=subscription.payment_method,
+        card=card,
+        amount=occurrence.amount,
+        actor=actor,
+    )
+    _move_to_charging(occurrence, actor=actor)
+    return PreparedCharge(occurrence.pk, payment, fresh=True)

@@ -1,0 +1,126 @@
+"""Reads and refusals several families of actions share: the subscription as an action
+sees it, whether it still runs, which shipment an action is about and whether that one
+may still change."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+
+from continuity.models import (
+    CHANGEABLE,
+    CHARGE_IN_FLIGHT,
+    ENDED_SUBSCRIPTIONS,
+    NOT_SENT,
+    Occurrence,
+    OccurrenceStatus,
+    Subscription,
+)
+from continuity.services import occurrence_close, subscription_set_status
+from continuity.subscription_actions.base import Effect
+from core.dates import business_date
+from core.errors import Conflict
+
+
+def subscription_for_action(subscription_id: int, *, lock: bool = False) -> Subscription:
+    subscriptions = Subscription.objects.select_related(
+        "customer", "parent_order", "card", "ship_to"
+    )
+    if lock:
+        subscriptions = subscriptions.select_for_update(of=("self",))
+    return subscriptions.get(pk=subscription_id)
+
+
+def is_running(subscription: Subscription) -> bool:
+    """Neither cancelled nor completed: what most actions ask of a subscription."""
+    return subscription.status not in ENDED_SUBSCRIPTIONS
+
+
+def require_running(subscription: Subscription) -> None:
+    if not is_running(subscription):
+        raise Conflict(
+            _("Subscription %(subscription)s is %(status)s.")
+            % {"subscription": subscription, "status": subscription.get_status_display().lower()}
+        )
+
+
+def refused_if_in_flight(occurrence: Occurrence) -> None:
+    if occurrence.status in CHARGE_IN_FLIGHT:
+        raise Conflict(
+            _(
+                "The charge of the shipment of %(date)s is being confirmed; try again once it "
+                "is settled."
+            )
+            % {"date": occurrence.ship_date.isoformat()}
+        )
+
+
+def refund_effect(occurrence: Occurrence) -> Effect | None:
+    if occurrence.status == OccurrenceStatus.PAID:
+        return Effect("refund", occurrence, amount=occurrence.amount)
+    return None
+
+
+def _next_open_occurrence(subscription: Subscription) -> Occurrence | None:
+    return (
+        subscription.occurrences.filter(
+            status__in=[*CHANGEABLE, *CHARGE_IN_FLIGHT],
+            ship_date__gte=business_date(),
+        )
+        .order_by("ship_date", "sequence")
+        .first()
+    )
+
+
+def occurrence_of(subscription: Subscription, occurrence_id: int | None) -> Occurrence:
+    if occurrence_id is None:
+        occurrence = _next_open_occurrence(subscription)
+        if occurrence is None:
+            raise Conflict(_("This subscription has no shipment left to change."))
+        return occurrence
+    occurrence = subscription.occurrences.filter(pk=occurrence_id).first()
+    if occurrence is None:
+        raise ValidationError({"occurrence": _("This shipment is not one of the subscription's.")})
+    return occurrence
+
+
+def require_open(occurrence: Occurrence) -> None:
+    if occurrence.status == OccurrenceStatus.CHILD_CREATED:
+        raise Conflict(
+            _(
+                "The shipment of %(date)s has its child order %(order)s already; it can no "
+                "longer change."
+            )
+            % {"date": occurrence.ship_date.isoformat(), "order": occurrence.child_order.number}
+        )
+    if occurrence.status in NOT_SENT:
+        raise Conflict(
+            _("The shipment of %(date)s is %(status)s.")
+            % {
+                "date": occurrence.ship_date.isoformat(),
+                "status": occurrence.get_status_display().lower(),
+            }
+        )
+    refused_if_in_flight(occurrence)
+
+
+def close_previewed(preview, what, to_status, subscription, actor, reason) -> None:
+    """Skip or cancel every shipment the preview says so of."""
+    for effect in preview.effects:
+        if effect.what == what:
+            occurrence_close(
+                effect.occurrence.pk,
+                to_status=to_status,
+                customer_id=subscription.customer_id,
+                actor=actor,
+                reason=reason,
+            )
+
+
+def status_set_ending_pause(subscription, to_status, actor, reason) -> None:
+    """Any status change but a pause ends the pause's date."""
+    subscription.paused_until = None
+    subscription.save(update_fields=["paused_until"])
+    subscription_set_status(
+        subscription=subscription, to_status=to_status, actor=actor, reason=reason
+    )
