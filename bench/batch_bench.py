@@ -481,7 +481,10 @@ def measure_payments(
         flush=True,
     )
     databases.recreate()
-    load = _generate(size, today)
+    # Sold a month ago, so that the second shipments are due for payment now: a run date
+    # may not be more than BATCH_MAX_DAYS_AHEAD after today, and one in the past (a
+    # catch-up run) charges the same.
+    load = _generate(size, today - datetime.timedelta(days=31))
     ledger_before = SimulatedTransaction.objects.using("gateway").count()
     worker = Worker(broker=broker, latency_ms=latency_ms, log=log).start()
     try:

@@ -4,6 +4,7 @@ in one place."""
 
 from functools import wraps
 
+from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied
 
 AGENT = "Agent"
@@ -49,3 +50,64 @@ def role_required(check):
         return wrapped
 
     return decorator
+
+
+# Model permissions per role (for the Django admin; the pages and the API check the role
+# itself). A supervisor has the agent's and these; the Administrator group has every one.
+ROLE_PERMISSIONS = {
+    AGENT: [
+        "customers.view_customer",
+        "customers.change_customer",
+        "customers.add_address",
+        "customers.view_address",
+        "orders.view_item",
+        "orders.add_salesorder",
+        "orders.change_salesorder",
+        "orders.view_salesorder",
+        "orders.add_salesorderline",
+        "orders.view_salesorderline",
+        "payments.add_card",
+        "payments.view_card",
+        "payments.view_paymentmethod",
+        "payments.view_payment",
+        "continuity.view_continuityprogram",
+        "continuity.view_subscription",
+        "continuity.change_subscription",
+        "continuity.view_occurrence",
+    ],
+    SUPERVISOR: [
+        "batch.add_batchrun",
+        "batch.view_batchrun",
+        "payments.change_payment",
+    ],
+}
+
+
+def _permissions(names: list[str]) -> list[Permission]:
+    permissions = []
+    for name in names:
+        app_label, codename = name.split(".")
+        permissions.append(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    return permissions
+
+
+def roles_ensure() -> dict[str, Group]:
+    """Create the three role groups with their permissions, or add what they miss (a
+    permission taken away by hand stays away only until the next call: the roles are
+    defined here). Run by `manage.py ensure_roles` and by the demo data."""
+    agent_permissions = _permissions(ROLE_PERMISSIONS[AGENT])
+    wanted = {
+        AGENT: agent_permissions,
+        SUPERVISOR: agent_permissions + _permissions(ROLE_PERMISSIONS[SUPERVISOR]),
+        ADMINISTRATOR: list(Permission.objects.all()),
+    }
+    groups = {}
+    for name, permissions in wanted.items():
+        group, _created = Group.objects.get_or_create(name=name)
+        missing = set(permissions) - set(group.permissions.all())
+        if missing:
+            group.permissions.add(*missing)
+        groups[name] = group
+    return groups

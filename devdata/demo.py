@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.db import transaction
 
 from continuity.models import (
@@ -222,69 +222,12 @@ PAYMENT_METHODS = [
     ("OnAccount", "On account", PaymentMethodKind.ON_ACCOUNT, ""),
 ]
 
-# Model permissions per role; the Administrator group gets every permission.
-ROLE_PERMISSIONS = {
-    ROLE_AGENT: [
-        "customers.view_customer",
-        "customers.change_customer",
-        "customers.add_address",
-        "customers.view_address",
-        "orders.view_item",
-        "orders.add_salesorder",
-        "orders.change_salesorder",
-        "orders.view_salesorder",
-        "orders.add_salesorderline",
-        "orders.view_salesorderline",
-        "payments.add_card",
-        "payments.view_card",
-        "payments.view_paymentmethod",
-        "payments.view_payment",
-        "continuity.view_continuityprogram",
-        "continuity.view_subscription",
-        "continuity.change_subscription",
-        "continuity.view_occurrence",
-    ],
-    ROLE_SUPERVISOR: [
-        "batch.add_batchrun",
-        "batch.view_batchrun",
-        "payments.change_payment",
-    ],
-}
-
 USERS = [
     # username, first name, last name, group, staff (admin site), superuser
     ("agent", "Alex", "Agent", ROLE_AGENT, False, False),
     ("supervisor", "Sam", "Supervisor", ROLE_SUPERVISOR, False, False),
     ("admin", "Ada", "Administrator", ROLE_ADMINISTRATOR, True, True),
 ]
-
-
-def _permissions(names: list[str]) -> list[Permission]:
-    permissions = []
-    for name in names:
-        app_label, codename = name.split(".")
-        permissions.append(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
-    return permissions
-
-
-def _load_roles() -> dict[str, Group]:
-    groups = {}
-    agent_permissions = _permissions(ROLE_PERMISSIONS[ROLE_AGENT])
-    wanted = {
-        ROLE_AGENT: agent_permissions,
-        # A supervisor can do everything an agent can, and run batches.
-        ROLE_SUPERVISOR: agent_permissions + _permissions(ROLE_PERMISSIONS[ROLE_SUPERVISOR]),
-        ROLE_ADMINISTRATOR: list(Permission.objects.all()),
-    }
-    for name, permissions in wanted.items():
-        group, _created = Group.objects.get_or_create(name=name)
-        missing = set(permissions) - set(group.permissions.all())
-        if missing:
-            group.permissions.add(*missing)
-        groups[name] = group
-    return groups
 
 
 def _load_users(groups: dict[str, Group]) -> list[str]:
@@ -419,5 +362,5 @@ def demo_data_load() -> list[str]:
     _load_payment_methods()
     _load_catalogue()
     _load_customers()
-    groups = _load_roles()
+    groups = roles.roles_ensure()
     return _load_users(groups)
