@@ -3,8 +3,9 @@ is owed back, and the sales in flight for it."""
 
 from __future__ import annotations
 
-from django.db.models import Count, F, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from decimal import Decimal
+
+from django.db import connection
 
 from continuity.models import (
     AWAITING_CHARGE,
@@ -14,13 +15,9 @@ from continuity.models import (
     Occurrence,
     PaymentAllocation,
 )
-from continuity.money_audit.findings import (
-    Finding,
-    FindingKind,
-    grouped_sum,
-    shipment_subject,
-)
+from continuity.money_audit.findings import Finding, FindingKind, shipment_subject
 from continuity.refunds import refunds_owed
+from core.money import CENT
 from payments.models import (
     CAPTURED_STATUSES,
     UNANSWERED_STATUSES,
@@ -29,119 +26,158 @@ from payments.models import (
     PaymentStatus,
 )
 
+# Each shipment with what was captured for it (allocations of captured sales), what was
+# refunded for it (approved refunds), its sales awaiting an answer, and how many sales
+# still hold money for it (an allocation not wholly refunded). One pass of grouped
+# subqueries joined to the shipments, not correlated subqueries: the audit reads the
+# whole book every night and at the end of every payment run. Only shipments that some
+# check could find wrong come back; the checks themselves are in shipment_findings.
+_SHIPMENT_MONEY_SQL = """
+WITH captured AS (
+    SELECT a.occurrence_id, SUM(a.amount) AS total
+    FROM {allocation} a JOIN {payment} p ON p.id = a.payment_id
+    WHERE p.status IN ({captured})
+    GROUP BY a.occurrence_id
+), refunded AS (
+    SELECT occurrence_id, SUM(amount) AS total
+    FROM {payment}
+    WHERE operation = %s AND status = %s AND occurrence_id IS NOT NULL
+    GROUP BY occurrence_id
+), unanswered AS (
+    SELECT occurrence_id, COUNT(*) AS total
+    FROM {payment}
+    WHERE operation = %s AND status IN ({unanswered}) AND occurrence_id IS NOT NULL
+    GROUP BY occurrence_id
+), refunded_per_sale AS (
+    SELECT original_id, occurrence_id, SUM(amount) AS total
+    FROM {payment}
+    WHERE operation = %s AND status = %s AND occurrence_id IS NOT NULL
+    GROUP BY original_id, occurrence_id
+), holding AS (
+    SELECT a.occurrence_id, COUNT(*) AS total
+    FROM {allocation} a
+    JOIN {payment} p ON p.id = a.payment_id
+    LEFT JOIN refunded_per_sale r
+        ON r.original_id = a.payment_id AND r.occurrence_id = a.occurrence_id
+    WHERE p.status IN ({captured}) AND a.amount > COALESCE(r.total, 0)
+    GROUP BY a.occurrence_id
+)
+SELECT o.id, o.status, o.amount,
+       COALESCE(c.total, 0), COALESCE(r.total, 0), COALESCE(u.total, 0), COALESCE(h.total, 0)
+FROM {occurrence} o
+LEFT JOIN captured c ON c.occurrence_id = o.id
+LEFT JOIN refunded r ON r.occurrence_id = o.id
+LEFT JOIN unanswered u ON u.occurrence_id = o.id
+LEFT JOIN holding h ON h.occurrence_id = o.id
+WHERE c.occurrence_id IS NOT NULL OR r.occurrence_id IS NOT NULL
+   OR u.occurrence_id IS NOT NULL OR o.status IN ({expects_money})
+ORDER BY o.id
+"""
+
+
+def _money(value) -> Decimal:
+    # PostgreSQL answers sums as Decimal; SQLite (the embedded default) as a float or an
+    # int, whose shortest text is the amount it summed. Cents either way, as the
+    # findings print them.
+    if not isinstance(value, Decimal):
+        value = Decimal(str(value))
+    return value.quantize(CENT)
+
 
 def _shipments_with_money():
-    """Every shipment with what was captured for it (approved allocations), what was
-    refunded for it (approved refunds), and its sales in flight and holding money."""
-    allocations = PaymentAllocation.objects.filter(
-        occurrence_id=OuterRef("pk"), payment__status__in=CAPTURED_STATUSES
+    """(id, status, amount, captured, refunded, unanswered sales, sales holding money) of
+    every shipment that has money or should have some."""
+
+    def marks(values) -> str:
+        return ", ".join(["%s"] * len(values))
+
+    captured, unanswered = list(CAPTURED_STATUSES), list(UNANSWERED_STATUSES)
+    # A shipment with no money at all is right unless its status says it has some: a
+    # kept charge (net must be its amount) or a charge in flight (a sale must exist).
+    expects_money = sorted({*CHARGE_KEPT, *CHARGE_IN_FLIGHT})
+    sql = _SHIPMENT_MONEY_SQL.format(
+        allocation=PaymentAllocation._meta.db_table,
+        payment=Payment._meta.db_table,
+        occurrence=Occurrence._meta.db_table,
+        captured=marks(captured),
+        unanswered=marks(unanswered),
+        expects_money=marks(expects_money),
     )
-    refunds = Payment.objects.filter(
-        occurrence_id=OuterRef("pk"),
-        operation=PaymentOperation.REFUND,
-        status=PaymentStatus.APPROVED,
-    )
-    unanswered_sales = Payment.objects.filter(
-        occurrence_id=OuterRef("pk"),
-        operation=PaymentOperation.SALE,
-        status__in=UNANSWERED_STATUSES,
-    )
-    return Occurrence.objects.annotate(
-        captured=grouped_sum(allocations, "occurrence_id"),
-        refunded=grouped_sum(refunds, "occurrence_id"),
-        unanswered=Coalesce(
-            Subquery(
-                unanswered_sales.order_by()
-                .values("occurrence_id")
-                .annotate(count=Count("pk"))
-                .values("count")
-            ),
-            0,
-        ),
-    )
+    refund, approved, sale = PaymentOperation.REFUND, PaymentStatus.APPROVED, PaymentOperation.SALE
+    params = [
+        *captured,
+        refund,
+        approved,
+        sale,
+        *unanswered,
+        refund,
+        approved,
+        *captured,
+        *expects_money,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for pk, status, amount, captured_amount, refunded, in_flight, holding in cursor:
+            yield (
+                pk,
+                status,
+                _money(amount),
+                _money(captured_amount),
+                _money(refunded),
+                int(in_flight),
+                int(holding),
+            )
 
 
 def shipment_findings(checked) -> list[Finding]:
-    findings = []
-    shipments = _shipments_with_money()
     checked["shipments"] = Occurrence.objects.count()
-    wrong = shipments.annotate(net=F("captured") - F("refunded")).filter(
-        Q(status__in=CHARGE_KEPT) & ~Q(net=F("amount"))
-        | Q(status__in=[*AWAITING_CHARGE, *CHARGE_IN_FLIGHT]) & ~Q(net=0)
-        | Q(status__in=NOT_SENT) & Q(net__lt=0)
-    )
-    for pk, status, amount, captured, refunded in wrong.values_list(
-        "pk", "status", "amount", "captured", "refunded"
-    ):
-        findings.append(
-            Finding(
-                FindingKind.SHIPMENT_NET_MISMATCH,
-                shipment_subject(pk, status),
-                f"amount {amount}, captured {captured}, refunded {refunded}",
-                occurrence=pk,
-            )
-        )
-    owed = set(refunds_owed().values_list("occurrence_id", flat=True))
-    kept = shipments.annotate(net=F("captured") - F("refunded")).filter(
-        status__in=NOT_SENT, net__gt=0
-    )
-    for pk, status, captured, refunded in kept.values_list("pk", "status", "captured", "refunded"):
-        if pk not in owed:
-            findings.append(
+    net_wrong, not_owed, two_live, in_flight_wrong = [], [], [], []
+    owed = None  # read once, and only when a shipment not sent still holds money
+    for pk, status, amount, captured, refunded, unanswered, holding in _shipments_with_money():
+        net = captured - refunded
+        subject = shipment_subject(pk, status)
+        if (
+            (status in CHARGE_KEPT and net != amount)
+            or (status in AWAITING_CHARGE | CHARGE_IN_FLIGHT and net != 0)
+            or (status in NOT_SENT and net < 0)
+        ):
+            net_wrong.append(
                 Finding(
-                    FindingKind.REFUND_NOT_OWED,
-                    shipment_subject(pk, status),
-                    f"captured {captured}, refunded {refunded}",
+                    FindingKind.SHIPMENT_NET_MISMATCH,
+                    subject,
+                    f"amount {amount}, captured {captured}, refunded {refunded}",
                     occurrence=pk,
                 )
             )
-    # More than one sale holding the shipment's money or in flight for it.
-    holding = (
-        PaymentAllocation.objects.filter(
-            occurrence_id=OuterRef("pk"), payment__status__in=CAPTURED_STATUSES
-        )
-        .annotate(
-            refunded=grouped_sum(
-                Payment.objects.filter(
-                    original_id=OuterRef("payment_id"),
-                    occurrence_id=OuterRef("occurrence_id"),
-                    operation=PaymentOperation.REFUND,
-                    status=PaymentStatus.APPROVED,
-                ),
-                "original_id",
+        if status in NOT_SENT and net > 0:
+            if owed is None:
+                owed = set(refunds_owed().values_list("occurrence_id", flat=True))
+            if pk not in owed:
+                not_owed.append(
+                    Finding(
+                        FindingKind.REFUND_NOT_OWED,
+                        subject,
+                        f"captured {captured}, refunded {refunded}",
+                        occurrence=pk,
+                    )
+                )
+        # More than one sale holding the shipment's money or in flight for it.
+        if holding > 1 or (holding >= 1 and unanswered >= 1) or unanswered > 1:
+            two_live.append(
+                Finding(
+                    FindingKind.TWO_LIVE_SALES,
+                    subject,
+                    f"{holding} sale(s) holding money, {unanswered} in flight",
+                    occurrence=pk,
+                )
             )
-        )
-        .filter(amount__gt=F("refunded"))
-        .order_by()
-        .values("occurrence_id")
-        .annotate(count=Count("pk"))
-        .values("count")
-    )
-    doubled = shipments.annotate(holding=Coalesce(Subquery(holding), 0)).filter(
-        Q(holding__gt=1) | Q(holding__gte=1, unanswered__gte=1) | Q(unanswered__gt=1)
-    )
-    for pk, status, count, unanswered in doubled.values_list(
-        "pk", "status", "holding", "unanswered"
-    ):
-        findings.append(
-            Finding(
-                FindingKind.TWO_LIVE_SALES,
-                shipment_subject(pk, status),
-                f"{count} sale(s) holding money, {unanswered} in flight",
-                occurrence=pk,
+        if (status in CHARGE_IN_FLIGHT) != (unanswered > 0) or unanswered > 1:
+            in_flight_wrong.append(
+                Finding(
+                    FindingKind.IN_FLIGHT_MISMATCH,
+                    subject,
+                    f"{unanswered} sale(s) awaiting their answer",
+                    occurrence=pk,
+                )
             )
-        )
-    mismatched = shipments.filter(
-        Q(status__in=CHARGE_IN_FLIGHT) & ~Q(unanswered=1)
-        | ~Q(status__in=CHARGE_IN_FLIGHT) & Q(unanswered__gt=0)
-    )
-    for pk, status, unanswered in mismatched.values_list("pk", "status", "unanswered"):
-        findings.append(
-            Finding(
-                FindingKind.IN_FLIGHT_MISMATCH,
-                shipment_subject(pk, status),
-                f"{unanswered} sale(s) awaiting their answer",
-                occurrence=pk,
-            )
-        )
-    return findings
+    return [*net_wrong, *not_owed, *two_live, *in_flight_wrong]
