@@ -75,7 +75,8 @@ check: install
 
 test: export DATABASE_URL = $(TEST_DATABASE_URL)
 test: export CELERY_BROKER_URL = $(TEST_BROKER_URL)
-test: export SECRET_KEY = test-only-secret-key-not-for-production
+test: export SECRET_KEY = test-only-secret-key-not-for-production-0123456789-abcdefghij
+test: export SECURE_SSL_REDIRECT = false
 test: export DEBUG = false
 # The demo data and the generators are development tools, installed on demand.
 test: export DEVDATA_ENABLED = true
@@ -126,7 +127,8 @@ SOAK_BROKER_URL ?= redis://127.0.0.1:6379/12
 soak: export SOAK_SECONDS := $(SOAK_SECONDS)
 soak: export DATABASE_URL = $(SOAK_DATABASE_URL)
 soak: export CELERY_BROKER_URL = $(SOAK_BROKER_URL)
-soak: export SECRET_KEY = test-only-secret-key-not-for-production
+soak: export SECRET_KEY = test-only-secret-key-not-for-production-0123456789-abcdefghij
+soak: export SECURE_SSL_REDIRECT = false
 soak: export DEBUG = false
 soak: export DEVDATA_ENABLED = true
 soak: install

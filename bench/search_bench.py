@@ -79,7 +79,8 @@ def configure_environment() -> str:
     os.environ["DEBUG"] = "false"  # DEBUG would record every query in memory
     # The demo data and the generators (the devdata app) are installed on demand only.
     os.environ["DEVDATA_ENABLED"] = "true"
-    os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key")
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key-not-for-production-0123456789")
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
     os.environ["ALLOWED_HOSTS"] = "testserver"  # the test client's host name
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     # WhiteNoise notes that collectstatic has not run: the fragment needs no static file.

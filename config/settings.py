@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -88,6 +89,14 @@ if not SECRET_KEY:
         # A silent default here would sign sessions with a key anyone can read on GitHub.
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "insecure-development-key-used-only-with-debug-on"
+elif not DEBUG and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+    # Django's own deploy check (security.W009) asks the same: a short or repetitive key
+    # can be guessed, and with it every session and password-reset link forged.
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be at least 50 characters long with at least 5 different "
+        "characters when DEBUG is off (e.g. python -c 'import secrets; "
+        "print(secrets.token_urlsafe(50))')."
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -121,6 +130,7 @@ if DEVDATA_ENABLED:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -191,6 +201,53 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# --- HTTPS, cookies, sessions, Content-Security-Policy --------------------------------
+# Production defaults (DEBUG off): HTTPS only, cookies only over HTTPS and out of reach of
+# scripts, no inline script or style on any page. `make run` (DEBUG on) serves plain HTTP;
+# `make test` turns SECURE_SSL_REDIRECT off because the test server speaks HTTP.
+
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# HSTS: browsers keep to HTTPS for this long after one visit (a year by default; 0 turns
+# it off). Subdomains are included by default. Preload (a browser-shipped list, slow and
+# hard to leave) is off by default: turn it on only once every subdomain serves HTTPS
+# for good, then submit the domain to hstspreload.org.
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+# The pages send the CSRF token from the form field, never from the cookie: scripts have
+# no reason to read it.
+CSRF_COOKIE_HTTPONLY = True
+# Behind PROXY_COUNT trusted proxies (see below), the request's scheme is the one the
+# first proxy saw, in X-Forwarded-Proto; without a proxy the header is not trusted (a
+# client could claim HTTPS).
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_int("PROXY_COUNT", 0) else None
+# An agent's session ends after this many minutes without a request (each request
+# renews it): a desk left signed in does not stay open all night.
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 60, minimum=1)
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+SESSION_SAVE_EVERY_REQUEST = True
+# W021 asks for HSTS preload; preload is a deliberate, documented choice (above).
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+
+# Only our own scripts, styles, images and forms; no inline script or style, no frames.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    }
+}
 
 # --- Cache ------------------------------------------------------------------------------
 # Throttles (the token endpoint, failed sign-ins) count in the cache, so in production it

@@ -41,6 +41,9 @@ KAREN = "004021"
 CONTINUITY_ITEM = "88000"
 FIRST_SHIPMENT = Decimal("27.98")
 
+# Long enough for the settings outside DEBUG (50 characters or more).
+SUBPROCESS_SECRET_KEY = "test-only-secret-key-for-a-subprocess-0123456789-abcdefghij"
+
 
 def karen() -> Customer:
     return Customer.objects.get(account_number=KAREN)
@@ -123,7 +126,7 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
         {
             "DATABASE_URL": url,
             "DJANGO_SETTINGS_MODULE": "config.settings",
-            "SECRET_KEY": env.get("SECRET_KEY") or "test-only-secret",
+            "SECRET_KEY": env.get("SECRET_KEY") or SUBPROCESS_SECRET_KEY,
             "DEBUG": "false",
             "PAYMENT_GATEWAY_LATENCY_MS": "0",
             **overrides,
