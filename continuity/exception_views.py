@@ -11,6 +11,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from continuity.charging import ChargeOutcome
@@ -149,6 +150,7 @@ def exception_order_check(request, payment_id):
     return redirect(_exceptions_url())
 
 
+@sensitive_post_parameters("card_number", "security_code")
 @require_http_methods(["GET", "POST"])
 @role_required(can_supervise)
 def exception_change_card(request, subscription_id):

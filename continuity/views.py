@@ -12,6 +12,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from continuity.forms import NewAddressForm
@@ -134,6 +135,7 @@ def subscription_action(request, subscription_id, action):
     return render(request, "continuity/action.html", context, status=status)
 
 
+@sensitive_post_parameters("card_number", "security_code")
 @require_POST
 @role_required(can_take_orders)
 def subscription_card_add(request, subscription_id):

@@ -1,5 +1,6 @@
 from django import forms
 from django.core.exceptions import ValidationError
+from django.views.decorators.debug import sensitive_variables
 
 from core.errors import ServiceError
 
@@ -17,6 +18,9 @@ def add_service_errors(form: forms.Form, error: ValidationError) -> None:
             form.add_error(None, message)
 
 
+# The service's arguments can be a card number and its code (Add credit card): an error
+# report of this frame shows none of them.
+@sensitive_variables("kwargs")
 def form_service_call(form: forms.Form, service, **kwargs):
     """Call one service for a bound, valid form; its refusal (bad input, a state that
     forbids it, an unavailable gateway) becomes the form's errors and None comes back.

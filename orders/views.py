@@ -7,6 +7,7 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from core.actors import Actor
@@ -188,6 +189,7 @@ def order_summary(request, number):
     return render(request, "orders/summary.html", _summary_context(order, initial=initial))
 
 
+@sensitive_post_parameters("card_number", "security_code")
 @require_POST
 @role_required(can_take_orders)
 def order_card_add(request, number):

@@ -5,6 +5,7 @@ import datetime
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
 from core.forms import form_service_call
 from payments.services import card_add
@@ -54,6 +55,7 @@ class CardForm(forms.Form):
     method = forms.CharField(required=False, widget=forms.HiddenInput)
 
 
+@sensitive_variables("form", "data")
 def card_form_add(form: CardForm, *, customer, actor):
     """Add the card the dialog was filled with (payments.services.card_add); on a refusal
     the messages land on the form and None comes back. Shared by every Add credit card

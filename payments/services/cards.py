@@ -7,6 +7,7 @@ import datetime
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
 
 from core.actors import Actor
 from core.dates import business_date
@@ -64,6 +65,7 @@ def _card_input_errors(
     return errors, month, year
 
 
+@sensitive_variables("card_number", "security_code", "number")
 def card_add(
     *,
     customer,

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from payments.gateways import cardnumbers
 from payments.gateways.base import (
@@ -80,6 +81,7 @@ class SimulatorGateway(PaymentGateway):
         if settings.PAYMENT_GATEWAY_LATENCY_MS:
             time.sleep(settings.PAYMENT_GATEWAY_LATENCY_MS / 1000)
 
+    @sensitive_variables("card")
     def tokenize(self, card: CardDetails) -> TokenizedCard:
         self._network_wait()
         number = cardnumbers.normalize(card.number)
