@@ -1,46 +1,23 @@
-import argparse
 import datetime
-import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from continuity.money_audit import money_audit
+from core.management.one_line import OneLineErrorCommand, whole_number
 
 
-def _hours(value: str) -> int:
-    try:
-        hours = int(value)
-    except ValueError:
-        hours = -1
-    if hours < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number of hours, 1 or more: {value!r}")
-    return hours
-
-
-class Command(BaseCommand):
+class Command(OneLineErrorCommand):
     help = (
         "Compare our payments, shipments and child orders with each other and with the "
         "gateway's ledger; print one line per discrepancy. Exit status: 0 when the books "
         "are right, 1 if there is any finding, 2 on bad arguments."
     )
 
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-
-        def one_line_error(message):
-            if parser.called_from_command_line:
-                sys.stderr.write(f"audit_money: {message}\n")
-                sys.exit(2)
-            raise CommandError(message, returncode=2)
-
-        parser.error = one_line_error
-        return parser
-
     def add_arguments(self, parser):
         parser.add_argument(
             "--since-hours",
-            type=_hours,
+            type=whole_number("hours", minimum=1),
             default=None,
             metavar="HOURS",
             help="compare the gateway's ledger of the last HOURS hours only (default: all of it)",

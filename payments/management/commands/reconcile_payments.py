@@ -1,27 +1,16 @@
-import argparse
 import datetime
-import sys
 from collections import Counter
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from core.actors import Actor
 from core.errors import ServiceError
+from core.management.one_line import OneLineErrorCommand, whole_number
 from payments.selectors import payment_unanswered_list
 from payments.services import payment_reconcile
 
 
-def _seconds(value: str) -> int:
-    try:
-        seconds = int(value)
-    except ValueError:
-        seconds = -1
-    if seconds < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number of seconds, 0 or more: {value!r}")
-    return seconds
-
-
-class Command(BaseCommand):
+class Command(OneLineErrorCommand):
     help = (
         "Look up at the gateway every payment whose answer was never recorded (pending or "
         "unknown) and record what the gateway says; an order whose sale was approved is "
@@ -29,23 +18,10 @@ class Command(BaseCommand):
         "arguments."
     )
 
-    def create_parser(self, prog_name, subcommand, **kwargs):
-        parser = super().create_parser(prog_name, subcommand, **kwargs)
-
-        def one_line_error(message):
-            # One line and status 2, instead of argparse's usage block.
-            if parser.called_from_command_line:
-                sys.stderr.write(f"reconcile_payments: {message}\n")
-                sys.exit(2)
-            raise CommandError(message, returncode=2)
-
-        parser.error = one_line_error
-        return parser
-
     def add_arguments(self, parser):
         parser.add_argument(
             "--older-than",
-            type=_seconds,
+            type=whole_number("seconds", minimum=0),
             default=60,
             metavar="SECONDS",
             help="only payments created at least this long ago (default 60): younger ones "
