@@ -193,9 +193,10 @@ def batch_run_plan(*, run_id: int) -> list[int]:
             run.save(
                 update_fields=["selected_count", "chunk_count", "not_processed_count", "summary"]
             )
-            if not chunks:
-                _finish_if_done(run)
-            return list(range(1, len(chunks) + 1))
+            finished_now = not chunks and _finish_if_done(run)
+        if finished_now:
+            _after_run(run_id)
+        return list(range(1, len(chunks) + 1))
     except Exception as error:
         # Recorded on the run for the supervisor, and raised again for the worker's log.
         BatchRun.objects.filter(pk=run_id).update(
@@ -255,16 +256,20 @@ def batch_chunk_fail(*, run_id: int, chunk_number: int, error: str) -> None:
 def batch_run_finish_if_done(*, run_id: int) -> BatchRun:
     with transaction.atomic():
         run = BatchRun.objects.select_for_update().get(pk=run_id)
-        _finish_if_done(run)
+        finished_now = _finish_if_done(run)
+    if finished_now:
+        _after_run(run_id)
     return run
 
 
-def _finish_if_done(run: BatchRun) -> None:
-    """Finish a running run whose chunks are all over (caller holds the run's lock)."""
+def _finish_if_done(run: BatchRun) -> bool:
+    """Finish a running run whose chunks are all over (caller holds the run's lock);
+    True when this call finished it: that caller owes the job's after_run, once it has
+    committed (_after_run)."""
     if run.status != BatchRunStatus.RUNNING or run.chunks_done + run.chunks_failed < (
         run.chunk_count
     ):
-        return
+        return False
     totals: Counter = Counter()
     amount = Decimal("0.00")
     for counts in run.chunks.values_list("counts", flat=True):
@@ -272,7 +277,6 @@ def _finish_if_done(run: BatchRun) -> None:
         totals.update({key: value for key, value in counts.items() if key != "amount"})
     not_processed = Counter(run.problems.values_list("reason", flat=True))
     job = job_for(run.job)
-    job.after_run(run)
     summary = {
         **run.summary,
         **totals,
@@ -295,6 +299,21 @@ def _finish_if_done(run: BatchRun) -> None:
     else:
         status = BatchRunStatus.SUCCEEDED
     _finish(run, status=status, summary=summary, error=error)
+    return True
+
+
+def _after_run(run_id: int) -> None:
+    """The job's work once its run is over (the payment job's money audit, which asks the
+    gateway), after the finishing transaction and outside the run's lock, so that no
+    chunk or watchdog waits on a gateway call. What it returns joins the summary. If the
+    process dies first, the nightly audit covers the same ground."""
+    run = BatchRun.objects.get(pk=run_id)
+    extra = job_for(run.job).after_run(run)
+    if extra:
+        with transaction.atomic():
+            run = BatchRun.objects.select_for_update().get(pk=run_id)
+            run.summary = {**run.summary, **extra}
+            run.save(update_fields=["summary"])
 
 
 def _finish(
@@ -338,6 +357,11 @@ def batch_runs_stalled(*, now: datetime.datetime | None = None) -> list[int]:
     )
 
 
+def batch_run_can_resume(run: BatchRun) -> bool:
+    """What batch_run_redispatch accepts: the run page offers Resume on the same rule."""
+    return run.status in RESUMABLE_RUN_STATUSES and not run.dry_run
+
+
 def batch_run_redispatch(*, run_id: int, actor: Actor) -> tuple[bool, list[int]]:
     """Get an unfinished run going again: failed chunks become pending, the run running.
     Returns (plan again, chunk numbers to dispatch) for the caller to send once this
@@ -348,7 +372,7 @@ def batch_run_redispatch(*, run_id: int, actor: Actor) -> tuple[bool, list[int]]
     """
     with transaction.atomic():
         run = BatchRun.objects.select_for_update().get(pk=run_id)
-        if run.status not in RESUMABLE_RUN_STATUSES or run.dry_run:
+        if not batch_run_can_resume(run):
             raise Conflict(
                 _("Batch run %(id)s is %(status)s: there is nothing to resume.")
                 % {"id": run.pk, "status": run.get_status_display().lower()}
@@ -386,10 +410,13 @@ def batch_run_redispatch(*, run_id: int, actor: Actor) -> tuple[bool, list[int]]
             .order_by("number")
             .values_list("number", flat=True)
         )
+        finished_now = False
         if not plan_again and not chunks:
             # Every chunk is over: the worker died (or its task was lost) after the
             # last chunk committed and before it finished the run. No task would.
-            _finish_if_done(run)
+            finished_now = _finish_if_done(run)
+    if finished_now:
+        _after_run(run_id)
     return plan_again, chunks
 
 

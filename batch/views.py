@@ -9,7 +9,6 @@ from batch.forms import BatchRunForm
 from batch.jobs import job_for, job_is_registered
 from batch.models import (
     FINISHED_RUN_STATUSES,
-    RESUMABLE_RUN_STATUSES,
     BatchChunk,
     BatchRun,
 )
@@ -19,7 +18,7 @@ from batch.selectors import (
     batch_run_list,
     batch_run_problem_counts,
 )
-from batch.services import batch_run_request
+from batch.services import batch_run_can_resume, batch_run_request
 from batch.tasks import batch_run_enqueue, batch_run_resume
 from continuity.money_audit import finding_label
 from core.actors import Actor
@@ -94,7 +93,7 @@ def batch_run_detail(request, run_id):
         )[:50],
         "child_orders": job_for(run.job).child_orders(run),
         "failed_chunks": run.chunks.filter(status=BatchChunk.Status.FAILED).order_by("number"),
-        "can_resume": run.status in RESUMABLE_RUN_STATUSES and not run.dry_run,
+        "can_resume": batch_run_can_resume(run),
         "findings": [
             {**finding, "label": finding_label(finding["kind"])}
             for finding in (run.money_audit.findings if run.money_audit else [])

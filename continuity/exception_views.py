@@ -26,7 +26,7 @@ from continuity.models import Occurrence, ShipmentProblem, Subscription
 from continuity.money_audit import finding_label
 from continuity.selectors import payment_exceptions_list
 from core.actors import Actor
-from core.errors import Conflict, ServiceError
+from core.errors import ServiceError
 from core.forms import form_service_call
 from core.roles import can_supervise, role_required
 from payments.forms import CardForm, card_form_add
@@ -80,7 +80,7 @@ def exception_retry(request, occurrence_id):
         )
     except Occurrence.DoesNotExist:
         raise Http404 from None
-    except (Conflict, ValidationError) as error:
+    except (ServiceError, ValidationError) as error:
         messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
     else:
         messages.success(request, _outcome_message(results))
@@ -102,7 +102,7 @@ def exception_mark_declined(request, occurrence_id):
         )
     except Occurrence.DoesNotExist:
         raise Http404 from None
-    except (Conflict, ValidationError) as error:
+    except (ServiceError, ValidationError) as error:
         messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
     else:
         messages.success(request, _("The outcome was settled."))
@@ -124,7 +124,7 @@ def exception_release_hold(request, subscription_id):
         )
     except Subscription.DoesNotExist:
         raise Http404 from None
-    except (Conflict, ValidationError) as error:
+    except (ServiceError, ValidationError) as error:
         messages.error(request, " ".join(getattr(error, "messages", [str(error)])))
     else:
         messages.success(

@@ -434,6 +434,9 @@ def sales_order_submit(*, order_id: int, actor: Actor) -> SalesOrder:
             order.payments.filter(
                 operation=PaymentOperation.SALE, occurrence=None, status__in=LIVE_SALE_STATUSES
             )
+            # The sale's own lock, as payment_claim_for_sending asks (order, then payment):
+            # a settler that locks only the payment sees this claim.
+            .select_for_update(of=("self",))
             .select_related("card")
             .first()
         )

@@ -79,9 +79,10 @@ class BatchJobSpec(ABC):
         """Do what is left of the chunk; False when it was over already. Raises
         ChunkIncomplete while shipments are held elsewhere (unless `final`)."""
 
-    def after_run(self, run: BatchRun) -> None:  # noqa: B027 (optional, not abstract)
-        """Work owed once every chunk is over, before the summary is written (the run's
-        row is locked)."""
+    def after_run(self, run: BatchRun) -> dict | None:
+        """Work owed once the run is over, after it committed and outside its lock (it
+        may call the gateway); a dict returned joins the run's summary."""
+        return None
 
     def summary(self, run: BatchRun, totals: Counter, amount: Decimal) -> dict:
         """The job's own part of the summary of a run that has finished."""

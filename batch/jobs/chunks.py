@@ -72,7 +72,9 @@ class ChunkLedger:
             fields += ["status", "finished_at"]
         row.save(update_fields=fields)
         record_problems(self.run, outcome.problems)
-        errors = sum(1 for _pk, reason, _detail in outcome.problems if reason == "error")
+        errors = sum(
+            1 for _pk, reason, _detail in outcome.problems if reason == ShipmentProblem.ERROR
+        )
         BatchRun.objects.filter(pk=self.run.pk).update(
             processed_count=F("processed_count") + outcome.processed,
             succeeded_count=F("succeeded_count") + outcome.succeeded,

@@ -30,7 +30,7 @@ from continuity.charging import (
     charges_prepare,
     charges_record,
 )
-from continuity.models import CHARGE_IN_FLIGHT, CHARGE_KEPT, NOT_SENT, ShipmentProblem, Subscription
+from continuity.models import CHARGE_IN_FLIGHT, CHARGE_KEPT, NOT_SENT, Subscription
 from continuity.money_audit import money_audit
 from continuity.refunds import occurrences_refund_due
 from continuity.selectors import occurrences_due_for_payment
@@ -41,12 +41,6 @@ from payments.models import PaymentStatus
 # about 0.3 s), large enough that the lock query and commit of a slice stay cheap.
 CHARGE_PREPARE_SLICE = 100
 
-_CHARGE_PROBLEMS = {
-    ShipmentProblem.DECLINED: ShipmentProblem.DECLINED,
-    ShipmentProblem.ON_HOLD: ShipmentProblem.ON_HOLD,
-    ShipmentProblem.CARD_EXPIRED: ShipmentProblem.CARD_EXPIRED,
-    ShipmentProblem.UNKNOWN: ShipmentProblem.UNKNOWN,
-}
 
 # A shipment found in one of these when its turn came lets the next shipment of its
 # subscription be charged in the same run (it is paid, or will not be sent). Any other
@@ -180,8 +174,8 @@ class ProcessPaymentsJob(BatchJobSpec):
                     "reason": detail,
                     "date": result.retry_on.isoformat(),
                 }
-            reason = _CHARGE_PROBLEMS.get(result.outcome, ShipmentProblem.ERROR)
-            outcome.problems.append((head, reason, detail))
+            # A charge that did not go through comes to its ShipmentProblem.
+            outcome.problems.append((head, result.outcome, detail))
         return outcome, advancing, waiting
 
     def _round(self, run, actor, heads):
@@ -200,7 +194,7 @@ class ProcessPaymentsJob(BatchJobSpec):
             in_flight += _send_start(preparation.prepared)
         return early, locked_elsewhere, [future.result() for future in in_flight]
 
-    def after_run(self, run: BatchRun) -> None:
+    def after_run(self, run: BatchRun) -> dict:
         """Compare our books with the gateway's ledger since the run began (a day
         earlier: a sale the previous run left unknown may be answered by now)."""
         audit = money_audit(
@@ -208,13 +202,10 @@ class ProcessPaymentsJob(BatchJobSpec):
             ledger_since=(run.started_at or run.created_at) - datetime.timedelta(days=1),
         )
         BatchRun.objects.filter(pk=run.pk).update(money_audit=audit)
-        run.money_audit = audit
+        return {"money_audit_findings": audit.finding_count}
 
     def summary(self, run: BatchRun, totals: Counter, amount: Decimal) -> dict:
-        return {
-            "amount_charged": str(amount),
-            "money_audit_findings": run.money_audit.finding_count,
-        }
+        return {"amount_charged": str(amount)}
 
     def summary_line(self, run: BatchRun) -> str:
         summary = run.summary or {}

@@ -3,12 +3,16 @@ for settling a shipment's sale whose answer was never recorded."""
 
 from __future__ import annotations
 
+from django.utils.translation import gettext as _
+
 from continuity.charging.outcomes import ChargeOutcome, ChargeResult
 from continuity.charging.prepare import charges_prepare
 from continuity.charging.record import charges_record
 from continuity.charging.send import charge_send
+from continuity.models import ShipmentProblem
 from core.actors import Actor
 from core.dates import business_date
+from core.errors import Conflict
 from payments.models import Payment, PaymentOperation
 
 
@@ -48,6 +52,18 @@ def occurrence_charge_settle(*, payment_id: int, actor: Actor) -> Payment:
         settle_only=True,
         skip_locked=False,
     )
+    # Not settled now, and not because it was settled meanwhile: a refusal, as
+    # payment_settle refuses, so that reconcile counts it as failed, not as unknown.
+    if occurrence_id in preparation.locked_elsewhere:
+        raise Conflict(
+            _("Shipment %(id)s is being settled by someone else.") % {"id": occurrence_id}
+        )
+    for result in preparation.results:
+        if result.occurrence_id == occurrence_id and result.outcome == ShipmentProblem.ERROR:
+            raise Conflict(
+                _("The sale of shipment %(id)s cannot be settled: %(detail)s")
+                % {"id": occurrence_id, "detail": result.detail}
+            )
     answers = [
         (charge, charge_send(charge))
         for charge in preparation.prepared

@@ -30,6 +30,7 @@ from continuity.models import (
 )
 from continuity.services import occurrence_move
 from core.actors import Actor
+from core.errors import ServiceError
 from core.notifications import notifications_add
 from payments.gateways.base import DeclineCode
 from payments.models import LIVE_SALE_STATUSES, UNANSWERED_STATUSES, Payment, PaymentOperation
@@ -102,7 +103,7 @@ def charges_prepare(
                         parameters=parameters if check_due else None,
                         settle_only=settle_only,
                     )
-            except (DatabaseError, ValidationError) as error:
+            except (DatabaseError, ValidationError, ServiceError) as error:
                 results.append(
                     ChargeResult(
                         occurrence.pk, ShipmentProblem.ERROR, f"{type(error).__name__}: {error}"

@@ -31,6 +31,7 @@ from continuity.models import (
 from continuity.services import occurrence_move
 from core.actors import Actor
 from core.dates import business_date
+from core.errors import ServiceError
 from core.models import AuditEntry
 from core.notifications import notifications_add
 from core.services import audit_entries_insert, audit_entry_build
@@ -93,7 +94,7 @@ def charges_record(
                         parameters=parameters,
                         answered_before=answered_before.get(charge.payment.pk),
                     )
-            except (DatabaseError, ValidationError) as error:
+            except (DatabaseError, ValidationError, ServiceError) as error:
                 result = ChargeResult(
                     charge.occurrence_id, ShipmentProblem.ERROR, f"{type(error).__name__}: {error}"
                 )

@@ -56,7 +56,7 @@ def subscription_change_card_with_reason(
     *, subscription_id: int, card_id: int, actor: Actor, reason_code: str
 ):
     reason = reason_code_audit_reason(CHANGE_CARD.name, reason_code)
-    change_card_preview(subscription_id=subscription_id, card_id=card_id)
+    # subscription_change_card checks everything the preview would, under the lock.
     return subscription_change_card(
         subscription_id=subscription_id, card_id=card_id, actor=actor, reason=reason
     )

@@ -122,6 +122,14 @@ def subscription_resume(
     reason = _("Pause ended") if automatic else reason_code_audit_reason(RESUME.name, reason_code)
     with transaction.atomic():
         subscription = subscription_for_action(subscription_id, lock=True)
+        if automatic and not (
+            subscription.paused_until is not None and subscription.paused_until <= business_date()
+        ):
+            # Read due before the lock, then resumed and paused again by an agent (a
+            # later date, or none): this new pause is not over.
+            raise Conflict(
+                _("Subscription %(id)s is paused until later.") % {"id": subscription.pk}
+            )
         preview = resume_preview(subscription_id=subscription_id)
         close_previewed(preview, "skip", OccurrenceStatus.SKIPPED, subscription, actor, reason)
         status_set_ending_pause(subscription, SubscriptionStatus.ACTIVE, actor, reason)
