@@ -254,21 +254,34 @@ def batch_chunk_fail(*, run_id: int, chunk_number: int, error: str) -> None:
 
 
 def batch_run_finish_if_done(*, run_id: int) -> BatchRun:
+    # The job's after_run (the payment job's money audit asks the gateway) before the
+    # run's lock is taken, so that no chunk or watchdog waits on a gateway call, and the
+    # run is finished with it in its summary. Two deliveries that meet may both do it;
+    # one finishes the run.
+    run = BatchRun.objects.get(pk=run_id)
+    after = job_for(run.job).after_run(run) if _all_chunks_over(run) else None
     with transaction.atomic():
         run = BatchRun.objects.select_for_update().get(pk=run_id)
-        finished_now = _finish_if_done(run)
-    if finished_now:
+        finished_now = _finish_if_done(run, after=after)
+    if finished_now and after is None:
+        # The last chunk committed between our look and our lock.
         _after_run(run_id)
     return run
 
 
-def _finish_if_done(run: BatchRun) -> bool:
-    """Finish a running run whose chunks are all over (caller holds the run's lock);
-    True when this call finished it: that caller owes the job's after_run, once it has
-    committed (_after_run)."""
-    if run.status != BatchRunStatus.RUNNING or run.chunks_done + run.chunks_failed < (
-        run.chunk_count
-    ):
+def _all_chunks_over(run: BatchRun) -> bool:
+    return (
+        run.status == BatchRunStatus.RUNNING
+        and run.chunks_done + run.chunks_failed >= run.chunk_count
+    )
+
+
+def _finish_if_done(run: BatchRun, *, after: dict | None = None) -> bool:
+    """Finish a running run whose chunks are all over (caller holds the run's lock),
+    with `after` (what the job's after_run returned, if the caller did it) in its
+    summary. True when this call finished it; without `after`, that caller owes the
+    job's after_run once it has committed (_after_run)."""
+    if not _all_chunks_over(run):
         return False
     totals: Counter = Counter()
     amount = Decimal("0.00")
@@ -282,6 +295,7 @@ def _finish_if_done(run: BatchRun) -> bool:
         **totals,
         "not_processed": dict(not_processed),
         **job.summary(run, totals, amount),
+        **(after or {}),
     }
     error = ""
     if run.chunks_failed:

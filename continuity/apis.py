@@ -5,6 +5,7 @@ with a serializer and calls one selector or service; core.rest maps errors."""
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
@@ -259,7 +260,15 @@ class PaymentExceptionsApi(APIView):
 
 
 class SubscriptionReleaseHoldSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=255, help_text="Why the hold is released.")
+    reason = serializers.CharField(
+        max_length=255,
+        help_text="Why the hold is released.",
+        error_messages={
+            "required": gettext_lazy("Enter the reason for this action."),
+            "blank": gettext_lazy("Enter the reason for this action."),
+            "null": gettext_lazy("Enter the reason for this action."),
+        },
+    )
 
 
 class SubscriptionReleaseHoldApi(APIView):
@@ -278,8 +287,7 @@ class SubscriptionReleaseHoldApi(APIView):
     )
     def post(self, request, subscription_id):
         body = SubscriptionReleaseHoldSerializer(data=request.data)
-        if not body.is_valid():
-            raise DjangoValidationError({"reason": _("Enter the reason for this action.")})
+        body.is_valid(raise_exception=True)
         RELEASE_HOLD.require_allowed(request.user)
         subscription = RELEASE_HOLD.do(
             subscription_id=subscription_id,

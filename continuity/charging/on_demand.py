@@ -52,12 +52,9 @@ def occurrence_charge_settle(*, payment_id: int, actor: Actor) -> Payment:
         settle_only=True,
         skip_locked=False,
     )
-    # Not settled now, and not because it was settled meanwhile: a refusal, as
-    # payment_settle refuses, so that reconcile counts it as failed, not as unknown.
-    if occurrence_id in preparation.locked_elsewhere:
-        raise Conflict(
-            _("Shipment %(id)s is being settled by someone else.") % {"id": occurrence_id}
-        )
+    # A shipment another transaction holds (a run, a supervisor settling it) is left to
+    # it: the payment comes back as it stands. One the state machine refuses is a
+    # refusal, so that reconcile counts it as failed, not as still unknown.
     for result in preparation.results:
         if result.occurrence_id == occurrence_id and result.outcome == ShipmentProblem.ERROR:
             raise Conflict(

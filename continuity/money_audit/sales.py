@@ -11,7 +11,7 @@ from continuity.money_audit.findings import Finding, FindingKind, grouped_sum
 from orders.models import SalesOrder, SalesOrderStatus
 from payments.models import (
     CAPTURED_STATUSES,
-    LIVE_SALE_STATUSES,
+    LIVE_REVERSAL_STATUSES,
     Payment,
     PaymentMethodKind,
     PaymentOperation,
@@ -63,7 +63,7 @@ def sale_findings() -> list[Finding]:
         Payment.objects.filter(
             operation=PaymentOperation.REFUND,
             occurrence__isnull=False,
-            status__in=LIVE_SALE_STATUSES,
+            status__in=LIVE_REVERSAL_STATUSES,
         )
         .values("original_id", "occurrence_id")
         .annotate(count=Count("pk"))
