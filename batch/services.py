@@ -256,17 +256,21 @@ def batch_chunk_fail(*, run_id: int, chunk_number: int, error: str) -> None:
 def batch_run_finish_if_done(*, run_id: int) -> BatchRun:
     # The job's after_run (the payment job's money audit asks the gateway) before the
     # run's lock is taken, so that no chunk or watchdog waits on a gateway call, and the
-    # run is finished with it in its summary. Two deliveries that meet may both do it;
-    # one finishes the run.
-    run = BatchRun.objects.get(pk=run_id)
-    after = job_for(run.job).after_run(run) if _all_chunks_over(run) else None
-    with transaction.atomic():
-        run = BatchRun.objects.select_for_update().get(pk=run_id)
-        finished_now = _finish_if_done(run, after=after)
-    if finished_now and after is None:
-        # The last chunk committed between our look and our lock.
-        _after_run(run_id)
-    return run
+    # run is finished with it in its summary: whoever sees a finished run sees its audit.
+    # Two deliveries that meet may both do it; one finishes the run.
+    looked, after = False, None
+    while True:
+        run = BatchRun.objects.get(pk=run_id)
+        if not looked and _all_chunks_over(run):
+            looked, after = True, job_for(run.job).after_run(run)
+        with transaction.atomic():
+            run = BatchRun.objects.select_for_update().get(pk=run_id)
+            if _all_chunks_over(run) and not looked:
+                # The last chunk committed between our look and our lock: do the job's
+                # part first, outside the lock, then try again.
+                continue
+            _finish_if_done(run, after=after)
+        return run
 
 
 def _all_chunks_over(run: BatchRun) -> bool:
