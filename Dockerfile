@@ -6,9 +6,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, so that a code change does not reinstall them.
-COPY pyproject.toml ./
-RUN pip install .
+# Dependencies first, so that a code change does not reinstall them: exactly the lock
+# file's versions, every file checked against its hash.
+COPY requirements/production.lock requirements/
+RUN pip install --require-hashes --no-deps -r requirements/production.lock
 
 COPY . .
 # Static files are collected and translations compiled at build time; the app serves the

@@ -22,13 +22,24 @@ help:
 	@echo "make bench  benchmarks (see docs/benchmarks.md)"
 	@echo "make soak   the money state machine for SOAK_SECONDS (default 600)"
 
-$(VENV)/.installed: pyproject.toml
+# Installs come from the lock files only, every file checked against its hash
+# (requirements/*.lock, written by `make lock` from pyproject.toml; docs/operations.md).
+$(VENV)/.installed: requirements/development.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet --require-hashes --no-deps -r requirements/development.lock
 	touch $@
 
 install: $(VENV)/.installed
+
+# Rewrites both lock files from pyproject.toml: run it after changing a pin there, then
+# `make install`. --upgrade-package NAME (in LOCK_ARGS) moves one unpinned dependency.
+LOCK_ARGS ?=
+UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --no-header --quiet $(LOCK_ARGS)
+.PHONY: lock
+lock: install
+	$(UV_COMPILE) -o requirements/production.lock
+	$(UV_COMPILE) --extra dev -o requirements/development.lock
 
 # --- make run: everything on the embedded defaults -------------------------------------
 # DEBUG on (a development key, static files from the app) unless the caller sets it.
