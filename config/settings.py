@@ -8,6 +8,7 @@ docs/configuration.md lists every variable.
 
 import os
 import re
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
@@ -340,7 +341,31 @@ SPECTACULAR_SETTINGS = {
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("fr", _("French"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = env_str("TIME_ZONE", "UTC")
+# The call centre's IANA time zone (America/New_York, Europe/Paris): its "today" is the
+# order date, a batch run's default date and every date check (core.dates.business_date);
+# beat's daily schedules run at their hour in it and pages show times in it. Django's
+# TIME_ZONE is this one zone, so that timezone.localdate(), the ORM's __date lookups,
+# templates and Celery never disagree with the business day. TIME_ZONE, its older name,
+# is still read when BUSINESS_TIME_ZONE is unset. The default, UTC, suits only a call
+# centre on UTC: `check --deploy` warns while it is left unset (core.checks).
+_business_zone_env = {
+    name: os.environ[name].strip()
+    for name in ("BUSINESS_TIME_ZONE", "TIME_ZONE")
+    if os.environ.get(name, "").strip()
+}
+if len(set(_business_zone_env.values())) > 1:
+    raise ImproperlyConfigured(
+        f"BUSINESS_TIME_ZONE ({_business_zone_env['BUSINESS_TIME_ZONE']!r}) and TIME_ZONE "
+        f"({_business_zone_env['TIME_ZONE']!r}) disagree: set BUSINESS_TIME_ZONE only."
+    )
+BUSINESS_TIME_ZONE = next(iter(_business_zone_env.values()), "UTC")
+# The names the installed tz database knows (ZoneInfo() alone takes a folder or a path).
+if BUSINESS_TIME_ZONE not in zoneinfo.available_timezones():
+    raise ImproperlyConfigured(
+        f"BUSINESS_TIME_ZONE must be an IANA time zone name such as America/New_York or "
+        f"Europe/Paris, not {BUSINESS_TIME_ZONE!r}."
+    )
+TIME_ZONE = BUSINESS_TIME_ZONE
 USE_I18N = True
 USE_TZ = True
 
@@ -396,7 +421,8 @@ CELERY_TASK_ROUTES = {
     "batch.*": {"queue": "batch"},
     "core.send_notifications": {"queue": "notifications"},
 }
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's database scheduler, whose crontabs follow BUSINESS_TIME_ZONE.
+CELERY_BEAT_SCHEDULER = "core.beat:BusinessZoneScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # --- Email ------------------------------------------------------------------------------

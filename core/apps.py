@@ -1,7 +1,31 @@
 from django.apps import AppConfig
+from django.db import DEFAULT_DB_ALIAS
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
+
+
+def _schedules_follow_business_zone(sender, apps, using, **kwargs):
+    """After every migrate: the admin shows beat's schedules in the current zone."""
+    if using != DEFAULT_DB_ALIAS:
+        return  # beat's tables live in the default database only
+    try:
+        crontab_model = apps.get_model("django_celery_beat", "CrontabSchedule")
+    except LookupError:
+        return  # migrated back past django_celery_beat's tables
+    from core.beat import beat_schedules_follow_business_zone
+
+    beat_schedules_follow_business_zone(crontab_model=crontab_model)
 
 
 class CoreConfig(AppConfig):
     name = "core"
     verbose_name = _("Audit trail")
+
+    def ready(self):
+        from core import checks  # noqa: F401  (registers the system checks)
+
+        post_migrate.connect(
+            _schedules_follow_business_zone,
+            sender=self,
+            dispatch_uid="core.schedules_follow_business_zone",
+        )

@@ -1,12 +1,11 @@
 """The Add credit card dialog, shared by every page that takes a card (order summary,
 change card on a subscription, the payment exceptions page)."""
 
-import datetime
-
 from django import forms
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
+from core.dates import business_date
 from core.forms import form_service_call
 from payments.services import card_add
 
@@ -24,7 +23,7 @@ def _month_choices():
 
 
 def _year_choices():
-    this_year = datetime.date.today().year
+    this_year = business_date().year
     return [("", "----")] + [(str(year), str(year)) for year in range(this_year, this_year + 16)]
 
 

@@ -25,6 +25,8 @@ def run(code_or_args, **env):
             "CURRENCY",
             "SECURE_SSL_REDIRECT",
             "DJANGO_ALLOW_ASYNC_UNSAFE",
+            "BUSINESS_TIME_ZONE",
+            "TIME_ZONE",
         )
     }
     environment.update(env)
@@ -73,6 +75,20 @@ def test_debug_runs_with_a_development_key():
         ({"DEBUG": "maybe"}, "DEBUG must be true or false, not 'maybe'."),
         ({"DEBUG": "true", "CURRENCY": "EURO"}, "CURRENCY must be a three-letter ISO 4217 code"),
         ({"DEBUG": "true", "BATCH_CHUNK_SIZE": "0"}, "BATCH_CHUNK_SIZE must be at least 1, not 0."),
+        (
+            {"DEBUG": "true", "BUSINESS_TIME_ZONE": "America"},
+            "BUSINESS_TIME_ZONE must be an IANA time zone name such as America/New_York or "
+            "Europe/Paris, not 'America'.",
+        ),
+        (
+            {"DEBUG": "true", "BUSINESS_TIME_ZONE": "Eastern Time"},
+            "not 'Eastern Time'.",
+        ),
+        (
+            {"DEBUG": "true", "BUSINESS_TIME_ZONE": "America/Chicago", "TIME_ZONE": "UTC"},
+            "BUSINESS_TIME_ZONE ('America/Chicago') and TIME_ZONE ('UTC') disagree: set "
+            "BUSINESS_TIME_ZONE only.",
+        ),
     ],
 )
 def test_bad_values_are_refused_by_name(env, message):
@@ -88,6 +104,7 @@ PRODUCTION = {
     "SECRET_KEY": "q7Vb-3kLz_9XwT2mPr8sYdN4hJcE6uFgA1oRiK5tBnM0vWxZlQeHyUaSjDpOfCg",
     "ALLOWED_HOSTS": "continuity.example.com",
     "CSRF_TRUSTED_ORIGINS": "https://continuity.example.com",
+    "BUSINESS_TIME_ZONE": "America/New_York",
 }
 
 
@@ -96,6 +113,38 @@ def test_the_deploy_check_passes_with_the_documented_production_environment():
 
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.strip() == "System check identified no issues (1 silenced)."
+
+
+def test_the_deploy_check_warns_while_the_business_time_zone_is_left_to_utc():
+    unset = {key: value for key, value in PRODUCTION.items() if key != "BUSINESS_TIME_ZONE"}
+    finished = run(["manage.py", "check", "--deploy"], **unset)
+
+    assert "(core.W001) BUSINESS_TIME_ZONE is not set, so the business day is the UTC day." in (
+        finished.stderr
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "zone"),
+    [
+        ({"BUSINESS_TIME_ZONE": "America/Chicago"}, "America/Chicago"),
+        ({"TIME_ZONE": "Europe/Paris"}, "Europe/Paris"),  # its older name
+        ({"BUSINESS_TIME_ZONE": "Europe/Paris", "TIME_ZONE": "Europe/Paris"}, "Europe/Paris"),
+        ({}, "UTC"),
+    ],
+)
+def test_the_business_time_zone_is_djangos_and_celerys_zone(env, zone):
+    finished = run(
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', "
+        "'config.settings'); django.setup(); from django.conf import settings as s;"
+        "from django.utils import timezone;"
+        "print(s.BUSINESS_TIME_ZONE, s.TIME_ZONE, s.CELERY_TIMEZONE, "
+        "timezone.get_current_timezone_name())",
+        DEBUG="true",
+        **env,
+    )
+
+    assert finished.stdout.split() == [zone] * 4, finished.stderr
 
 
 def test_production_defaults_are_https_only_with_secure_cookies_and_a_strict_policy():

@@ -1,5 +1,6 @@
 """Both continuity jobs scheduled daily through django-celery-beat (editable in the
-admin): payments first at 01:00, child orders after at 02:00, in TIME_ZONE.
+admin): payments first at 01:00, child orders after at 02:00, in TIME_ZONE (the zone then
+follows BUSINESS_TIME_ZONE when it changes: core.beat).
 
 Rows are created only when missing, so a schedule changed in the admin is never reset.
 """

@@ -1,4 +1,5 @@
-"""The nightly money audit (03:00 in TIME_ZONE, after both jobs; editable in the admin)."""
+"""The nightly money audit (03:00 in TIME_ZONE, after both jobs; editable in the admin;
+the zone then follows BUSINESS_TIME_ZONE when it changes: core.beat)."""
 
 from django.conf import settings
 from django.db import migrations

@@ -67,7 +67,7 @@ def days(n: int) -> datetime.timedelta:
 
 @contextlib.contextmanager
 def on_day(date: datetime.date):
-    """Live on `date` (noon in TIME_ZONE, the clock running): a batch run's date is at
+    """Live on `date` (noon in BUSINESS_TIME_ZONE, the clock running): a batch run's date is at
     most BATCH_MAX_DAYS_AHEAD after today, so a test of a shipment months ahead travels
     to the day its run would happen, as beat would run it then."""
     noon = datetime.datetime.combine(

@@ -17,9 +17,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
-from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from core.dates import business_date
 from payments.gateways import cardnumbers
 from payments.gateways.base import (
     CardDetails,
@@ -335,5 +335,5 @@ class SimulatorGateway(PaymentGateway):
             raise GatewayTimeout("No answer from the gateway (the request was processed).")
 
     def _expired(self, card: SimulatedCard) -> bool:
-        today = timezone.localdate()
+        today = business_date()
         return (card.expiry_year, card.expiry_month) < (today.year, today.month)
