@@ -43,6 +43,7 @@ from continuity.models import Subscription
 from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict
+from core.logs import logged_with
 from orders.models import Item, SalesOrder, SalesOrderKind
 
 logger = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ def _chunks(groups: list[list[int]], size: int) -> list[list[list[int]]]:
     return chunks
 
 
+@logged_with(batch_run_id="run_id")
 def batch_run_plan(*, run_id: int) -> list[int]:
     """Plan a run: select its work and split it into chunks. Returns the numbers of the
     chunks still to carry out.
@@ -210,6 +212,7 @@ def batch_run_plan(*, run_id: int) -> list[int]:
 # --- Chunks --------------------------------------------------------------------------------
 
 
+@logged_with(batch_run_id="run_id", chunk="chunk_number")
 def batch_chunk_execute(*, run_id: int, chunk_number: int, final: bool = False) -> bool:
     """Carry out what is left of one chunk; False when it was over already. Raises
     ChunkIncomplete when some shipments were held by another transaction (to be tried
@@ -217,8 +220,11 @@ def batch_chunk_execute(*, run_id: int, chunk_number: int, final: bool = False) 
     run = BatchRun.objects.select_related("item", "sales_order").get(pk=run_id)
     chunk = BatchChunk.objects.get(run_id=run_id, number=chunk_number)
     if chunk.status == BatchChunk.Status.PENDING:
+        logger.info("Batch run %s chunk %s started (%s)", run_id, chunk_number, run.job)
         did_work = job_for(run.job).process(run, chunk, final=final)
+        logger.info("Batch run %s chunk %s done", run_id, chunk_number)
     else:
+        logger.info("Batch run %s chunk %s was over already", run_id, chunk_number)
         did_work = False
     # Also when delivered again: the delivery that did the work may have died before
     # finishing the run.
@@ -226,6 +232,7 @@ def batch_chunk_execute(*, run_id: int, chunk_number: int, final: bool = False) 
     return did_work
 
 
+@logged_with(batch_run_id="run_id", chunk="chunk_number")
 def batch_chunk_fail(*, run_id: int, chunk_number: int, error: str) -> None:
     """Record a chunk that failed with an error not worth retrying (a bug, bad data): the
     chunk is failed with the error, and the run finishes once every chunk is over. What
@@ -380,6 +387,7 @@ def batch_run_can_resume(run: BatchRun) -> bool:
     return run.status in RESUMABLE_RUN_STATUSES and not run.dry_run
 
 
+@logged_with(batch_run_id="run_id")
 def batch_run_redispatch(*, run_id: int, actor: Actor) -> tuple[bool, list[int]]:
     """Get an unfinished run going again: failed chunks become pending, the run running.
     Returns (plan again, chunk numbers to dispatch) for the caller to send once this

@@ -1,6 +1,8 @@
 import os
 
+import structlog
 from celery import Celery
+from celery.signals import setup_logging, task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -8,3 +10,34 @@ app = Celery("continuity")
 # Every CELERY_* setting in config/settings.py configures Celery.
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@setup_logging.connect
+def use_the_projects_logging(**kwargs):
+    """Worker and beat log through settings.LOGGING (JSON lines, card data masked), not
+    through Celery's own handlers: a receiver of this signal replaces Celery's set-up.
+    LOG_LEVEL sets the level; the command line's --loglevel is not used."""
+    from django.conf import settings
+
+    from core.logs import configure
+
+    configure(settings.LOGGING)
+
+
+# The context bound when each task started, by task id: restored when it ends, so that a
+# task run eagerly inside another (or a request) gives its caller's context back.
+_bound_by_task: dict[str, dict] = {}
+
+
+@task_prerun.connect
+def bind_task_to_log_lines(task_id=None, task=None, **kwargs):
+    _bound_by_task[task_id] = structlog.contextvars.bind_contextvars(
+        task_id=task_id, task_name=task.name
+    )
+
+
+@task_postrun.connect
+def unbind_task_from_log_lines(task_id=None, **kwargs):
+    tokens = _bound_by_task.pop(task_id, None)
+    if tokens:
+        structlog.contextvars.reset_contextvars(**tokens)

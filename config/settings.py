@@ -130,6 +130,8 @@ if DEVDATA_ENABLED:
     INSTALLED_APPS.append("devdata")
 
 MIDDLEWARE = [
+    # First: its request id and access line cover every request, redirects included.
+    "core.access_log.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -461,19 +463,50 @@ BATCH_MAX_DAYS_AHEAD = env_int("BATCH_MAX_DAYS_AHEAD", 7, minimum=0)
 BATCH_STALL_SECONDS = env_int("BATCH_STALL_SECONDS", 300, minimum=10)
 
 # --- Logging ----------------------------------------------------------------------------
+# One JSON object a line (LOG_FORMAT=json, the default with DEBUG off) for a log
+# collector, or readable lines (console, the default with DEBUG on). Django's, Celery's and
+# our own records all go through core.logs: request id, user, batch run and chunk, Celery
+# task on every line, and no card number (docs/operations.md lists the fields).
 
-LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_LEVEL = env_str("LOG_LEVEL").strip().upper() or "INFO"
+if LOG_LEVEL not in _LOG_LEVELS:
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, not {env_str('LOG_LEVEL')!r}."
+    )
+LOG_FORMAT = env_str("LOG_FORMAT").strip().lower() or ("console" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "console"):
+    raise ImproperlyConfigured(
+        f"LOG_FORMAT must be json or console, not {env_str('LOG_FORMAT')!r}."
+    )
+# Applies LOGGING after making structlog's own loggers write through it (Celery's worker
+# and beat call it too, from config/celery.py).
+LOGGING_CONFIG = "core.logs.configure"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "core.logs.json_formatter"},
+        "console": {"()": "core.logs.console_formatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "formatter": LOG_FORMAT,
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's defaults give these handlers of their own (DEBUG-only console, mail to
+        # ADMINS, runserver's access lines); here they write through the root handler only.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        # RequestLogMiddleware writes one line per request, its status included: runserver's
+        # access lines and Django's "Not Found: /path" warnings (written after the request
+        # id is gone) would repeat it. Errors still show, a view's traceback with its id.
+        "django.server": {"handlers": [], "level": "ERROR", "propagate": True},
+        "django.request": {"handlers": [], "level": "ERROR", "propagate": True},
+        # Every SQL statement is a DEBUG line: too many, even with LOG_LEVEL=DEBUG.
         "django.db.backends": {"level": "INFO"},
     },
 }

@@ -90,3 +90,12 @@ def gated_gateway(settings):
     get_gateway.cache_clear()
     yield
     get_gateway.cache_clear()
+
+
+@pytest.fixture
+def written_log():
+    """The log lines written during the test, as production writes them (JSON)."""
+    from tests.log_capture import captured_log
+
+    with captured_log() as stream:
+        yield stream

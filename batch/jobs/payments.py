@@ -3,6 +3,7 @@ subscription, the gateway called outside any transaction; then audit the money."
 
 from __future__ import annotations
 
+import contextvars
 import datetime
 from collections import Counter
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -274,5 +275,9 @@ def _send_start(prepared: list[PreparedCharge]) -> list[Future]:
             # In this thread, on this connection (tests run so: their data is uncommitted).
             futures.append(_answered(charge, charge_send(charge)))
         else:
-            futures.append(_gateway_pool().submit(_send_one, charge))
+            # In a copy of this thread's context: the pool thread's log lines carry the
+            # chunk's and the task's fields.
+            futures.append(
+                _gateway_pool().submit(contextvars.copy_context().run, _send_one, charge)
+            )
     return futures

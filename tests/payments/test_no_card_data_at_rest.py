@@ -1,6 +1,7 @@
 """No card data at rest: after cards are added and charged through the services,
-neither the application log nor a full dump of the database holds a card number or a
-security code. (Cards typed into the pages, and the broker's messages, are scanned by
+neither the application log (its records, and the JSON lines written from them) nor a
+full dump of the database holds a card number or a security code. (Cards typed into the
+pages, and the broker's messages, are scanned by
 tests/web/test_no_card_data_through_pages.py with the same scanner.)"""
 
 import logging
@@ -23,6 +24,7 @@ from payments.services import (
     payment_refund,
 )
 from tests.card_data_scan import luhn_numbers, secret_hits, security_code_pick, whole_numbers
+from tests.log_capture import scanned_text
 from tests.payments.support import (
     APPROVE,
     SOFT_DECLINE,
@@ -135,12 +137,17 @@ def everything_logged(caplog):
 
 @pytest.mark.django_db
 def test_adding_and_charging_cards_logs_no_card_number_and_no_security_code(
-    demo, actor, everything_logged
+    demo, actor, everything_logged, written_log
 ):
     # A first card shows which numbers the log holds anyway (ids of the customer, the
     # agent, the rows being written); the codes used below are none of them.
     add_card(actor, "4111 1111 1111 1111", "999")
-    avoid = whole_numbers(log_text(everything_logged.records)) | sequence_windows() | {999}
+    avoid = (
+        whole_numbers(log_text(everything_logged.records))
+        | whole_numbers(scanned_text(written_log.getvalue()))
+        | sequence_windows()
+        | {999}
+    )
     codes = {
         "visa_code": security_code_pick(digits=3, avoid=avoid, preferred=["846"]),
         "amex_code": security_code_pick(digits=4, avoid=avoid, preferred=["7391"]),
@@ -149,6 +156,8 @@ def test_adding_and_charging_cards_logs_no_card_number_and_no_security_code(
         digits=3, avoid=avoid | {int(codes["visa_code"])}, preferred=["592"]
     )
     everything_logged.clear()
+    written_log.seek(0)
+    written_log.truncate()
 
     cards = add_cards_good_and_bad(actor, **codes)
     pay_with(actor, cards)
@@ -158,6 +167,10 @@ def test_adding_and_charging_cards_logs_no_card_number_and_no_security_code(
     assert "tok_sim_" in text
     assert luhn_numbers(text) == []
     assert secret_hits(text, numbers=TYPED_NUMBERS, codes=codes.values()) == []
+    written = scanned_text(written_log.getvalue())
+    assert written.count("\n") > 50 and "tok_sim_" in written
+    assert luhn_numbers(written) == []
+    assert secret_hits(written, numbers=TYPED_NUMBERS, codes=codes.values()) == []
 
 
 # --- the database -------------------------------------------------------------------------

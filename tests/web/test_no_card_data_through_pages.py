@@ -1,8 +1,9 @@
 """No card data at rest, through the pages: cards typed into the Add credit
 card dialogs (the order summary's and the payment exceptions' change-card page), good
 and refused; the order paid and a payment run queued on the real broker. Then a full
-database dump, everything the application logged, and the messages waiting in the
-broker hold no card number and no security code, and no page shown after an error
+database dump, everything the application logged (its records, and the JSON lines the
+log handler wrote from them, with request ids, users and fields), and the messages waiting
+in the broker hold no card number and no security code, and no page shown after an error
 repeats them."""
 
 import base64
@@ -23,6 +24,7 @@ from core.dates import business_date
 from devdata.demo import DEMO_PASSWORD
 from payments.models import Card
 from tests.card_data_scan import luhn_numbers, secret_hits, security_code_pick, whole_numbers
+from tests.log_capture import json_lines, scanned_text
 from tests.payments.test_no_card_data_at_rest import log_text, pg_dump, sequence_windows
 
 GOOD = "4111 1111 1111 1111"
@@ -69,7 +71,9 @@ def card_form(number, code, **overrides):
 
 # Sequences restart at 1, so no row id of this test can pass for a security code.
 @pytest.mark.django_db(transaction=True, reset_sequences=True)
-def test_cards_typed_into_the_pages_leave_no_trace(demo, client, caplog, empty_batch_queue):
+def test_cards_typed_into_the_pages_leave_no_trace(
+    demo, client, caplog, written_log, empty_batch_queue
+):
     import logging
 
     for name in ["", *logging.root.manager.loggerDict]:
@@ -121,10 +125,23 @@ def test_cards_typed_into_the_pages_leave_no_trace(demo, client, caplog, empty_b
         "pages shown after an error": "\n".join(pages),
         "database dump": pg_dump(),
         "application log": log_text(caplog.records),
+        "log lines written": scanned_text(written_log.getvalue()),
         "broker messages": "\n".join(messages),
     }
     assert "tok_sim_" in texts["database dump"]
     assert len(caplog.records) > 50
+    # The lines were written, one a request with its user: the card pages' among them.
+    card_posts = [
+        line
+        for line in json_lines(written_log.getvalue())
+        if line["event"] == "request" and line["path"] == reverse("orders:card_add", args=[number])
+    ]
+    assert [(line["status"], line["user"]) for line in card_posts] == [
+        (400, "supervisor"),
+        (400, "supervisor"),
+        (302, "supervisor"),
+        (302, "supervisor"),
+    ]
     for where, text in texts.items():
         assert luhn_numbers(text) == [], where
         assert secret_hits(text, numbers=TYPED, codes=codes) == [], where
