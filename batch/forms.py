@@ -2,6 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from core.dates import business_date
+from core.forms import BusinessDateField
 
 
 class BatchRunForm(forms.Form):
@@ -17,12 +18,7 @@ class BatchRunForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "off"}),
     )
-    run_date = forms.DateField(
-        label=_("Run date"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text=_("Empty: today."),
-    )
+    run_date = BusinessDateField(label=_("Run date"), required=False, help_text=_("Empty: today."))
     dry_run = forms.BooleanField(
         label=_("Dry run"),
         required=False,

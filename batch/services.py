@@ -43,6 +43,7 @@ from continuity.models import Subscription
 from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict
+from core.limits import DATE_MESSAGE, is_business_date
 from core.logs import logged_with
 from orders.models import Item, SalesOrder, SalesOrderKind
 
@@ -67,7 +68,9 @@ def batch_run_request(
         errors["job"] = _("Unknown batch job %(job)s.") % {"job": job}
     today = business_date()
     latest = today + datetime.timedelta(days=settings.BATCH_MAX_DAYS_AHEAD)
-    if run_date is not None and run_date > latest:
+    if run_date is not None and not is_business_date(run_date):
+        errors["run_date"] = str(DATE_MESSAGE)
+    elif run_date is not None and run_date > latest:
         # A run dated far ahead would charge shipments early. A date in the past is a
         # catch-up run and is allowed.
         errors["run_date"] = _(

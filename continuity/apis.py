@@ -34,6 +34,7 @@ from continuity.serializers import (
 from continuity.subscription_actions import UnknownAction, action_get, actions_all
 from continuity.subscription_actions.holds import RELEASE_HOLD
 from core.actors import Actor
+from core.limits import REASON_MAX_LENGTH
 from core.rest import (
     CanTakeOrders,
     CanWorkPaymentExceptions,
@@ -261,7 +262,7 @@ class PaymentExceptionsApi(APIView):
 
 class SubscriptionReleaseHoldSerializer(serializers.Serializer):
     reason = serializers.CharField(
-        max_length=255,
+        max_length=REASON_MAX_LENGTH,
         help_text="Why the hold is released.",
         error_messages={
             "required": gettext_lazy("Enter the reason for this action."),

@@ -33,6 +33,7 @@ from continuity.services import occurrences_due_again, subscription_set_status
 from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict
+from core.limits import REASON_MAX_LENGTH, length_check
 from core.services import audit_record
 from payments.gateways.base import DeclineCode, GatewayResult
 from payments.models import (
@@ -56,7 +57,7 @@ def _require_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": _("Enter the reason for this action.")})
-    return reason[:255]
+    return length_check(reason, field="reason", max_length=REASON_MAX_LENGTH)
 
 
 def _refused_while_charging(subscription: Subscription) -> None:
@@ -176,7 +177,8 @@ def subscription_change_card(
     release a hold without a new card), a card of another customer or expired, and any
     shipment whose charge is in flight.
     """
-    reason = reason.strip() or _("Card changed")
+    reason = length_check(reason.strip(), field="reason", max_length=REASON_MAX_LENGTH)
+    reason = reason or _("Card changed")
     with transaction.atomic():
         subscription = Subscription.objects.select_for_update().get(pk=subscription_id)
         if subscription.status in ENDED_SUBSCRIPTIONS:

@@ -92,7 +92,7 @@ def exception_retry(request, occurrence_id):
 def exception_mark_declined(request, occurrence_id):
     form = ReasonForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Enter the reason for this action."))
+        messages.error(request, form.error_text())
         return redirect(_exceptions_url())
     try:
         payment_unknown_mark_declined(
@@ -114,7 +114,7 @@ def exception_mark_declined(request, occurrence_id):
 def exception_release_hold(request, subscription_id):
     form = ReasonForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Enter the reason for this action."))
+        messages.error(request, form.error_text())
         return redirect(_exceptions_url())
     try:
         subscription_release_hold(

@@ -4,6 +4,8 @@ from django.utils.translation import gettext_lazy as _
 from continuity.models import CHANGEABLE, Subscription
 from continuity.reason_codes import reason_codes_for
 from core.dates import business_date
+from core.forms import BusinessDateField
+from core.limits import REASON_MAX_LENGTH
 
 
 class ActionForm(forms.Form):
@@ -43,17 +45,12 @@ class SkipForm(ActionForm):
 
 
 class RescheduleForm(SkipForm):
-    new_date = forms.DateField(
-        label=_("New ship date"), widget=forms.DateInput(attrs={"type": "date"})
-    )
+    new_date = BusinessDateField(label=_("New ship date"))
 
 
 class PauseForm(ActionForm):
-    until = forms.DateField(
-        label=_("Paused until"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-        help_text=_("Empty: until resumed."),
+    until = BusinessDateField(
+        label=_("Paused until"), required=False, help_text=_("Empty: until resumed.")
     )
 
 
@@ -90,4 +87,4 @@ class NewAddressForm(forms.Form):
 class ReleaseHoldForm(forms.Form):
     """A supervisor releasing a payment hold writes the reason out."""
 
-    reason = forms.CharField(label=_("Reason"), max_length=255)
+    reason = forms.CharField(label=_("Reason"), max_length=REASON_MAX_LENGTH)

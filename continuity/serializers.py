@@ -6,6 +6,7 @@ from rest_framework import serializers
 from continuity.models import HoldReason, OccurrenceStatus, SubscriptionStatus
 from continuity.money_audit import finding_label
 from continuity.scheduling import EventAction, IntervalUnit
+from core.rest import BusinessDateField
 from customers.serializers import AddressSerializer, CustomerRefSerializer
 from orders.serializers import ChildOrderSerializer
 from payments.serializers import CardSerializer, PaymentSerializer, money_field
@@ -183,8 +184,8 @@ class SubscriptionActionSerializer(serializers.Serializer):
         min_value=1,
         help_text="skip, reschedule: the shipment (id); skip defaults to the next one.",
     )
-    new_date = serializers.DateField(required=False, help_text="reschedule: the new ship date.")
-    until = serializers.DateField(
+    new_date = BusinessDateField(required=False, help_text="reschedule: the new ship date.")
+    until = BusinessDateField(
         required=False, allow_null=True, help_text="pause: the day it ends (empty: until resumed)."
     )
     card = serializers.IntegerField(required=False, min_value=1, help_text="change_card: card id.")

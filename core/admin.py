@@ -1,7 +1,39 @@
 from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from core.models import AuditEntry, Notification
+
+
+class TolerantAutocompleteSelect(AutocompleteSelect):
+    """Django's autocomplete widget looks the posted value up to show it again; a value
+    that is no id at all ("abc", "0x10") makes that lookup raise, and the page answers
+    500 instead of showing the form's "Select a valid choice". Only values that can be
+    ids are looked up."""
+
+    def optgroups(self, name, value, attr=None):
+        target = self.field.target_field
+        ids = []
+        for one in value:
+            try:
+                target.to_python(one)
+            except ValidationError:
+                continue
+            ids.append(one)
+        return super().optgroups(name, ids, attr)
+
+
+class TolerantAutocompleteMixin:
+    """For a ModelAdmin or an inline with autocomplete_fields: their widgets survive a
+    posted value that is not an id (TolerantAutocompleteSelect)."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = TolerantAutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class LargeTableAdminMixin:

@@ -23,7 +23,6 @@ request as a whole) and is empty otherwise. Status codes:
 
 from __future__ import annotations
 
-import datetime
 import math
 
 from django.core.exceptions import ObjectDoesNotExist
@@ -40,6 +39,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
 from core.errors import ServiceError
+from core.limits import DATE_MESSAGE, EARLIEST_DATE, LATEST_DATE, is_business_date
 from core.roles import can_supervise, can_take_orders
 
 NON_FIELD_ERRORS = "non_field_errors"
@@ -315,19 +315,16 @@ def paginated_response(request, view, queryset, serializer_class) -> Response:
 
 
 class BusinessDateField(serializers.DateField):
-    """A calendar date within the years the app plans in (2000-2199, the range the card
-    expiry constraints accept), so that date arithmetic never leaves Python's range."""
+    """A calendar date within the years the app plans in (core.limits: the same window
+    and message as the pages and the services)."""
 
-    EARLIEST = datetime.date(2000, 1, 1)
-    LATEST = datetime.date(2199, 12, 31)
+    EARLIEST = EARLIEST_DATE
+    LATEST = LATEST_DATE
 
     def to_internal_value(self, value):
         day = super().to_internal_value(value)
-        if not self.EARLIEST <= day <= self.LATEST:
-            raise serializers.ValidationError(
-                _("Enter a date between %(earliest)s and %(latest)s.")
-                % {"earliest": self.EARLIEST.isoformat(), "latest": self.LATEST.isoformat()}
-            )
+        if not is_business_date(day):
+            raise serializers.ValidationError(str(DATE_MESSAGE), code="date_range")
         return day
 
 

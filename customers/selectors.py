@@ -6,6 +6,7 @@ from django.db import connection
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils.translation import gettext as _
 
+from core.limits import SEARCH_TERM_MAX_LENGTH, length_check
 from core.models import AuditEntry
 from core.presenters import audit_entry_text
 from customers.models import Address, AddressKind, Customer, digits_only
@@ -78,6 +79,7 @@ def customer_search(*, query: str, limit: int | None = None) -> list[Customer]:
             },
             code="too_short",
         )
+    length_check(text, field="search", max_length=SEARCH_TERM_MAX_LENGTH)
     limit = limit or settings.CUSTOMER_SEARCH_LIMIT
     accounts = _matching_accounts(customer_search_terms(text), limit)
     default_city = (

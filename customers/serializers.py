@@ -2,13 +2,14 @@
 
 from rest_framework import serializers
 
+from core.limits import SEARCH_TERM_MAX_LENGTH
 from customers.models import AddressKind, Language
 from customers.page_sections import customer_page_sections
 
 
 class CustomerSearchQuerySerializer(serializers.Serializer):
     search = serializers.CharField(
-        max_length=200,
+        max_length=SEARCH_TERM_MAX_LENGTH,
         allow_blank=True,
         help_text="Words of a name, an account number, a phone number or an email (2 "
         "characters or more).",

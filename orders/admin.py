@@ -3,13 +3,18 @@ from django.urls import reverse
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import LargeTableAdminMixin, ReadOnlyAdminMixin, ReadOnlyInline
+from core.admin import (
+    LargeTableAdminMixin,
+    ReadOnlyAdminMixin,
+    ReadOnlyInline,
+    TolerantAutocompleteMixin,
+)
 from orders.models import Item, NumberSequence, SalesOrder, SalesOrderLine
 from payments.models import Payment
 
 
 @admin.register(Item)
-class ItemAdmin(admin.ModelAdmin):
+class ItemAdmin(TolerantAutocompleteMixin, admin.ModelAdmin):
     list_display = ("item_number", "name", "unit_price", "active", "continuity_program")
     list_display_links = ("item_number", "name")
     list_filter = ("active", "continuity_program")

@@ -1,13 +1,23 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.forms import BusinessDateField
+from core.limits import QUANTITY_MAX, QUANTITY_MESSAGE, QUANTITY_MIN
+
 
 class OrderLineForm(forms.Form):
     quantity = forms.IntegerField(
         label=_("Quantity"),
-        min_value=1,
+        min_value=QUANTITY_MIN,
+        max_value=QUANTITY_MAX,
         initial=1,
         widget=forms.NumberInput(attrs={"inputmode": "numeric", "class": "narrow"}),
+        # One message for every way a quantity is wrong, the same as the API's.
+        error_messages={
+            "invalid": QUANTITY_MESSAGE,
+            "min_value": QUANTITY_MESSAGE,
+            "max_value": QUANTITY_MESSAGE,
+        },
     )
     item_number = forms.CharField(
         label=_("Item number"),
@@ -17,9 +27,7 @@ class OrderLineForm(forms.Form):
 
 
 class StartDateForm(forms.Form):
-    start_date = forms.DateField(
-        label=_("Start date"), widget=forms.DateInput(attrs={"type": "date"})
-    )
+    start_date = BusinessDateField(label=_("Start date"))
 
 
 class PaymentForm(forms.Form):

@@ -3,6 +3,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
+from core.limits import validate_business_date, validate_quantity
 from core.money import CurrencyField, MoneyField
 from core.services import StatusMachine
 
@@ -175,12 +176,14 @@ class SalesOrderLine(models.Model):
     item = models.ForeignKey(
         Item, verbose_name=_("item"), on_delete=models.PROTECT, related_name="+"
     )
-    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    quantity = models.PositiveIntegerField(_("quantity"), default=1, validators=[validate_quantity])
     unit_price = MoneyField(_("unit price"))
     amount = MoneyField(_("amount"))
     # On a continuity line: the date the program starts (the order date unless the
     # program prompts for one). Empty on other lines.
-    continuity_start_date = models.DateField(_("start date"), null=True, blank=True)
+    continuity_start_date = models.DateField(
+        _("start date"), null=True, blank=True, validators=[validate_business_date]
+    )
     # On a child order: the occurrence line this order line fulfils. Unique, so that the
     # database itself refuses a second child order for the same shipment.
     occurrence_line = models.OneToOneField(

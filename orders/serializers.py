@@ -2,15 +2,13 @@
 
 from rest_framework import serializers
 
+from core.limits import QUANTITY_MAX, QUANTITY_MESSAGE, QUANTITY_MIN
 from core.rest import BusinessDateField
 from customers.serializers import AddressSerializer, CustomerRefSerializer
 from orders.models import SalesOrderKind, SalesOrderStatus
 from orders.programs import program_sales
 from payments.serializers import CardSerializer, PaymentSerializer, money_field
 
-# Quantities an agent types: a call-center order line, not a warehouse transfer (and the
-# line amount stays within the money columns).
-MAX_QUANTITY = 9999
 MAX_ID = 2**63 - 1
 
 
@@ -68,7 +66,18 @@ class SalesOrderCreateSerializer(serializers.Serializer):
 
 class SalesOrderLineAddSerializer(serializers.Serializer):
     item_number = serializers.CharField(max_length=20)
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
+    quantity = serializers.IntegerField(
+        min_value=QUANTITY_MIN,
+        max_value=QUANTITY_MAX,
+        default=1,
+        # The page's message (core.limits), whichever way the quantity is wrong.
+        error_messages={
+            "invalid": QUANTITY_MESSAGE,
+            "min_value": QUANTITY_MESSAGE,
+            "max_value": QUANTITY_MESSAGE,
+            "max_string_length": QUANTITY_MESSAGE,
+        },
+    )
     start_date = BusinessDateField(
         required=False,
         allow_null=True,

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict
+from core.limits import amount_check, business_date_check, quantity_check
 from core.models import NotificationKind
 from core.money import ZERO
 from core.notifications import NotificationEvent, notifications_add
@@ -94,16 +95,6 @@ def _recompute_totals(order: SalesOrder) -> None:
     order.save(update_fields=["total", "amount_due", "completed_at"])
 
 
-def _quantity(value) -> int:
-    try:
-        quantity = int(value)
-    except (TypeError, ValueError):
-        quantity = 0
-    if quantity < 1:
-        raise ValidationError({"quantity": _("Enter a quantity of 1 or more.")})
-    return quantity
-
-
 def sales_order_create(*, customer: Customer, actor: Actor) -> SalesOrder:
     if customer.blocked:
         raise ValidationError(
@@ -140,7 +131,7 @@ def sales_order_line_add(
 ) -> SalesOrderLine:
     """Add an item by its number. A continuity item is priced at what is due now for it:
     its first shipment, or the whole program when the program is billed up front."""
-    quantity = _quantity(quantity)
+    quantity = quantity_check(quantity)
     number = (item_number or "").strip()
     if not number:
         raise ValidationError({"item_number": _("Enter an item number.")})
@@ -156,6 +147,8 @@ def sales_order_line_add(
                 % {"number": number}
             }
         )
+    if start_date is not None:
+        business_date_check(start_date, field="start_date")
     today = business_date()
     continuity_start = None
     if item.is_continuity:
@@ -169,13 +162,16 @@ def sales_order_line_add(
     with transaction.atomic():
         order = _lock_open_order(order_id)
         last = order.lines.aggregate(last=Max("line_number"))["last"] or 0
+        # A price set high in the admin times a large quantity: refused, not overflowed.
+        amount = amount_check(quantity * unit_price, field="quantity")
+        amount_check(order.total + amount, field="quantity")
         line = SalesOrderLine.objects.create(
             order=order,
             line_number=last + 1,
             item=item,
             quantity=quantity,
             unit_price=unit_price,
-            amount=quantity * unit_price,
+            amount=amount,
             continuity_start_date=continuity_start,
         )
         _recompute_totals(order)
@@ -212,6 +208,7 @@ def sales_order_line_set_start_date(
     *, order_id: int, line_number: int, start_date: datetime.date, actor: Actor
 ) -> SalesOrderLine:
     """Choose when a continuity program that asks for a start date begins."""
+    business_date_check(start_date, field="start_date")
     today = business_date()
     with transaction.atomic():
         order = _lock_open_order(order_id)
@@ -230,7 +227,7 @@ def sales_order_line_set_start_date(
         )
         line.continuity_start_date = start
         line.unit_price = unit_price
-        line.amount = line.quantity * unit_price
+        line.amount = amount_check(line.quantity * unit_price, field="start_date")
         line.save(update_fields=["continuity_start_date", "unit_price", "amount"])
         _recompute_totals(order)
         _audit(

@@ -118,7 +118,7 @@ def order_line_start_date(request, number, line_number):
         except Conflict as exc:
             error = exc.message
     else:
-        error = _("Enter a valid start date.")
+        error = " ".join(form.errors["start_date"])
     if error:
         return _render_entry(request, _order(number), error=error, status=400)
     return redirect("orders:detail", number=number)
@@ -215,6 +215,7 @@ def order_payment_set(request, number):
         form_service_call(
             form,
             sales_order_payment_set,
+            renamed_fields={"payment_method": "method"},
             order_id=order.pk,
             method_code=form.cleaned_data["method"],
             card_id=form.cleaned_data["card"],

@@ -25,6 +25,7 @@ from continuity.scheduling import (
     ProgramDefinitionError,
     validate_program,
 )
+from core.admin import TolerantAutocompleteMixin
 
 
 def _check_program_definition(*, bill_up_front: bool, events: Sequence[EventSpec]) -> None:
@@ -237,7 +238,7 @@ class ProgramEventLineInlineFormSet(forms.BaseInlineFormSet):
         _check_event_lines(action=self.instance.action, line_count=line_count)
 
 
-class ProgramEventLineInline(admin.TabularInline):
+class ProgramEventLineInline(TolerantAutocompleteMixin, admin.TabularInline):
     model = ProgramEventLine
     formset = ProgramEventLineInlineFormSet
     fields = ("item", "quantity", "unit_price")
@@ -248,7 +249,7 @@ class ProgramEventLineInline(admin.TabularInline):
 
 
 @admin.register(ProgramEvent)
-class ProgramEventAdmin(CheckedDeleteMixin, admin.ModelAdmin):
+class ProgramEventAdmin(CheckedDeleteMixin, TolerantAutocompleteMixin, admin.ModelAdmin):
     form = ProgramEventForm
     fields = (
         "program",
@@ -296,7 +297,7 @@ class ProgramEventLineForm(forms.ModelForm):
 
 
 @admin.register(ProgramEventLine)
-class ProgramEventLineAdmin(CheckedDeleteMixin, admin.ModelAdmin):
+class ProgramEventLineAdmin(CheckedDeleteMixin, TolerantAutocompleteMixin, admin.ModelAdmin):
     form = ProgramEventLineForm
     list_display = ("__str__", "event", "item", "quantity", "unit_price")
     list_filter = ("event__program",)

@@ -6,6 +6,7 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from continuity.models.subscription import Subscription
+from core.limits import validate_business_date, validate_quantity
 from core.money import CurrencyField, MoneyField
 from core.services import StatusMachine
 
@@ -90,7 +91,7 @@ class Occurrence(models.Model):
     )
     sequence = models.PositiveIntegerField(_("shipment"))
     event_number = models.PositiveIntegerField(_("event"))
-    ship_date = models.DateField(_("ship date"))
+    ship_date = models.DateField(_("ship date"), validators=[validate_business_date])
     amount = MoneyField(_("amount"))
     currency = CurrencyField(_("currency"))
     status = models.CharField(
@@ -200,7 +201,7 @@ class OccurrenceLine(models.Model):
     item = models.ForeignKey(
         "orders.Item", verbose_name=_("item"), on_delete=models.PROTECT, related_name="+"
     )
-    quantity = models.PositiveIntegerField(_("quantity"))
+    quantity = models.PositiveIntegerField(_("quantity"), validators=[validate_quantity])
     unit_price = MoneyField(_("unit price"))
     amount = MoneyField(_("amount"))
 

@@ -1,6 +1,9 @@
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+
+from core import limits
 
 
 class ContinuityParameters(models.Model):
@@ -12,6 +15,7 @@ class ContinuityParameters(models.Model):
         _("child-order lead days"),
         default=0,
         help_text=_("Create a child order this many days before its ship date."),
+        validators=[MaxValueValidator(limits.SCHEDULE_DAYS_MAX)],
     )
     # With the retry interval of 2 days and 3 attempts, 5 days ahead leaves room for
     # every attempt before the ship date (D-5, D-3, D-1).
@@ -22,22 +26,30 @@ class ContinuityParameters(models.Model):
             "Charge a shipment this many days before its ship date. More than the retry "
             "interval, so that a soft decline can be retried before the shipment ships."
         ),
+        validators=[MaxValueValidator(limits.SCHEDULE_DAYS_MAX)],
     )
     max_child_orders_per_run = models.PositiveIntegerField(
-        _("maximum child orders per run"), default=100_000
+        _("maximum child orders per run"),
+        default=100_000,
+        validators=[MaxValueValidator(limits.CHILD_ORDERS_PER_RUN_MAX)],
     )
     reauthorization_limit = models.PositiveIntegerField(
         _("reauthorization limit"),
         default=3,
         help_text=_("Charge attempts for one shipment before its subscription is put on hold."),
+        validators=[MaxValueValidator(limits.CHARGE_ATTEMPTS_MAX)],
     )
     retry_interval_days = models.PositiveIntegerField(
-        _("retry interval days"), default=2, help_text=_("Days between charge attempts.")
+        _("retry interval days"),
+        default=2,
+        help_text=_("Days between charge attempts."),
+        validators=[MaxValueValidator(limits.SCHEDULE_DAYS_MAX)],
     )
     materialisation_horizon_days = models.PositiveIntegerField(
         _("materialisation horizon days"),
         default=90,
         help_text=_("How far ahead shipments of open-ended programs are planned."),
+        validators=[MaxValueValidator(limits.HORIZON_DAYS_MAX)],
     )
 
     class Meta:

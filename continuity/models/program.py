@@ -1,10 +1,13 @@
 """What is sold: a program, its events (one or more shipments each) and their items."""
 
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from continuity.scheduling import EventAction, EventSpec, IntervalUnit
+from core import limits
+from core.limits import validate_quantity
 from core.money import MoneyField
 
 
@@ -18,7 +21,9 @@ class ContinuityProgram(models.Model):
         help_text=_("Charge the whole program at submit instead of each shipment."),
     )
     days_to_first_shipment = models.PositiveIntegerField(
-        _("days after order date to the first shipment"), default=0
+        _("days after order date to the first shipment"),
+        default=0,
+        validators=[MaxValueValidator(limits.SCHEDULE_DAYS_MAX)],
     )
     prompt_for_start_date = models.BooleanField(
         _("prompt for start date"),
@@ -50,9 +55,14 @@ class ProgramEvent(models.Model):
         on_delete=models.CASCADE,
         related_name="events",
     )
-    event_number = models.PositiveIntegerField(_("event"))
+    event_number = models.PositiveIntegerField(
+        _("event"), validators=[MaxValueValidator(limits.EVENT_NUMBER_MAX)]
+    )
     interval_count = models.PositiveIntegerField(
-        _("interval"), default=1, help_text=_("Time from the previous shipment.")
+        _("interval"),
+        default=1,
+        help_text=_("Time from the previous shipment."),
+        validators=[MaxValueValidator(limits.INTERVAL_MAX)],
     )
     interval_unit = models.CharField(
         _("unit"), max_length=6, choices=IntervalUnit.choices, default=IntervalUnit.MONTHS
@@ -61,6 +71,7 @@ class ProgramEvent(models.Model):
         _("repeat"),
         null=True,
         blank=True,
+        validators=[MaxValueValidator(limits.REPEAT_MAX)],
         help_text=_("Number of shipments of this event; empty: until cancelled (last event only)."),
     )
     action = models.CharField(
@@ -104,7 +115,7 @@ class ProgramEventLine(models.Model):
     item = models.ForeignKey(
         "orders.Item", verbose_name=_("item"), on_delete=models.PROTECT, related_name="+"
     )
-    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    quantity = models.PositiveIntegerField(_("quantity"), default=1, validators=[validate_quantity])
     unit_price = MoneyField(_("price"))
 
     class Meta:

@@ -7,6 +7,7 @@ from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from continuity.models.program import ContinuityProgram
+from core.limits import validate_business_date, validate_quantity
 from core.money import CurrencyField
 from core.services import StatusMachine
 
@@ -79,8 +80,8 @@ class Subscription(models.Model):
         on_delete=models.PROTECT,
         related_name="subscriptions",
     )
-    quantity = models.PositiveIntegerField(_("quantity"), default=1)
-    start_date = models.DateField(_("start date"))
+    quantity = models.PositiveIntegerField(_("quantity"), default=1, validators=[validate_quantity])
+    start_date = models.DateField(_("start date"), validators=[validate_business_date])
     first_shipment_date = models.DateField(_("first shipment"))
     open_ended = models.BooleanField(_("until cancelled"), default=False)
     # The program as it was sold (continuity.planning.ProgramPlan): events and prices
@@ -116,7 +117,9 @@ class Subscription(models.Model):
         _("hold reason"), max_length=16, choices=HoldReason.choices, blank=True
     )
     # A pause is a hold by an agent; with a date, the jobs resume it on that date.
-    paused_until = models.DateField(_("paused until"), null=True, blank=True)
+    paused_until = models.DateField(
+        _("paused until"), null=True, blank=True, validators=[validate_business_date]
+    )
     # Days added to the plan's dates for shipments planned later (open-ended programs),
     # after an administrator moved this subscription's future shipments.
     schedule_shift_days = models.IntegerField(_("schedule shift (days)"), default=0)

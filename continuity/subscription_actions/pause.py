@@ -36,6 +36,7 @@ from continuity.subscription_actions.shared import (
 from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict
+from core.limits import business_date_check
 from core.roles import can_take_orders
 
 
@@ -44,6 +45,8 @@ def pause_preview(*, subscription_id: int, until: datetime.date | None = None) -
     if subscription.status != SubscriptionStatus.ACTIVE:
         raise Conflict(_("Only an active subscription can be paused."))
     today = business_date()
+    if until is not None:
+        business_date_check(until, field="until")
     if until is not None and until <= today:
         raise ValidationError({"until": _("The pause must end after today.")})
     preview = Preview(PAUSE.name, subscription)

@@ -31,6 +31,7 @@ from continuity.subscription_actions.shared import (
 )
 from core.actors import Actor
 from core.dates import business_date
+from core.limits import business_date_check
 from core.roles import can_take_orders
 from core.services import audit_record
 
@@ -77,6 +78,7 @@ def reschedule_preview(*, subscription_id: int, occurrence_id: int | None, new_d
     require_open(occurrence)
     if not isinstance(new_date, datetime.date):
         raise ValidationError({"new_date": _("Enter the new ship date.")})
+    business_date_check(new_date, field="new_date")
     if new_date < business_date():
         raise ValidationError({"new_date": _("The new ship date cannot be in the past.")})
     # Dates never go backwards between shipments: a shipment cannot pass its neighbours.

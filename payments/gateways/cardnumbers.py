@@ -8,8 +8,14 @@ def normalize(number: str) -> str:
     return re.sub(r"[\s-]", "", number or "")
 
 
+def is_digits(text: str) -> bool:
+    """0-9 only: str.isdigit() also takes the digits of other scripts (Arabic-Indic,
+    fullwidth), which no card carries."""
+    return text.isascii() and text.isdigit()
+
+
 def luhn_valid(number: str) -> bool:
-    if not number.isdigit():
+    if not is_digits(number):
         return False
     total = 0
     for position, char in enumerate(reversed(number)):

@@ -28,7 +28,7 @@ def _card_input_errors(
     today: datetime.date,
 ) -> tuple[dict[str, str], int | None, int | None]:
     errors: dict[str, str] = {}
-    if not (number.isdigit() and 13 <= len(number) <= 19):
+    if not (cardnumbers.is_digits(number) and 13 <= len(number) <= 19):
         errors["card_number"] = _("Enter the card number: 13 to 19 digits.")
     elif not cardnumbers.luhn_valid(number):
         errors["card_number"] = _("This card number is not valid. Check the digits.")
@@ -56,7 +56,7 @@ def _card_input_errors(
     if month and year and (year, month) < (today.year, today.month):
         errors["expiry_year"] = _("This card has expired.")
     expected_code_length = 4 if cardnumbers.detect_brand(number) == "amex" else 3
-    if not (security_code.isdigit() and len(security_code) == expected_code_length):
+    if not (cardnumbers.is_digits(security_code) and len(security_code) == expected_code_length):
         errors["security_code"] = _("Enter the %(count)d-digit security code.") % {
             "count": expected_code_length
         }

@@ -290,3 +290,37 @@ def test_a_gateway_that_does_not_answer_is_a_503_and_no_card_is_kept(agent_api, 
     assert_error(response, 503, "gateway_unavailable")
     assert response["Retry-After"] == "5"
     assert written() == before
+
+
+@pytest.mark.parametrize("quantity", [0, -1, 10000, 1000000000, 99999999999, "many"])
+def test_a_quantity_out_of_bounds_is_refused_with_the_order_pages_message(order_api, quantity):
+    """The API and the order page share their bounds and message (core.limits)."""
+    number = order_api.create()
+    before = written()
+
+    response = order_api.add_line(number, "0013", quantity=quantity)
+
+    error = assert_error(response, 400, "invalid")
+    assert error["fields"] == {"quantity": ["Enter a quantity from 1 to 9999."]}
+    assert written() == before
+
+
+def test_the_largest_quantity_is_taken(order_api):
+    number = order_api.create()
+
+    response = order_api.add_line(number, "0013", quantity=9999)
+
+    assert response.status_code == 201, response.content
+    assert SalesOrderLine.objects.get(order__number=number).quantity == 9999
+
+
+@pytest.mark.parametrize("start_date", ["1999-12-31", "2200-01-01", "9999-12-31"])
+def test_a_start_date_outside_the_planning_years_is_refused_as_on_the_page(order_api, start_date):
+    number = order_api.create()
+    before = written()
+
+    response = order_api.add_line(number, "88002", start_date=start_date)
+
+    error = assert_error(response, 400, "invalid")
+    assert error["fields"] == {"start_date": ["Enter a date between 2000-01-01 and 2199-12-31."]}
+    assert written() == before

@@ -135,8 +135,16 @@ def test_bill_up_front_line_is_priced_at_the_whole_program(karen, actor):
     [
         ("99999", {}, "item_number", "Item number 99999 does not exist."),
         ("", {}, "item_number", "Enter an item number."),
-        ("0013", {"quantity": 0}, "quantity", "Enter a quantity of 1 or more."),
-        ("0013", {"quantity": "two"}, "quantity", "Enter a quantity of 1 or more."),
+        ("0013", {"quantity": 0}, "quantity", "Enter a quantity from 1 to 9999."),
+        ("0013", {"quantity": "two"}, "quantity", "Enter a quantity from 1 to 9999."),
+        ("0013", {"quantity": 10000}, "quantity", "Enter a quantity from 1 to 9999."),
+        ("0013", {"quantity": 99999999999}, "quantity", "Enter a quantity from 1 to 9999."),
+        (
+            "88002",
+            {"start_date": datetime.date(9999, 12, 31)},
+            "start_date",
+            "Enter a date between 2000-01-01 and 2199-12-31.",
+        ),
         (
             "0013",
             {"start_date": datetime.date(2030, 1, 1)},
@@ -470,3 +478,20 @@ def test_standard_order_paid_on_account_is_submitted_without_a_charge(karen, act
 
     assert (order.status, order.kind) == (SalesOrderStatus.SUBMITTED, SalesOrderKind.STANDARD)
     assert not Payment.objects.filter(sales_order=order).exists()
+
+
+def test_a_line_whose_amount_the_books_cannot_hold_is_refused_on_its_quantity(karen, actor):
+    """A price set high in the admin times a large quantity would overflow the money
+    columns: refused with a message, nothing written."""
+    Item.objects.create(item_number="BIG", name="Very dear", unit_price=Decimal("9999999.99"))
+    order = sales_order_create(customer=karen, actor=actor)
+
+    with pytest.raises(ValidationError) as excinfo:
+        sales_order_line_add(order_id=order.pk, item_number="BIG", quantity=9999, actor=actor)
+
+    assert excinfo.value.message_dict == {
+        "quantity": ["The amount would be over 9,999,999,999.99, the largest the books hold."]
+    }
+    assert not order.lines.exists()
+    line = sales_order_line_add(order_id=order.pk, item_number="BIG", quantity=1000, actor=actor)
+    assert line.amount == Decimal("9999999990.00")
