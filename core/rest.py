@@ -40,6 +40,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
 from core.errors import ServiceError
+from core.formatting import day_text
 from core.roles import can_supervise, can_take_orders
 
 NON_FIELD_ERRORS = "non_field_errors"
@@ -326,7 +327,7 @@ class BusinessDateField(serializers.DateField):
         if not self.EARLIEST <= day <= self.LATEST:
             raise serializers.ValidationError(
                 _("Enter a date between %(earliest)s and %(latest)s.")
-                % {"earliest": self.EARLIEST.isoformat(), "latest": self.LATEST.isoformat()}
+                % {"earliest": day_text(self.EARLIEST), "latest": day_text(self.LATEST)}
             )
         return day
 
