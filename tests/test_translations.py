@@ -59,6 +59,18 @@ CONCEPT_WORDS = [
     ("chunk", r"\bchunks?\b", r"\btranche"),
     ("batch run", r"\bbatch runs?\b", r"exécution"),
     ("blocked", r"\bblocked\b", r"bloqu"),
+    ("charge", r"\bcharg", r"débit"),
+    ("resume", r"\bresum", r"\brepr"),
+    ("retry", r"\bretr", r"tentative|réessa|retent"),
+    ("reconcile", r"\breconcil", r"rapprochement"),
+    ("authorization", r"authoriz", r"autoris"),
+    ("dry run", r"\bdry run", r"simulation"),
+    ("approved", r"\bapprov", r"approuv"),
+    ("pending", r"\bpending\b", r"en attente"),
+    ("queued", r"\bqueued\b", r"file d'attente"),
+    ("batch job", r"\bbatch jobs?\b", r"traitements? par lots"),
+    ("continuity", r"\bcontinuity\b", r"périodi"),
+    ("child order", r"\bchild orders?\b", r"commandes? enfant"),
 ]
 
 # French words that belong to one concept only: a message using one says that concept in
