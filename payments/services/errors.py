@@ -76,7 +76,7 @@ class ReversalOutcomeUnknown(PaymentOutcomeUnknown):
 
 
 # One whole sentence per operation, not an operation's label lowercased into a sentence:
-# "le remboursement" and "l'annulation" take their own article and gender in French.
+# "le remboursement" and "l'invalidation" take their own article and gender in French.
 def _refused_reversal(operation: str) -> str:
     if operation == PaymentOperation.VOID:
         return _("The payment service refused the void: %(detail)s")
