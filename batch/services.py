@@ -43,6 +43,7 @@ from continuity.models import Subscription
 from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict
+from core.formatting import day_text
 from core.limits import DATE_MESSAGE, is_business_date
 from core.logs import logged_with
 from orders.models import Item, SalesOrder, SalesOrderKind
@@ -75,7 +76,7 @@ def batch_run_request(
         # catch-up run and is allowed.
         errors["run_date"] = _(
             "The run date can be at most %(days)d days after today: %(latest)s at the latest."
-        ) % {"days": settings.BATCH_MAX_DAYS_AHEAD, "latest": latest.isoformat()}
+        ) % {"days": settings.BATCH_MAX_DAYS_AHEAD, "latest": day_text(latest)}
     item = None
     item_number = (item_number or "").strip()
     if item_number:
@@ -403,8 +404,8 @@ def batch_run_redispatch(*, run_id: int, actor: Actor) -> tuple[bool, list[int]]
         run = BatchRun.objects.select_for_update().get(pk=run_id)
         if not batch_run_can_resume(run):
             raise Conflict(
-                _("Batch run %(id)s is %(status)s: there is nothing to resume.")
-                % {"id": run.pk, "status": run.get_status_display().lower()}
+                _("Batch run %(id)s has nothing to resume: its status is %(status)s.")
+                % {"id": run.pk, "status": run.get_status_display()}
             )
         failed = BatchChunk.objects.filter(run=run, status=BatchChunk.Status.FAILED)
         count = failed.update(status=BatchChunk.Status.PENDING, error="", finished_at=None)

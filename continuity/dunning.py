@@ -33,6 +33,7 @@ from continuity.services import occurrences_due_again, subscription_set_status
 from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict
+from core.formatting import day_text
 from core.limits import REASON_MAX_LENGTH, length_check
 from core.services import audit_record
 from payments.gateways.base import DeclineCode, GatewayResult
@@ -71,7 +72,7 @@ def _refused_while_charging(subscription: Subscription) -> None:
                 "The charge of the shipment of %(date)s is being confirmed; try again once it "
                 "is settled."
             )
-            % {"date": in_flight.ship_date.isoformat()}
+            % {"date": day_text(in_flight.ship_date)}
         )
 
 
@@ -86,7 +87,7 @@ def occurrence_retry_now(*, occurrence_id: int, actor: Actor, reason: str) -> li
         # charge in flight is settled (looked up, never charged twice).
         raise Conflict(
             _("The shipment of %(date)s has no declined charge to retry.")
-            % {"date": occurrence.ship_date.isoformat()}
+            % {"date": day_text(occurrence.ship_date)}
         )
     if occurrence.subscription.status == SubscriptionStatus.ON_HOLD:
         subscription_release_hold(
@@ -183,11 +184,11 @@ def subscription_change_card(
         subscription = Subscription.objects.select_for_update().get(pk=subscription_id)
         if subscription.status in ENDED_SUBSCRIPTIONS:
             raise Conflict(
-                _("Subscription %(subscription)s is %(status)s: its card cannot be changed.")
-                % {
-                    "subscription": subscription,
-                    "status": subscription.get_status_display().lower(),
-                }
+                _(
+                    "The card of subscription %(subscription)s cannot be changed: its status "
+                    "is %(status)s."
+                )
+                % {"subscription": subscription, "status": subscription.get_status_display()}
             )
         card = card_change_check(subscription, card_id)
         method = _method_for(subscription, card)

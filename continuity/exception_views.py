@@ -144,8 +144,8 @@ def exception_order_check(request, payment_id):
     else:
         messages.success(
             request,
-            _("Payment %(key)s is %(status)s.")
-            % {"key": payment.idempotency_key, "status": payment.get_status_display().lower()},
+            _("Payment %(key)s reconciled: its status is %(status)s.")
+            % {"key": payment.idempotency_key, "status": payment.get_status_display()},
         )
     return redirect(_exceptions_url())
 

@@ -4,6 +4,7 @@ from django.utils.translation import gettext_lazy as _
 from continuity.models import CHANGEABLE, Subscription
 from continuity.reason_codes import reason_codes_for
 from core.dates import business_date
+from core.formatting import day_text, money_text
 from core.forms import BusinessDateField
 from core.limits import REASON_MAX_LENGTH
 
@@ -26,8 +27,8 @@ def _shipment_choices(subscription: Subscription, statuses) -> list[tuple[int, s
     return [
         (
             occurrence.pk,
-            f"{occurrence.sequence} · {occurrence.ship_date.isoformat()} · "
-            f"{occurrence.amount} {occurrence.currency} · "
+            f"{occurrence.sequence} · {day_text(occurrence.ship_date)} · "
+            f"{money_text(occurrence.amount, occurrence.currency)} · "
             f"{occurrence.get_status_display()}",
         )
         for occurrence in subscription.occurrences.filter(

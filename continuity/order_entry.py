@@ -21,6 +21,7 @@ from continuity.serializers import (
     SubscriptionScheduleSerializer,
 )
 from continuity.services import subscription_create
+from core.formatting import day_text
 from orders.programs import ProgramSales, program_sales_register
 
 
@@ -50,7 +51,7 @@ def program_line_price(
         raise ValidationError(
             {
                 "start_date": _("The start date cannot be before the order date (%(today)s).")
-                % {"today": today.isoformat()}
+                % {"today": day_text(today)}
             }
         )
     quote = program_quote(program=program, start_date=start_date or today, horizon_from=today)

@@ -1,13 +1,9 @@
 """How a preview's effects are told to an agent, in the active language."""
 
-from django.utils.formats import date_format, localize
 from django.utils.translation import gettext as _
 
 from continuity.subscription_actions.base import Effect
-
-
-def _day(day) -> str:
-    return date_format(day, "SHORT_DATE_FORMAT") if day else ""
+from core.formatting import day_text, money_text
 
 
 def effect_text(effect: Effect, currency: str) -> str:
@@ -15,9 +11,9 @@ def effect_text(effect: Effect, currency: str) -> str:
     amount = effect.amount if effect.amount is not None else getattr(occurrence, "amount", 0)
     values = {
         "sequence": occurrence.sequence if occurrence else "",
-        "date": _day(occurrence.ship_date if occurrence else None),
-        "day": _day(effect.day),
-        "amount": f"{localize(amount)} {currency}",
+        "date": day_text(occurrence.ship_date if occurrence else None),
+        "day": day_text(effect.day),
+        "amount": money_text(amount, currency),
         "order": occurrence.child_order.number if occurrence and occurrence.child_order_id else "",
     }
     texts = {

@@ -20,6 +20,7 @@ from continuity.models import (
 )
 from core.actors import Actor
 from core.dates import business_date
+from core.formatting import day_text
 from core.services import audit_record
 from orders.models import Item
 
@@ -70,7 +71,7 @@ def future_shipments_change_preview(
             raise ValidationError(
                 {
                     "shift_days": _("The shipment of %(date)s would move into the past.")
-                    % {"date": occurrence.ship_date.isoformat()}
+                    % {"date": day_text(occurrence.ship_date)}
                 }
             )
         before_items = tuple(line.item.item_number for line in occurrence.lines.all())

@@ -21,6 +21,7 @@ from django.core.validators import MaxLengthValidator
 from django.utils.functional import lazy
 from django.utils.translation import gettext as _
 
+from core.formatting import amount_text, day_text
 from core.money import CENT, MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
 
 QUANTITY_MIN = 1
@@ -45,8 +46,8 @@ LATEST_DATE = datetime.date(2199, 12, 31)
 
 def _date_message() -> str:
     return _("Enter a date between %(earliest)s and %(latest)s.") % {
-        "earliest": EARLIEST_DATE.isoformat(),
-        "latest": LATEST_DATE.isoformat(),
+        "earliest": day_text(EARLIEST_DATE),
+        "latest": day_text(LATEST_DATE),
     }
 
 
@@ -101,7 +102,7 @@ def amount_check(amount: Decimal, *, field: str) -> Decimal:
         raise ValidationError(
             {
                 field: _("The amount would be over %(max)s, the largest the books hold.")
-                % {"max": f"{MONEY_MAX:,}"}
+                % {"max": amount_text(MONEY_MAX)}
             },
             code="amount",
         )

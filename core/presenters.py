@@ -1,7 +1,11 @@
 """The audit trail told to a person: one line per entry, in the active language."""
 
+import re
+
 from django.apps import apps
 from django.utils.translation import gettext as _
+
+from core.formatting import day_text
 
 # What each kind of object is called on the timeline.
 OBJECT_NAMES = {
@@ -42,6 +46,16 @@ def _status_label(object_type: str, value: str) -> str:
         return value
 
 
+# Audit details keep dates as ISO strings (data); a person reads them in their language.
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _detail_text(value) -> str:
+    if isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return day_text(value)
+    return str(value)
+
+
 def audit_entry_text(entry, labels: dict | None = None) -> str:
     """One line for `entry`; `labels` maps (object type, id) to what the object is called
     ("SO-000123", "3 · SO-000123"), else its id is shown."""
@@ -58,7 +72,7 @@ def audit_entry_text(entry, labels: dict | None = None) -> str:
     text = f"{subject}: {what}"
     before, after = entry.details.get("before"), entry.details.get("after")
     if before is not None and after is not None:
-        text += f" ({before} → {after})"
+        text += f" ({_detail_text(before)} → {_detail_text(after)})"
     elif entry.details.get("card"):
         text += f" ({entry.details['card']})"
     return text

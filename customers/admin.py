@@ -22,8 +22,8 @@ class AddressInlineFormSet(forms.BaseInlineFormSet):
                 continue
             if data["kind"] in default_kinds:
                 raise ValidationError(
-                    _("Only one %(kind)s address can be the default.")
-                    % {"kind": AddressKind(data["kind"]).label.lower()}
+                    _("Only one address of the kind %(kind)s can be the default.")
+                    % {"kind": AddressKind(data["kind"]).label}
                 )
             default_kinds.append(data["kind"])
 

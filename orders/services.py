@@ -70,8 +70,8 @@ def _lock_open_order(order_id: int) -> SalesOrder:
     order = SalesOrder.objects.select_for_update().get(pk=order_id)
     if order.status != SalesOrderStatus.OPEN:
         raise Conflict(
-            _("Sales order %(number)s is %(status)s and can no longer be changed.")
-            % {"number": order.number, "status": order.get_status_display().lower()}
+            _("Sales order %(number)s can no longer be changed: its status is %(status)s.")
+            % {"number": order.number, "status": order.get_status_display()}
         )
     if order.payments.filter(
         operation=PaymentOperation.SALE, occurrence=None, status__in=UNANSWERED_STATUSES
@@ -424,8 +424,8 @@ def sales_order_submit(*, order_id: int, actor: Actor) -> SalesOrder:
             return order
         if order.status != SalesOrderStatus.OPEN:
             raise Conflict(
-                _("Sales order %(number)s is %(status)s and cannot be submitted.")
-                % {"number": order.number, "status": order.get_status_display().lower()}
+                _("Sales order %(number)s cannot be submitted: its status is %(status)s.")
+                % {"number": order.number, "status": order.get_status_display()}
             )
         payment = (
             order.payments.filter(

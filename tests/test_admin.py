@@ -296,7 +296,7 @@ def test_second_default_address_of_a_kind_is_a_form_error(administrator_client):
     response = administrator_client.post(url, data)
 
     assert response.status_code == 200
-    assert "Only one shipping address can be the default." in response.content.decode()
+    assert "Only one address of the kind Shipping can be the default." in response.content.decode()
     assert karen.addresses.count() == 2
 
 

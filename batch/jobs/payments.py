@@ -35,6 +35,7 @@ from continuity.models import CHARGE_IN_FLIGHT, CHARGE_KEPT, NOT_SENT, Subscript
 from continuity.money_audit import money_audit
 from continuity.refunds import occurrences_refund_due
 from continuity.selectors import occurrences_due_for_payment
+from core.formatting import amount_text, day_text
 from payments.models import PaymentStatus
 
 # Shipments prepared per transaction while earlier ones are at the gateway. Small enough
@@ -173,7 +174,7 @@ class ProcessPaymentsJob(BatchJobSpec):
             if result.retry_on:
                 detail = _("%(reason)s Next attempt on %(date)s.") % {
                     "reason": detail,
-                    "date": result.retry_on.isoformat(),
+                    "date": day_text(result.retry_on),
                 }
             # A charge that did not go through comes to its ShipmentProblem.
             outcome.problems.append((head, result.outcome, detail))
@@ -217,7 +218,7 @@ class ProcessPaymentsJob(BatchJobSpec):
                 "outcomes to look up: %(look_up)d. Cards expired: %(expired)d."
             ) % {
                 "charge": would.get("charge", 0),
-                "amount": summary.get("would_charge_amount", "0.00"),
+                "amount": amount_text(summary.get("would_charge_amount", "0.00")),
                 "currency": settings.CURRENCY,
                 "look_up": would.get("look_up", 0),
                 "expired": would.get("card_expired", 0),
@@ -228,7 +229,7 @@ class ProcessPaymentsJob(BatchJobSpec):
             "%(unknown)d. Errors: %(errors)d."
         ) % {
             "paid": summary.get("paid", 0),
-            "amount": summary.get("amount_charged", "0.00"),
+            "amount": amount_text(summary.get("amount_charged", "0.00")),
             "currency": settings.CURRENCY,
             "declined": summary.get("declined", 0),
             "on_hold": summary.get("on_hold", 0),

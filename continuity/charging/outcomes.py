@@ -7,6 +7,7 @@ import datetime
 from dataclasses import dataclass
 
 from django.db import models
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from continuity.models import Occurrence, OccurrenceStatus, ShipmentProblem, SubscriptionStatus
@@ -14,6 +15,7 @@ from continuity.services import occurrence_move, subscription_set_status
 from core.actors import Actor
 from core.models import NotificationKind
 from core.notifications import NotificationEvent
+from payments.gateways.base import DeclineCode
 from payments.models import Payment
 
 
@@ -87,7 +89,11 @@ NOTIFIED_CHARGE_OUTCOMES = (
 
 
 def charge_notification(
-    occurrence: Occurrence, result: ChargeResult, *, payment: Payment | None
+    occurrence: Occurrence,
+    result: ChargeResult,
+    *,
+    payment: Payment | None,
+    decline_code: DeclineCode | None = None,
 ) -> NotificationEvent:
     """The email owed for one charge's outcome: keyed by the payment (or, for a card that
     expired before any charge, by the shipment), so it is owed once."""
@@ -113,9 +119,19 @@ def charge_notification(
         else f"payment_failed:occurrence:{occurrence.pk}:{result.outcome}"
     )
     context |= {
-        "reason": result.detail,
+        "reason": _email_reason(decline_code, fallback=result.detail),
         "retry_on": result.retry_on.isoformat() if result.retry_on else "",
     }
     return NotificationEvent(
         NotificationKind.PAYMENT_FAILED, key, subscription.customer_id, context
     )
+
+
+def _email_reason(decline_code: DeclineCode | None, *, fallback: str) -> str:
+    """The decline's reason as its untranslated message: the email is written in the
+    customer's language when it is sent, not in the language of the run that declined.
+    A decline without a known code keeps the gateway's own words (the fallback)."""
+    if decline_code is None:
+        return fallback
+    with translation.override(None):
+        return DeclineCode(decline_code).reason

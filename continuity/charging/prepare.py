@@ -119,7 +119,12 @@ def charges_prepare(
         by_pk = {occurrence.pk: occurrence for occurrence in locked}
         notifications_add(
             [
-                charge_notification(by_pk[result.occurrence_id], result, payment=None)
+                charge_notification(
+                    by_pk[result.occurrence_id],
+                    result,
+                    payment=None,
+                    decline_code=DeclineCode.EXPIRED_CARD,
+                )
                 for result in results
                 if result.outcome == ShipmentProblem.CARD_EXPIRED
             ]

@@ -110,8 +110,13 @@ def charges_record(
         audit_entries_insert(paid_entries)
         notifications_add(
             [
-                charge_notification(locked[charge.occurrence_id], result, payment=charge.payment)
-                for (charge, _answer), result in zip(answers, results, strict=True)
+                charge_notification(
+                    locked[charge.occurrence_id],
+                    result,
+                    payment=charge.payment,
+                    decline_code=answer.decline_code if answer else None,
+                )
+                for (charge, answer), result in zip(answers, results, strict=True)
                 if result.outcome in NOTIFIED_CHARGE_OUTCOMES
             ]
         )

@@ -20,6 +20,7 @@ from continuity.services import occurrence_close, subscription_set_status
 from continuity.subscription_actions.base import Effect
 from core.dates import business_date
 from core.errors import Conflict
+from core.formatting import day_text
 
 
 def subscription_for_action(subscription_id: int, *, lock: bool = False) -> Subscription:
@@ -39,8 +40,8 @@ def is_running(subscription: Subscription) -> bool:
 def require_running(subscription: Subscription) -> None:
     if not is_running(subscription):
         raise Conflict(
-            _("Subscription %(subscription)s is %(status)s.")
-            % {"subscription": subscription, "status": subscription.get_status_display().lower()}
+            _("Subscription %(subscription)s cannot change: its status is %(status)s.")
+            % {"subscription": subscription, "status": subscription.get_status_display()}
         )
 
 
@@ -51,7 +52,7 @@ def refused_if_in_flight(occurrence: Occurrence) -> None:
                 "The charge of the shipment of %(date)s is being confirmed; try again once it "
                 "is settled."
             )
-            % {"date": occurrence.ship_date.isoformat()}
+            % {"date": day_text(occurrence.ship_date)}
         )
 
 
@@ -91,15 +92,12 @@ def require_open(occurrence: Occurrence) -> None:
                 "The shipment of %(date)s has its child order %(order)s already; it can no "
                 "longer change."
             )
-            % {"date": occurrence.ship_date.isoformat(), "order": occurrence.child_order.number}
+            % {"date": day_text(occurrence.ship_date), "order": occurrence.child_order.number}
         )
     if occurrence.status in NOT_SENT:
         raise Conflict(
-            _("The shipment of %(date)s is %(status)s.")
-            % {
-                "date": occurrence.ship_date.isoformat(),
-                "status": occurrence.get_status_display().lower(),
-            }
+            _("The shipment of %(date)s cannot change: its status is %(status)s.")
+            % {"date": day_text(occurrence.ship_date), "status": occurrence.get_status_display()}
         )
     refused_if_in_flight(occurrence)
 

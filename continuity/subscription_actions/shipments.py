@@ -31,6 +31,7 @@ from continuity.subscription_actions.shared import (
 )
 from core.actors import Actor
 from core.dates import business_date
+from core.formatting import day_text
 from core.limits import business_date_check
 from core.roles import can_take_orders
 from core.services import audit_record
@@ -102,8 +103,8 @@ def reschedule_preview(*, subscription_id: int, occurrence_id: int | None, new_d
                     "(%(before)s and %(after)s)."
                 )
                 % {
-                    "before": before.ship_date.isoformat() if before else "—",
-                    "after": after.ship_date.isoformat() if after else "—",
+                    "before": day_text(before.ship_date) if before else "—",
+                    "after": day_text(after.ship_date) if after else "—",
                 }
             }
         )

@@ -6,7 +6,7 @@ from django.utils.translation import gettext as _
 
 from core.errors import ServiceError
 from payments.gateways.base import DeclineCode
-from payments.models import Payment
+from payments.models import Payment, PaymentOperation
 
 
 class PaymentDeclined(ServiceError):
@@ -58,11 +58,8 @@ class ReversalDeclined(PaymentDeclined):
     def __init__(self, payment: Payment):
         ServiceError.__init__(
             self,
-            _("The payment service refused the %(operation)s: %(detail)s")
-            % {
-                "operation": payment.get_operation_display().lower(),
-                "detail": payment.message or payment_decline_reason(payment),
-            },
+            _refused_reversal(payment.operation)
+            % {"detail": payment.message or payment_decline_reason(payment)},
         )
         self.payment = payment
 
@@ -73,11 +70,26 @@ class ReversalOutcomeUnknown(PaymentOutcomeUnknown):
     def __init__(self, payment: Payment):
         ServiceError.__init__(
             self,
-            _(
-                "The payment service did not confirm the %(operation)s. Nothing more will be "
-                "sent: ask for the same %(operation)s again, or reconcile the payment, to "
-                "check the outcome."
-            )
-            % {"operation": payment.get_operation_display().lower()},
+            _unconfirmed_reversal(payment.operation),
         )
         self.payment = payment
+
+
+# One whole sentence per operation, not an operation's label lowercased into a sentence:
+# "le remboursement" and "l'invalidation" take their own article and gender in French.
+def _refused_reversal(operation: str) -> str:
+    if operation == PaymentOperation.VOID:
+        return _("The payment service refused the void: %(detail)s")
+    return _("The payment service refused the refund: %(detail)s")
+
+
+def _unconfirmed_reversal(operation: str) -> str:
+    if operation == PaymentOperation.VOID:
+        return _(
+            "The payment service did not confirm the void. Nothing more will be sent: ask "
+            "for the same void again, or reconcile the payment, to check the outcome."
+        )
+    return _(
+        "The payment service did not confirm the refund. Nothing more will be sent: ask "
+        "for the same refund again, or reconcile the payment, to check the outcome."
+    )

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from core.actors import Actor
 from core.errors import Conflict, NotFound
+from core.formatting import amount_text
 from core.money import CENT, ZERO
 from core.services import audit_record
 from payments.gateways.base import GatewayResult
@@ -60,30 +61,33 @@ def _lock_sale_to_refund(payment_id: int) -> Payment:
     if sale.operation != PaymentOperation.SALE or sale.status != PaymentStatus.APPROVED:
         raise Conflict(
             _(
-                "Only an approved sale can be refunded; payment %(id)s is a %(operation)s "
-                "that is %(status)s."
+                "Only an approved sale can be refunded. Payment %(id)s: operation "
+                "%(operation)s, status %(status)s."
             )
             % {
                 "id": sale.pk,
-                "status": sale.get_status_display().lower(),
-                "operation": sale.get_operation_display().lower(),
+                "status": sale.get_status_display(),
+                "operation": sale.get_operation_display(),
             }
         )
     return sale
 
 
 def _in_flight_conflict(sale: Payment, in_flight: Payment) -> Conflict:
-    return Conflict(
-        _(
-            "A %(operation)s of %(amount)s %(currency)s on payment %(id)s is being confirmed "
-            "with the payment service. Reconcile it before asking for anything else."
+    # A whole sentence per operation: each takes its own article and gender in French.
+    if in_flight.operation == PaymentOperation.VOID:
+        message = _(
+            "A void of %(amount)s %(currency)s on payment %(id)s is being confirmed with "
+            "the payment service. Reconcile it before asking for anything else."
         )
-        % {
-            "operation": in_flight.get_operation_display().lower(),
-            "amount": in_flight.amount,
-            "currency": in_flight.currency,
-            "id": sale.pk,
-        }
+    else:
+        message = _(
+            "A refund of %(amount)s %(currency)s on payment %(id)s is being confirmed with "
+            "the payment service. Reconcile it before asking for anything else."
+        )
+    return Conflict(
+        message
+        % {"amount": amount_text(in_flight.amount), "currency": in_flight.currency, "id": sale.pk}
     )
 
 
@@ -182,7 +186,7 @@ def refund_prepare(
         raise ValidationError(
             {
                 "amount": _("At most %(left)s %(currency)s of this payment can still be refunded.")
-                % {"left": left, "currency": sale.currency}
+                % {"left": amount_text(left), "currency": sale.currency}
             }
         )
     refund = _reversal_create(

@@ -231,7 +231,9 @@ def test_adding_a_line_to_a_submitted_order_is_a_409_with_nothing_written(order_
     response = order_api.add_line(number, "0013")
 
     error = assert_error(response, 409, "conflict")
-    assert error["message"] == f"Sales order {number} is submitted and can no longer be changed."
+    assert error["message"] == (
+        f"Sales order {number} can no longer be changed: its status is Submitted."
+    )
     assert written() == before
 
 

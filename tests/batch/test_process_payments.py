@@ -111,7 +111,9 @@ def test_a_soft_decline_is_retried_after_the_interval_until_it_is_approved(sell)
     assert run.summary["declined"] == 1
     problem = BatchRunProblem.objects.get(run=run)
     assert problem.reason == "declined"
-    assert problem.detail.endswith(f"Next attempt on {(first_try + days(2)).isoformat()}.")
+    # The date as the run's language writes it (English: month/day/year), never ISO.
+    retry_on = first_try + days(2)
+    assert problem.detail.endswith(f"Next attempt on {retry_on:%m/%d/%Y}.")
 
     # Not due again before the retry date.
     assert run_payments(first_try + days(1)).selected_count == 0

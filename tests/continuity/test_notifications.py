@@ -2,9 +2,12 @@
 subscription cancelled; in the customer's language; each once per event, however often a
 job runs."""
 
+import re
+
 import pytest
 from django.core import mail
 from django.db import IntegrityError, connection, transaction
+from django.utils import translation
 
 from batch.models import BatchJob
 from batch.services import batch_run_inline, batch_run_request
@@ -14,6 +17,7 @@ from core.actors import Actor
 from core.models import AuditEntry, Notification
 from core.notification_sending import notifications_send
 from customers.models import Customer
+from payments.gateways.base import DeclineCode
 from tests.batch.conftest import days, on_day
 
 pytestmark = pytest.mark.django_db
@@ -70,6 +74,33 @@ def test_a_declined_charge_owes_a_payment_failed_email_with_what_to_do(sell):
     assert "4000000000000002" not in email.body
 
 
+def test_a_french_payment_failed_email_has_french_dates_amounts_and_reason(sell):
+    """Written when sent, in the customer's language: the run that declined spoke English."""
+    from tests.batch.test_process_payments import give_card
+
+    laurent = Customer.objects.get(account_number="004023")  # French
+    order = sell(customer=laurent)
+    give_card(order, "4000 0000 0000 0002")
+    second = Occurrence.objects.get(subscription__parent_order=order, sequence=2)
+    run(BatchJob.PROCESS_PAYMENTS, second.ship_date - days(5))
+    declined = order.payments.get(occurrence=second)
+    with translation.override("fr"):
+        french_reason = DeclineCode(declined.decline_code).reason
+    assert french_reason != DeclineCode(declined.decline_code).reason  # a French one
+
+    notifications_send()
+
+    email = next(message for message in mail.outbox if "n'avons pas pu" in message.subject)
+    assert email.to == [laurent.email]
+    retry_on = second.ship_date - days(3)
+    amount = f"{second.amount:.2f}".replace(".", ",")
+    assert f"Nous n'avons pas pu débiter {amount} USD sur votre carte" in email.body
+    assert f"pour l'expédition du {second.ship_date:%d/%m/%Y}" in email.body
+    assert f"Motif\u00a0: {french_reason}" in email.body
+    assert f"nous réessaierons le {retry_on:%d/%m/%Y}." in email.body
+    assert re.findall(r"\d{4}-\d{2}-\d{2}", email.body) == []
+
+
 def test_emails_go_out_in_the_customers_language_and_only_once(sell):
     laurent = Customer.objects.get(account_number="004023")  # French
     order = sell(customer=laurent)
@@ -83,8 +114,8 @@ def test_emails_go_out_in_the_customers_language_and_only_once(sell):
     assert notifications_send() == 0
     subjects = sorted(message.subject for message in mail.outbox)
     assert subjects == [
-        f"Nous avons débité 27.98 USD pour votre commande {order.number}",
-        "Votre abonnement Wellness club, 6 monthly boxes a été résilié",
+        f"Nous avons débité 27,98 USD pour votre commande {order.number}",
+        "Votre abonnement Wellness club, 6 monthly boxes a été annulé",
     ]
     assert set(Notification.objects.values_list("status", flat=True)) == {"sent"}
 

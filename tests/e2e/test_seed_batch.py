@@ -27,6 +27,14 @@ def eager_celery():
     app.conf.task_always_eager = False
 
 
+# A date as the API sends it; the pages show dates in the reader's language.
+ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+
+
+def assert_no_iso_dates(page):
+    assert ISO_DATE.findall(page.locator("main").inner_text()) == []
+
+
 def run_batch_page(page, words, shots, *, job_label, step, order_number=""):
     """Open the job from the menu, fill Continuity item (and Sales order), OK; the run
     page shows the finished run."""
@@ -42,6 +50,7 @@ def run_batch_page(page, words, shots, *, job_label, step, order_number=""):
     page.wait_for_url(re.compile(r"/batch/runs/\d+/$"))
     expect(page.locator("[data-run-status]")).to_have_text(words.status(BatchRunStatus.SUCCEEDED))
     seed.look(page, shots, f"{step}-run")
+    assert_no_iso_dates(page)
     return BatchRun.objects.get(pk=int(page.url.rstrip("/").rsplit("/", 1)[-1]))
 
 
@@ -88,7 +97,7 @@ def walk_seed_steps_1_to_9(new_page, shots, language):
     else:
         expect(summary).to_have_text(
             "Commandes enfant créées\u00a0: 1. Non créées\u00a0: en attente de paiement 0, "
-            "paiement refusé 0, carte expirée 0, en attente 0"
+            "paiement refusé 0, carte expirée 0, suspendue 0"
         )
     child = SalesOrder.objects.get(parent__number=order_number)
     assert child.kind == SalesOrderKind.CONTINUITY_CHILD
@@ -105,6 +114,7 @@ def walk_seed_steps_1_to_9(new_page, shots, language):
         words.status(OccurrenceStatus.CHILD_CREATED)
     )
     seed.look(page, shots, "step9-parent-shows-child-order")
+    assert_no_iso_dates(page)
     first_occurrence = Occurrence.objects.get(subscription__parent_order=child.parent, sequence=1)
     assert first_occurrence.child_order_id == child.pk
 

@@ -447,7 +447,7 @@ def test_a_submitted_order_takes_no_more_lines(ready_order, actor):
         sales_order_line_add(order_id=order.pk, item_number="0013", actor=actor)
 
     assert excinfo.value.message == (
-        f"Sales order {order.number} is submitted and can no longer be changed."
+        f"Sales order {order.number} can no longer be changed: its status is Submitted."
     )
     assert order.lines.count() == 1
 

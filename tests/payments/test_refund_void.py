@@ -195,7 +195,8 @@ def test_a_declined_sale_cannot_be_refunded(demo, actor):
         payment_refund(payment_id=sale.pk, actor=actor)
 
     assert refund_refused.value.message == (
-        f"Only an approved sale can be refunded; payment {sale.pk} is a sale that is declined."
+        f"Only an approved sale can be refunded. Payment {sale.pk}: operation Sale, "
+        "status Declined."
     )
     assert everything_written() == before
 
@@ -211,7 +212,8 @@ def test_a_refund_itself_cannot_be_refunded_and_a_missing_payment_is_not_found(d
         payment_refund(payment_id=sale.pk + 10_000, actor=actor)
 
     assert excinfo.value.message == (
-        f"Only an approved sale can be refunded; payment {refund.pk} is a refund that is approved."
+        f"Only an approved sale can be refunded. Payment {refund.pk}: operation Refund, "
+        "status Approved."
     )
     assert everything_written() == before
 

@@ -289,7 +289,7 @@ def test_a_submitted_order_refuses_new_lines_with_a_message(agent_client, order)
     )
 
     assert response.status_code == 400
-    assert f"Sales order {order.number} is submitted and can no longer be changed." in text(
+    assert f"Sales order {order.number} can no longer be changed: its status is Submitted." in text(
         response
     )
     assert order.lines.count() == 1
