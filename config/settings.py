@@ -8,6 +8,7 @@ docs/configuration.md lists every variable.
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -110,6 +111,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_celery_beat",
+    "axes",
+    "django_prometheus",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -129,6 +132,8 @@ if DEVDATA_ENABLED:
     INSTALLED_APPS.append("devdata")
 
 MIDDLEWARE = [
+    # First and last: django-prometheus times every request and counts its answer.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -141,6 +146,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After the authentication middleware: it turns a locked-out sign-in into the 429 page.
+    "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -250,7 +258,7 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Cache ------------------------------------------------------------------------------
-# Throttles (the token endpoint, failed sign-ins) count in the cache, so in production it
+# The token endpoint's throttle counts in the cache, so in production it
 # must be one that every web process shares: Redis. The default, a per-process memory
 # cache, is enough for `make run` and the tests.
 
@@ -270,11 +278,31 @@ CACHES = {"default": _cache(env_str("CACHE_URL", "locmem://"))}
 # (gunicorn answers directly in docker-compose.yml), so that a client cannot choose it.
 PROXY_COUNT = env_int("PROXY_COUNT", 0)
 
-# Failed sign-ins on the login page: after LOGIN_FAILURE_LIMIT failures of one user name
-# from one address within LOGIN_FAILURE_WINDOW_MINUTES, that pair is refused (429) until
-# the window ends; an address is refused for every user name after four times as many.
+# Failed sign-ins, counted by django-axes in its tables (AccessAttempt, shown in the
+# admin; `manage.py axes_reset` clears them): after LOGIN_FAILURE_LIMIT failures of one
+# user name from one address, that pair is refused (429, even with the right password)
+# until LOGIN_FAILURE_WINDOW_MINUTES have passed since its last counted failure. The same
+# lock covers every door that checks a password: the sign-in page (the admin's too) and
+# the API's token endpoint.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_FAILURE_WINDOW_MINUTES = env_int("LOGIN_FAILURE_WINDOW_MINUTES", 15, minimum=1)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_FAILURE_WINDOW_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# A refused attempt does not lengthen the lock: the wait shown is the wait there is.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The client address the token throttle counts (DRF's NUM_PROXIES rule, core.views):
+# django-ipware counts PROXY_COUNT differently (one fewer hop), so axes is handed ours.
+AXES_CLIENT_IP_CALLABLE = "core.views.client_address"
+AXES_LOCKOUT_CALLABLE = "core.views.sign_in_locked_out"
+# Successful sign-ins are in the sessions already; axes keeps the failures only.
+AXES_DISABLE_ACCESS_LOG = True
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out pair before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 # --- REST API ---------------------------------------------------------------------------
 
