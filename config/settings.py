@@ -113,6 +113,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "django_prometheus",
+    "health_check",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -426,6 +427,12 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+# --- Monitoring: /health/ and /metrics ------------------------------------------------
+
+# /health/ fails when beat has not sent the every-minute watchdog for this long. Beat
+# records its sends every 3 minutes, so less than 5 would fail a healthy beat.
+HEALTH_BEAT_MAX_MINUTES = env_int("HEALTH_BEAT_MAX_MINUTES", 5, minimum=5)
 
 # --- Email ------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
+from config.health import HealthView
 from core.rest import UnknownEndpoint
 from core.views import SchemaView
 
@@ -22,6 +23,8 @@ urlpatterns = [
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     # The REST API. Its views authenticate themselves (token or session) and answer 401
     # in JSON; the docs are pages for people, so they send anonymous visitors to sign in.
+    # Load balancers and monitoring, without signing in: /metrics checks the caller itself.
+    path("health/", login_not_required(HealthView.as_view()), name="health"),
     path("api/v1/", include(("config.api_urls", "api"))),
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path(
