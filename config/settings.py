@@ -6,6 +6,7 @@ SQLite for data and Kombu's filesystem transport as the Celery broker. Productio
 docs/configuration.md lists every variable.
 """
 
+import ipaddress
 import os
 import re
 from datetime import timedelta
@@ -187,6 +188,10 @@ def _database(url: str) -> dict:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
         config["CONN_MAX_AGE"] = 0
+    # The same backends, counting queries, their time and errors for /metrics.
+    config["ENGINE"] = config["ENGINE"].replace(
+        "django.db.backends.", "django_prometheus.db.backends."
+    )
     return config
 
 
@@ -259,6 +264,8 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Cache ------------------------------------------------------------------------------
+# django-prometheus' subclasses of Django's backends: they count hits and misses for
+# /metrics.
 # The token endpoint's throttle counts in the cache, so in production it
 # must be one that every web process shares: Redis. The default, a per-process memory
 # cache, is enough for `make run` and the tests.
@@ -266,9 +273,9 @@ CONTENT_SECURITY_POLICY = {
 
 def _cache(url: str) -> dict:
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        return {"BACKEND": "django_prometheus.cache.backends.redis.RedisCache", "LOCATION": url}
     if url.startswith("locmem://"):
-        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        return {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache"}
     raise ImproperlyConfigured(f"CACHE_URL must be locmem:// or redis://..., not {url!r}.")
 
 
@@ -299,6 +306,8 @@ AXES_CLIENT_IP_CALLABLE = "core.views.client_address"
 AXES_LOCKOUT_CALLABLE = "core.views.sign_in_locked_out"
 # Successful sign-ins are in the sessions already; axes keeps the failures only.
 AXES_DISABLE_ACCESS_LOG = True
+# No start-up banner: a management command's stderr stays its own one-line errors.
+AXES_VERBOSE = False
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out pair before any password is checked.
     "axes.backends.AxesStandaloneBackend",
@@ -433,6 +442,22 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 # /health/ fails when beat has not sent the every-minute watchdog for this long. Beat
 # records its sends every 3 minutes, so less than 5 would fail a healthy beat.
 HEALTH_BEAT_MAX_MINUTES = env_int("HEALTH_BEAT_MAX_MINUTES", 5, minimum=5)
+
+
+def _networks(name: str, default: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    try:
+        return [ipaddress.ip_network(part) for part in env_list(name, default)]
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must be a list of networks (CIDR): {error}") from None
+
+
+# /metrics answers callers from these networks (a Prometheus server; the client address
+# as the token throttle reads it, PROXY_COUNT) and signed-in staff; anyone else gets 404.
+METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+# In the web container gunicorn's workers share their request metrics through this folder
+# (prometheus_client's multiprocess mode, config/gunicorn.py); unset, each process
+# reports its own.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 
 # --- Email ------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from config.health import HealthView
 from core.rest import UnknownEndpoint
-from core.views import SchemaView
+from core.views import SchemaView, metrics
 
 # Unhandled errors: JSON in the API's error shape under /api/, Django's page elsewhere.
 handler500 = "core.views.server_error"
@@ -25,6 +25,7 @@ urlpatterns = [
     # in JSON; the docs are pages for people, so they send anonymous visitors to sign in.
     # Load balancers and monitoring, without signing in: /metrics checks the caller itself.
     path("health/", login_not_required(HealthView.as_view()), name="health"),
+    path("metrics", metrics, name="metrics"),
     path("api/v1/", include(("config.api_urls", "api"))),
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path(

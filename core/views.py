@@ -1,21 +1,31 @@
 """Views of the project as a whole: the client address and the answer to a locked-out
-sign-in (both used by django-axes), the 500 handler, the schema."""
+sign-in (both used by django-axes), /metrics, the 500 handler, the schema."""
 
 import math
+from ipaddress import ip_address
 
 from axes.helpers import get_client_ip_address, get_client_username
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import Max
-from django.http import JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import ngettext
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
 from rest_framework.renderers import JSONRenderer
 
+from core.metrics import BUSINESS_METRICS
 from core.rest import error_body, server_error_response
 
 
@@ -69,6 +79,27 @@ def _seconds_locked(request, credentials) -> int:
         return math.ceil(settings.AXES_COOLOFF_TIME.total_seconds())
     ends = last_failure + settings.AXES_COOLOFF_TIME
     return max(1, math.ceil((ends - timezone.now()).total_seconds()))
+
+
+@login_not_required
+def metrics(request):
+    """GET /metrics in Prometheus' text format: django-prometheus' request metrics and
+    the product's own (core.metrics), to callers from METRICS_ALLOWED_NETWORKS and to
+    signed-in staff. Anyone else gets 404: the page is not advertised."""
+    address = client_address(request)
+    try:
+        allowed = any(ip_address(address) in net for net in settings.METRICS_ALLOWED_NETWORKS)
+    except ValueError:  # no usable address
+        allowed = False
+    if not (allowed or (request.user.is_active and request.user.is_staff)):
+        raise Http404
+    if settings.PROMETHEUS_MULTIPROC_DIR:
+        process_metrics = CollectorRegistry()
+        multiprocess.MultiProcessCollector(process_metrics)
+    else:
+        process_metrics = REGISTRY
+    body = generate_latest(process_metrics) + generate_latest(BUSINESS_METRICS)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
 
 
 def server_error(request):
