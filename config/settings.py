@@ -264,11 +264,10 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Cache ------------------------------------------------------------------------------
-# django-prometheus' subclasses of Django's backends: they count hits and misses for
-# /metrics.
-# The token endpoint's throttle counts in the cache, so in production it
-# must be one that every web process shares: Redis. The default, a per-process memory
-# cache, is enough for `make run` and the tests.
+# The token endpoint's throttle counts in the cache, so in production it must be one that
+# every web process shares: Redis. The default, a per-process memory cache, is enough for
+# `make run` and the tests. The backends are django-prometheus' subclasses of Django's:
+# they count hits and misses for /metrics.
 
 
 def _cache(url: str) -> dict:
