@@ -438,6 +438,10 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 
 # --- Monitoring: /health/ and /metrics ------------------------------------------------
 
+# Load balancers and Prometheus call these over the internal network in plain HTTP: they
+# get an answer, not a redirect to HTTPS (neither carries cookies nor takes input).
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]
+
 # /health/ fails when beat has not sent the every-minute watchdog for this long. Beat
 # records its sends every 3 minutes, so less than 5 would fail a healthy beat.
 HEALTH_BEAT_MAX_MINUTES = env_int("HEALTH_BEAT_MAX_MINUTES", 5, minimum=5)

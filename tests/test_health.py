@@ -85,6 +85,15 @@ def database_port(alias: str, port: str):
 
 
 # First, before the module's worker starts.
+@override_settings(SECURE_SSL_REDIRECT=True)
+def test_plain_http_gets_the_status_not_a_redirect_to_https(beat_on_time):
+    response = Client().get("/health/")
+
+    assert response.status_code == 500  # no worker yet: the status itself
+    assert "CeleryWorkers(): Unavailable: No Celery worker answers." in response.content.decode()
+    assert Client().get("/accounts/login/").status_code == 301
+
+
 def test_without_a_worker_the_worker_check_fails(beat_on_time):
     broker_reset()
 

@@ -147,6 +147,11 @@ def test_request_metrics_of_django_prometheus_are_there(demo):
     )
 
 
+@override_settings(SECURE_SSL_REDIRECT=True)
+def test_prometheus_scrapes_in_plain_http(demo):
+    assert Client().get("/metrics").status_code == 200
+
+
 def test_metrics_are_refused_outside_the_allowed_networks(demo):
     response = Client().get("/metrics", REMOTE_ADDR="203.0.113.9")
 
