@@ -21,4 +21,4 @@ RUN useradd --create-home continuity && mkdir -p /app/var && chown -R continuity
 USER continuity
 
 EXPOSE 8000
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]
+CMD ["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.py"]

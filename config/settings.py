@@ -6,9 +6,11 @@ SQLite for data and Kombu's filesystem transport as the Celery broker. Productio
 docs/configuration.md lists every variable.
 """
 
+import ipaddress
 import os
 import re
 import zoneinfo
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -111,6 +113,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "django_celery_beat",
+    "axes",
+    "django_prometheus",
+    "health_check",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -132,6 +137,8 @@ if DEVDATA_ENABLED:
 MIDDLEWARE = [
     # First: its request id and access line cover every request, redirects included.
     "core.access_log.RequestLogMiddleware",
+    # First and last: django-prometheus times every request and counts its answer.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -144,6 +151,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # After the authentication middleware: it turns a locked-out sign-in into the 429 page.
+    "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -181,6 +191,10 @@ def _database(url: str) -> dict:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
         config["CONN_MAX_AGE"] = 0
+    # The same backends, counting queries, their time and errors for /metrics.
+    config["ENGINE"] = config["ENGINE"].replace(
+        "django.db.backends.", "django_prometheus.db.backends."
+    )
     return config
 
 
@@ -253,16 +267,17 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Cache ------------------------------------------------------------------------------
-# Throttles (the token endpoint, failed sign-ins) count in the cache, so in production it
-# must be one that every web process shares: Redis. The default, a per-process memory
-# cache, is enough for `make run` and the tests.
+# The token endpoint's throttle counts in the cache, so in production it must be one that
+# every web process shares: Redis. The default, a per-process memory cache, is enough for
+# `make run` and the tests. The backends are django-prometheus' subclasses of Django's:
+# they count hits and misses for /metrics.
 
 
 def _cache(url: str) -> dict:
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        return {"BACKEND": "django_prometheus.cache.backends.redis.RedisCache", "LOCATION": url}
     if url.startswith("locmem://"):
-        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+        return {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache"}
     raise ImproperlyConfigured(f"CACHE_URL must be locmem:// or redis://..., not {url!r}.")
 
 
@@ -273,11 +288,33 @@ CACHES = {"default": _cache(env_str("CACHE_URL", "locmem://"))}
 # (gunicorn answers directly in docker-compose.yml), so that a client cannot choose it.
 PROXY_COUNT = env_int("PROXY_COUNT", 0)
 
-# Failed sign-ins on the login page: after LOGIN_FAILURE_LIMIT failures of one user name
-# from one address within LOGIN_FAILURE_WINDOW_MINUTES, that pair is refused (429) until
-# the window ends; an address is refused for every user name after four times as many.
+# Failed sign-ins, counted by django-axes in its tables (AccessAttempt, shown in the
+# admin; `manage.py axes_reset` clears them): after LOGIN_FAILURE_LIMIT failures of one
+# user name from one address, that pair is refused (429, even with the right password)
+# until LOGIN_FAILURE_WINDOW_MINUTES have passed since its last counted failure. The same
+# lock covers every door that checks a password: the sign-in page (the admin's too) and
+# the API's token endpoint.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_FAILURE_WINDOW_MINUTES = env_int("LOGIN_FAILURE_WINDOW_MINUTES", 15, minimum=1)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_FAILURE_WINDOW_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# A refused attempt does not lengthen the lock: the wait shown is the wait there is.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# The client address the token throttle counts (DRF's NUM_PROXIES rule, core.views):
+# django-ipware counts PROXY_COUNT differently (one fewer hop), so axes is handed ours.
+AXES_CLIENT_IP_CALLABLE = "core.views.client_address"
+AXES_LOCKOUT_CALLABLE = "core.views.sign_in_locked_out"
+# Successful sign-ins are in the sessions already; axes keeps the failures only.
+AXES_DISABLE_ACCESS_LOG = True
+# No start-up banner: a management command's stderr stays its own one-line errors.
+AXES_VERBOSE = False
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out pair before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 # --- REST API ---------------------------------------------------------------------------
 
@@ -426,6 +463,32 @@ CELERY_TASK_ROUTES = {
 # django-celery-beat's database scheduler, whose crontabs follow BUSINESS_TIME_ZONE.
 CELERY_BEAT_SCHEDULER = "core.beat:BusinessZoneScheduler"
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+
+# --- Monitoring: /health/ and /metrics ------------------------------------------------
+
+# Load balancers and Prometheus call these over the internal network in plain HTTP: they
+# get an answer, not a redirect to HTTPS (neither carries cookies nor takes input).
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]
+
+# /health/ fails when beat has not sent the every-minute watchdog for this long. Beat
+# records its sends every 3 minutes, so less than 5 would fail a healthy beat.
+HEALTH_BEAT_MAX_MINUTES = env_int("HEALTH_BEAT_MAX_MINUTES", 5, minimum=5)
+
+
+def _networks(name: str, default: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    try:
+        return [ipaddress.ip_network(part) for part in env_list(name, default)]
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must be a list of networks (CIDR): {error}") from None
+
+
+# /metrics answers callers from these networks (a Prometheus server; the client address
+# as the token throttle reads it, PROXY_COUNT) and signed-in staff; anyone else gets 404.
+METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
+# In the web container gunicorn's workers share their request metrics through this folder
+# (prometheus_client's multiprocess mode, config/gunicorn.py); unset, each process
+# reports its own.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 
 # --- Email ------------------------------------------------------------------------------
 

@@ -5,22 +5,27 @@ from django.urls import include, path, re_path
 from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
+from config.health import HealthView
 from core.rest import UnknownEndpoint
-from core.views import SchemaView, ThrottledLoginView
+from core.views import SchemaView, metrics
 
 # Unhandled errors: JSON in the API's error shape under /api/, Django's page elsewhere.
 handler500 = "core.views.server_error"
 
 urlpatterns = [
-    # The admin signs in through the same throttled page: one sign-in for every role.
-    path("admin/login/", ThrottledLoginView.as_view(), name="admin-login"),
+    # The admin signs in through the same page: one sign-in for every role, one lock
+    # after repeated failures (django-axes, AXES_* in config/settings.py).
+    path("admin/login/", auth_views.LoginView.as_view(), name="admin-login"),
     path("admin/", admin.site.urls),
-    path("accounts/login/", ThrottledLoginView.as_view(), name="login"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The language can be switched before signing in, on the login page.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     # The REST API. Its views authenticate themselves (token or session) and answer 401
     # in JSON; the docs are pages for people, so they send anonymous visitors to sign in.
+    # Load balancers and monitoring, without signing in: /metrics checks the caller itself.
+    path("health/", login_not_required(HealthView.as_view()), name="health"),
+    path("metrics", metrics, name="metrics"),
     path("api/v1/", include(("config.api_urls", "api"))),
     path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path(

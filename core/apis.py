@@ -1,6 +1,8 @@
 """POST /api/v1/auth/token/: a user name and password for the user's API token. Open to
 anonymous callers by nature, so throttled (REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"]
-["auth_token"], per client address, every attempt counted)."""
+["auth_token"], per client address, every attempt counted) and under the same sign-in
+lock as the pages (django-axes: its failures count towards it, and a locked user name and
+address gets 429)."""
 
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
@@ -15,6 +17,7 @@ from rest_framework.views import APIView
 from core.actors import Actor
 from core.rest import error_responses
 from core.services import api_token_issue
+from core.views import sign_in_locked_out
 
 
 class TokenObtainSerializer(serializers.Serializer):
@@ -52,6 +55,10 @@ class TokenObtainApi(APIView):
             username=data.validated_data["username"],
             password=data.validated_data["password"],
         )
+        if user is None and getattr(request, "axes_locked_out", False):
+            # Axes marked DRF's request, which its middleware does not see: answer here.
+            credentials = getattr(request, "axes_credentials", None)
+            return sign_in_locked_out(request, credentials=credentials)
         if user is None:
             raise ValidationError(_("Unable to sign in with this user name and password."))
         token = api_token_issue(user=user, actor=Actor.of_user(user))

@@ -29,3 +29,8 @@ class CoreConfig(AppConfig):
             sender=self,
             dispatch_uid="core.schedules_follow_business_zone",
         )
+
+        from core.metrics import NotificationsOwedCollector, metrics_collector_register
+
+        # The product's metrics on /metrics (core.metrics).
+        metrics_collector_register("notifications", NotificationsOwedCollector())

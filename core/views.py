@@ -1,25 +1,38 @@
-"""Views of the project as a whole: the throttled sign-in page and the 500 handler."""
+"""Views of the project as a whole: the client address and the answer to a locked-out
+sign-in (both used by django-axes), /metrics, the 500 handler, the schema."""
 
-import hashlib
 import math
-import time
+from ipaddress import ip_address
 
+from axes.helpers import get_client_ip_address, get_client_username
+from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.forms import AuthenticationForm
-from django.contrib.auth.views import LoginView
-from django.core.cache import cache
-from django.core.exceptions import ValidationError
+from django.db.models import Max
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
 from django.utils.translation import ngettext
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    generate_latest,
+    multiprocess,
+)
 from rest_framework.renderers import JSONRenderer
 
-from core.rest import server_error_response
+from core.metrics import BUSINESS_METRICS
+from core.rest import error_body, server_error_response
 
 
 def client_address(request) -> str:
     """The client's address as the last trusted proxy saw it (PROXY_COUNT, as DRF's
-    NUM_PROXIES), else the peer's: a client cannot choose the address it is counted by."""
+    NUM_PROXIES), else the peer's: a client cannot choose the address it is counted by.
+    django-axes counts sign-in failures by it (AXES_CLIENT_IP_CALLABLE)."""
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
     if settings.PROXY_COUNT and forwarded:
         addresses = [address.strip() for address in forwarded.split(",")]
@@ -27,97 +40,66 @@ def client_address(request) -> str:
     return request.META.get("REMOTE_ADDR", "")
 
 
-class LoginFailures:
-    """Failed sign-ins counted in the cache, in fixed windows that start with the first
-    failure: per address and user name (LOGIN_FAILURE_LIMIT), and per address for any
-    user name (four times as many), so that neither one password guessed many times nor
-    many user names tried from one place get far."""
-
-    def __init__(self, request, username: str):
-        address = client_address(request)
-        name = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
-        self.window = settings.LOGIN_FAILURE_WINDOW_MINUTES * 60
-        self.limits = {
-            f"login-failures:{address}:{name}": settings.LOGIN_FAILURE_LIMIT,
-            f"login-failures:{address}": settings.LOGIN_FAILURE_LIMIT * 4,
-        }
-        self.user_key = next(iter(self.limits))
-
-    def seconds_refused(self) -> int:
-        """0 when signing in may be tried; otherwise how long the refusal lasts."""
-        now = time.time()
-        waits = [
-            math.ceil(self.window - (now - cache.get(f"{key}:since", now)))
-            for key, limit in self.limits.items()
-            if cache.get(key, 0) >= limit
-        ]
-        return max([0, *waits])
-
-    def record(self) -> None:
-        for key in self.limits:
-            if cache.add(key, 0, self.window):
-                cache.set(f"{key}:since", time.time(), self.window)
-            try:
-                cache.incr(key)
-            except ValueError:  # expired between add and incr: a new window
-                cache.set(key, 1, self.window)
-                cache.set(f"{key}:since", time.time(), self.window)
-
-    def clear(self) -> None:
-        cache.delete_many([self.user_key, f"{self.user_key}:since"])
+def sign_in_locked_out(request, original_response=None, credentials=None):
+    """django-axes' answer to a locked-out sign-in (AXES_LOCKOUT_CALLABLE): 429 with
+    Retry-After, in the API's error shape under /api/ (the token endpoint), else the
+    sign-in page with the refusal above an empty form."""
+    retry_after = _seconds_locked(request, credentials)
+    minutes = max(1, math.ceil(retry_after / 60))
+    message = ngettext(
+        "Too many failed sign-in attempts. Try again in %(minutes)d minute.",
+        "Too many failed sign-in attempts. Try again in %(minutes)d minutes.",
+        minutes,
+    ) % {"minutes": minutes}
+    if request.path.startswith("/api/"):
+        response = JsonResponse(
+            error_body(status_code=429, code="throttled", message=message), status=429
+        )
+    else:
+        form = AuthenticationForm(request)
+        response = render(
+            request,
+            "registration/login.html",
+            {"form": form, "refusal": message, "next": request.POST.get("next", "")},
+            status=429,
+        )
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
-class ThrottledAuthenticationForm(AuthenticationForm):
-    """Django's sign-in form, refusing without checking the password while throttled."""
-
-    def __init__(self, request=None, *args, refused_for: int = 0, **kwargs):
-        super().__init__(request, *args, **kwargs)
-        self.refused_for = refused_for
-
-    def clean(self):
-        if self.refused_for:
-            minutes = math.ceil(self.refused_for / 60)
-            raise ValidationError(
-                ngettext(
-                    "Too many failed sign-in attempts. Try again in %(minutes)d minute.",
-                    "Too many failed sign-in attempts. Try again in %(minutes)d minutes.",
-                    minutes,
-                )
-                % {"minutes": minutes},
-                code="throttled",
-            )
-        return super().clean()
+def _seconds_locked(request, credentials) -> int:
+    """Seconds until the lock on this user name and address ends: the cool-off counts
+    from the pair's last counted failure (AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT
+    is off, so refused attempts do not move it)."""
+    last_failure = AccessAttempt.objects.filter(
+        username=get_client_username(request, credentials),
+        ip_address=get_client_ip_address(request),
+    ).aggregate(last=Max("attempt_time"))["last"]
+    if last_failure is None:
+        return math.ceil(settings.AXES_COOLOFF_TIME.total_seconds())
+    ends = last_failure + settings.AXES_COOLOFF_TIME
+    return max(1, math.ceil((ends - timezone.now()).total_seconds()))
 
 
-class ThrottledLoginView(LoginView):
-    """The sign-in page (django.contrib.auth's LoginView), answering 429 after too many
-    failed attempts (LoginFailures) until the window ends."""
-
-    template_name = "registration/login.html"
-    form_class = ThrottledAuthenticationForm
-
-    def post(self, request, *args, **kwargs):
-        self.failures = LoginFailures(request, request.POST.get("username", ""))
-        return super().post(request, *args, **kwargs)
-
-    def get_form_kwargs(self):
-        kwargs = super().get_form_kwargs()
-        if self.request.method == "POST":
-            kwargs["refused_for"] = self.failures.seconds_refused()
-        return kwargs
-
-    def form_valid(self, form):
-        self.failures.clear()
-        return super().form_valid(form)
-
-    def form_invalid(self, form):
-        if form.refused_for:
-            response = self.render_to_response(self.get_context_data(form=form), status=429)
-            response["Retry-After"] = str(form.refused_for)
-            return response
-        if form.has_error("__all__", "invalid_login"):
-            self.failures.record()
-        return super().form_invalid(form)
+@login_not_required
+def metrics(request):
+    """GET /metrics in Prometheus' text format: django-prometheus' request metrics and
+    the product's own (core.metrics), to callers from METRICS_ALLOWED_NETWORKS and to
+    signed-in staff. Anyone else gets 404: the page is not advertised."""
+    address = client_address(request)
+    try:
+        allowed = any(ip_address(address) in net for net in settings.METRICS_ALLOWED_NETWORKS)
+    except ValueError:  # no usable address
+        allowed = False
+    if not (allowed or (request.user.is_active and request.user.is_staff)):
+        raise Http404
+    if settings.PROMETHEUS_MULTIPROC_DIR:
+        process_metrics = CollectorRegistry()
+        multiprocess.MultiProcessCollector(process_metrics)
+    else:
+        process_metrics = REGISTRY
+    body = generate_latest(process_metrics) + generate_latest(BUSINESS_METRICS)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)
 
 
 def server_error(request):

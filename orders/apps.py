@@ -7,8 +7,10 @@ class OrdersConfig(AppConfig):
     verbose_name = _("Sales orders")
 
     def ready(self):
+        from core.metrics import metrics_collector_register
         from customers.page_sections import customer_page_section_register
         from orders.customer_section import RECENT_ORDERS_SECTION
+        from orders.metrics import ChildOrdersCollector
         from orders.services import is_order_sale, order_sale_settle
         from payments.settlement import Settler, settler_register
 
@@ -18,3 +20,5 @@ class OrdersConfig(AppConfig):
         # The customer page shows the latest orders and starts a new one
         # (customers.page_sections).
         customer_page_section_register(RECENT_ORDERS_SECTION)
+        # Child orders created, on /metrics (core.metrics).
+        metrics_collector_register("child_orders", ChildOrdersCollector())

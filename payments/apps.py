@@ -8,8 +8,12 @@ class PaymentsConfig(AppConfig):
     verbose_name = pgettext_lazy("admin section", "Payments")
 
     def ready(self):
+        from core.metrics import metrics_collector_register
         from customers.page_sections import customer_page_section_register
         from payments.customer_section import CARDS_SECTION
+        from payments.metrics import ChargesCollector
 
         # The customer page shows the active cards (customers.page_sections).
         customer_page_section_register(CARDS_SECTION)
+        # Charges by outcome, on /metrics (core.metrics).
+        metrics_collector_register("charges", ChargesCollector())

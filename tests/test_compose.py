@@ -1,6 +1,7 @@
 """docker-compose.yml, read as the deployment it describes (no docker engine runs in CI):
 migrations once, before anything else; a health check on every long-running service;
-secrets only from the uncommitted `.env`; never the demo data."""
+secrets only from the uncommitted `.env`; never the demo data; Flower only on request,
+on this machine, behind a password."""
 
 import re
 from pathlib import Path
@@ -35,6 +36,7 @@ def test_every_long_running_service_has_a_health_check():
     assert sorted(name for name, service in SERVICES.items() if "healthcheck" in service) == [
         "beat",
         "db",
+        "flower",
         "redis",
         "web",
         "worker",
@@ -57,3 +59,45 @@ def test_secrets_come_from_the_uncommitted_env_file_with_a_committed_example():
     assert "/.env" in (ROOT / ".gitignore").read_text().splitlines()
     assert ".env" in (ROOT / ".dockerignore").read_text().splitlines()
     assert "POSTGRES_PASSWORD: continuity" not in text
+
+
+def test_flower_is_optional_in_the_monitoring_profile_and_the_rest_starts_by_default():
+    assert {name: service.get("profiles") for name, service in SERVICES.items()} == {
+        "db": None,
+        "redis": None,
+        "migrate": None,
+        "web": None,
+        "worker": None,
+        "beat": None,
+        "flower": ["monitoring"],
+    }
+
+
+def test_flower_listens_on_this_machine_only_behind_basic_auth_from_the_env_file():
+    flower = SERVICES["flower"]
+    assert flower["ports"] == ["127.0.0.1:5555:5555"]
+    # From `.env` through compose's interpolation, without a default that would open it.
+    assert flower["environment"]["FLOWER_BASIC_AUTH"] == "${FLOWER_BASIC_AUTH:-}"
+    command = _command(flower)
+    assert command.startswith('sh -c test -n "$$FLOWER_BASIC_AUTH" || {')
+    assert command.endswith("exec celery -A config flower --port=5555")
+    assert "basic-auth" not in command  # never on the command line (ps shows it)
+    example = (ROOT / ".env.example").read_text()
+    assert re.search(r"^# FLOWER_BASIC_AUTH=\S+:\S+$", example, re.M)
+
+
+def test_flower_is_pinned_and_has_a_health_check_on_its_own_endpoint():
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^    "flower==[\d.]+",$', pyproject, re.M)
+    assert "http://127.0.0.1:5555/healthcheck" in " ".join(
+        SERVICES["flower"]["healthcheck"]["test"]
+    )
+
+
+def test_the_web_shares_its_request_metrics_between_gunicorn_workers():
+    web = SERVICES["web"]
+    assert _command(web) == "gunicorn config.wsgi:application -c config/gunicorn.py"
+    assert web["environment"]["PROMETHEUS_MULTIPROC_DIR"] == "/tmp/prometheus"
+    # The Celery processes count nothing in memory: /metrics reads the database.
+    for name in ("worker", "beat"):
+        assert "PROMETHEUS_MULTIPROC_DIR" not in SERVICES[name]["environment"]

@@ -154,6 +154,11 @@ class PaymentGateway(abc.ABC):
     def lookup(self, idempotency_key: str) -> GatewayResult | None:
         """The answer given to this key, or None if the gateway never processed it."""
 
+    @abc.abstractmethod
+    def ping(self) -> None:
+        """The cheapest call that proves the gateway answers (its health or echo endpoint);
+        raises GatewayError when it does not. Read by /health/, never charges."""
+
     def ledger(
         self, *, since: datetime.datetime | None = None, keys: Iterable[str] | None = None
     ) -> Iterator[LedgerEntry]:

@@ -1,6 +1,7 @@
 """The subscription actions through the API: preview, then do, with a reason code."""
 
 import pytest
+from django.http import HttpRequest
 
 from continuity.models import Occurrence, Subscription
 from devdata.demo import DEMO_PASSWORD
@@ -10,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def api(demo, client):
-    assert client.login(username="agent", password=DEMO_PASSWORD)
+    assert client.login(request=HttpRequest(), username="agent", password=DEMO_PASSWORD)
     return client
 
 

@@ -3,6 +3,7 @@ release a hold, and the supervisors' page that offers them."""
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest
 from django.urls import reverse
 
 from batch.models import BatchJob
@@ -222,12 +223,12 @@ def test_releasing_a_hold_makes_the_declined_shipment_due_today(sell, today):
 
 @pytest.fixture
 def supervisor_client(demo, client):
-    assert client.login(username="supervisor", password=DEMO_PASSWORD)
+    assert client.login(request=HttpRequest(), username="supervisor", password=DEMO_PASSWORD)
     return client
 
 
 def test_agents_get_403_on_payment_exceptions(demo, client):
-    client.login(username="agent", password=DEMO_PASSWORD)
+    client.login(request=HttpRequest(), username="agent", password=DEMO_PASSWORD)
     assert client.get(reverse("exceptions:exceptions")).status_code == 403
     assert (
         client.post(reverse("exceptions:release_hold", args=[1]), {"reason": "x"}).status_code

@@ -103,9 +103,13 @@ def wait_for(
 
 
 class Worker:
-    """One `celery -A config worker` process tree on the `batch` and `default` queues."""
+    """One `celery -A config worker` process tree, on the `batch` and `default` queues
+    unless told others."""
 
-    def __init__(self, log_dir: Path, *, concurrency: int = 2, **env: str):
+    def __init__(
+        self, log_dir: Path, *, concurrency: int = 2, queues: str = "batch,default", **env: str
+    ):
+        self.queues = queues
         self.name = f"test-{uuid.uuid4().hex[:8]}@%h"
         self.log_path = log_dir / f"{self.name.split('@')[0]}.log"
         self.concurrency = concurrency
@@ -122,7 +126,7 @@ class Worker:
                     "-A",
                     "config",
                     "worker",
-                    "--queues=batch,default",
+                    f"--queues={self.queues}",
                     f"--concurrency={self.concurrency}",
                     "--pool=prefork",
                     "-n",

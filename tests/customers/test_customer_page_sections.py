@@ -2,6 +2,7 @@
 register: the page, the API and the actions they add read the registry."""
 
 import pytest
+from django.http import HttpRequest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def agent_client(demo, client):
-    assert client.login(username="agent", password=DEMO_PASSWORD)
+    assert client.login(request=HttpRequest(), username="agent", password=DEMO_PASSWORD)
     return client
 
 

@@ -7,6 +7,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.http import HttpRequest
 
 from batch.models import BatchChunk, BatchJob, BatchRun, BatchRunStatus
 from batch.services import batch_run_request
@@ -73,7 +74,7 @@ def test_the_exceptions_page_and_api_show_the_latest_findings_and_refunds_owed(s
     kinds = [finding["kind"] for finding in audit.findings]
     assert FindingKind.LEDGER_MISMATCH in kinds
 
-    assert client.login(username="supervisor", password=DEMO_PASSWORD)
+    assert client.login(request=HttpRequest(), username="supervisor", password=DEMO_PASSWORD)
     page = client.get("/payments/exceptions/").content.decode()
     assert f'data-finding="{FindingKind.LEDGER_MISMATCH}"' in page
     assert "The gateway and our payment disagree on what was asked" in page
@@ -109,7 +110,7 @@ def test_a_supervisor_resumes_a_partial_run_from_its_page_and_the_api(demo, clie
         groups=[],
         error="RuntimeError: boom",
     )
-    assert client.login(username="supervisor", password=DEMO_PASSWORD)
+    assert client.login(request=HttpRequest(), username="supervisor", password=DEMO_PASSWORD)
     page = client.get(f"/batch/runs/{run.pk}/").content.decode()
     assert "data-run-resume" in page and "RuntimeError: boom" in page
 

@@ -13,6 +13,7 @@ import pytest
 import redis
 from django.conf import settings
 from django.db import connections, transaction
+from django.http import HttpRequest
 from django.urls import reverse
 
 from batch.models import BatchJob
@@ -85,7 +86,7 @@ def test_cards_typed_into_the_pages_leave_no_trace(
     codes = [code, other_code]
 
     # The agent's order: a refused card (its page must not echo it), then a good one.
-    assert client.login(username="supervisor", password=DEMO_PASSWORD)
+    assert client.login(request=HttpRequest(), username="supervisor", password=DEMO_PASSWORD)
     order_url = client.post(reverse("customers:order_new", args=["004021"])).url
     number = order_url.rstrip("/").rsplit("/", 1)[-1]
     client.post(reverse("orders:line_add", args=[number]), {"quantity": 1, "item_number": "88000"})

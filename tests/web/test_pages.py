@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.http import HttpRequest
 from django.urls import reverse
 
 from continuity.models import Subscription
@@ -22,7 +23,7 @@ FETCH = {"HTTP_X_REQUESTED_WITH": "fetch"}
 
 @pytest.fixture
 def agent_client(demo, client):
-    assert client.login(username="agent", password=DEMO_PASSWORD)
+    assert client.login(request=HttpRequest(), username="agent", password=DEMO_PASSWORD)
     return client
 
 
@@ -77,7 +78,7 @@ def test_the_login_page_has_labelled_fields(client):
 
 def test_a_user_without_a_role_is_refused(demo, client):
     UserFactory(username="nobody")
-    client.login(username="nobody", password="secret-password")
+    client.login(request=HttpRequest(), username="nobody", password="secret-password")
     assert client.get("/").status_code == 403
     assert client.post(reverse("customers:order_new", args=["004021"])).status_code == 403
     assert not SalesOrder.objects.exists()
@@ -85,7 +86,7 @@ def test_a_user_without_a_role_is_refused(demo, client):
 
 @pytest.mark.parametrize("username", ["agent", "supervisor", "admin"])
 def test_every_role_can_take_orders(demo, client, username):
-    client.login(username=username, password=DEMO_PASSWORD)
+    client.login(request=HttpRequest(), username=username, password=DEMO_PASSWORD)
     assert client.get("/").status_code == 200
 
 
@@ -310,5 +311,5 @@ def test_every_visible_form_field_has_a_label(agent_client, order):
 
 def test_users_of_the_admin_only_are_not_agents(demo, client):
     get_user_model().objects.create_user("clerk", password="pw-123456")
-    client.login(username="clerk", password="pw-123456")
+    client.login(request=HttpRequest(), username="clerk", password="pw-123456")
     assert client.get(reverse("customers:detail", args=["004021"])).status_code == 403

@@ -3,6 +3,7 @@ with one subscription, then with four."""
 
 import pytest
 from django.db import connection
+from django.http import HttpRequest
 from django.test.utils import CaptureQueriesContext
 
 from continuity.models import Subscription
@@ -18,7 +19,7 @@ def queries(client, url) -> int:
 
 
 def test_pages_read_a_fixed_number_of_queries(demo, client, sell):
-    client.login(username="supervisor", password=DEMO_PASSWORD)
+    client.login(request=HttpRequest(), username="supervisor", password=DEMO_PASSWORD)
     order = sell()
     subscription = Subscription.objects.get(parent_order=order)
     urls = [

@@ -4,6 +4,7 @@ timeline, the forecast and the admin's program change, through Django's test cli
 import re
 
 import pytest
+from django.http import HttpRequest
 from django.urls import reverse
 
 from continuity.models import Occurrence, Subscription
@@ -19,7 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def agent_client(demo, client):
-    assert client.login(username="agent", password=DEMO_PASSWORD)
+    assert client.login(request=HttpRequest(), username="agent", password=DEMO_PASSWORD)
     return client
 
 
@@ -95,10 +96,10 @@ def test_cancel_from_the_page_previews_the_refund(agent_client, sell):
 def test_the_forecast_is_for_supervisors_and_counts_charges_and_shipments(demo, client, sell):
     order = sell()
     second = Occurrence.objects.get(subscription__parent_order=order, sequence=2)
-    client.login(username="agent", password=DEMO_PASSWORD)
+    client.login(request=HttpRequest(), username="agent", password=DEMO_PASSWORD)
     assert client.get(reverse("continuity:forecast")).status_code == 403
 
-    client.login(username="supervisor", password=DEMO_PASSWORD)
+    client.login(request=HttpRequest(), username="supervisor", password=DEMO_PASSWORD)
     page = html(client.get(reverse("continuity:forecast"), {"item": "88000"}))
 
     assert page.count("<rect") == 120  # two charts of 60 days, no chart library
@@ -112,7 +113,7 @@ def test_the_forecast_is_for_supervisors_and_counts_charges_and_shipments(demo, 
 def test_the_admin_applies_a_program_change_after_a_preview(demo, client, sell):
     order = sell()
     subscription = Subscription.objects.get(parent_order=order)
-    client.login(username="admin", password=DEMO_PASSWORD)
+    client.login(request=HttpRequest(), username="admin", password=DEMO_PASSWORD)
     tea, protein = Item.objects.get(item_number="0015"), Item.objects.get(item_number="0014")
     url = reverse("admin:continuity_subscription_change_future") + f"?ids={subscription.pk}"
     data = {

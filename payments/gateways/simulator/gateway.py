@@ -15,7 +15,7 @@ import time
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import Sum
 from django.views.decorators.debug import sensitive_variables
 
@@ -215,6 +215,15 @@ class SimulatorGateway(PaymentGateway):
             .first()
         )
         return _result(row) if row else None
+
+    def ping(self) -> None:
+        # The simulator's "servers" are its ledger's database: it answers when that does.
+        self._network_wait()
+        try:
+            with connections[LEDGER].cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError as error:
+            raise GatewayTimeout("The simulated gateway does not answer.") from error
 
     def ledger(self, *, since=None, keys=None):
         # No network wait: a settlement report is one download, not one call per entry.
