@@ -324,5 +324,5 @@ def test_a_start_date_outside_the_planning_years_is_refused_as_on_the_page(order
     response = order_api.add_line(number, "88002", start_date=start_date)
 
     error = assert_error(response, 400, "invalid")
-    assert error["fields"] == {"start_date": ["Enter a date between 2000-01-01 and 2199-12-31."]}
+    assert error["fields"] == {"start_date": ["Enter a date between 01/01/2000 and 12/31/2199."]}
     assert written() == before

@@ -143,7 +143,7 @@ def test_bill_up_front_line_is_priced_at_the_whole_program(karen, actor):
             "88002",
             {"start_date": datetime.date(9999, 12, 31)},
             "start_date",
-            "Enter a date between 2000-01-01 and 2199-12-31.",
+            "Enter a date between 01/01/2000 and 12/31/2199.",
         ),
         (
             "0013",
