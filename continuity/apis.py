@@ -42,6 +42,7 @@ from core.rest import (
     page_of,
     paginated_response,
 )
+from core.rest_fields import StrictCharField
 from payments.serializers import money_field
 
 
@@ -140,7 +141,16 @@ class SubscriptionActionApi(APIView):
             OpenApiParameter("action", str, OpenApiParameter.PATH, enum=_previewed_action_names()),
         ],
         request=SubscriptionActionSerializer,
-        responses={200: SubscriptionActionResultSerializer, **error_responses(400, 404, 409)},
+        responses={
+            200: SubscriptionActionResultSerializer,
+            **error_responses(
+                400,
+                404,
+                409,
+                refused_when="the reason code is not in the list, or a field the action "
+                "needs is missing or names something else (error.fields names which)",
+            ),
+        },
     )
     def post(self, request, subscription_id, action):
         try:
@@ -260,7 +270,7 @@ class PaymentExceptionsApi(APIView):
 
 
 class SubscriptionReleaseHoldSerializer(serializers.Serializer):
-    reason = serializers.CharField(
+    reason = StrictCharField(
         max_length=255,
         help_text="Why the hold is released.",
         error_messages={

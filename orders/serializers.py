@@ -2,7 +2,12 @@
 
 from rest_framework import serializers
 
-from core.rest import BusinessDateField
+from core.rest_fields import (
+    BusinessDateField,
+    QueryBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
 from customers.serializers import AddressSerializer, CustomerRefSerializer
 from orders.models import SalesOrderKind, SalesOrderStatus
 from orders.programs import program_sales
@@ -20,7 +25,7 @@ MAX_ID = 2**63 - 1
 class ItemListQuerySerializer(serializers.Serializer):
     # Read from a plain dict (query_params.dict()): from a QueryDict, DRF would take a
     # missing boolean for false, as an unticked HTML checkbox.
-    continuity = serializers.BooleanField(
+    continuity = QueryBooleanField(
         required=False, help_text="true: continuity items only; false: the others."
     )
 
@@ -39,7 +44,6 @@ class ItemSummarySerializer(serializers.Serializer):
 class ItemQuerySerializer(serializers.Serializer):
     start_date = BusinessDateField(
         required=False,
-        allow_null=True,
         help_text="Plan a continuity item's shipments from this date (default: today, the "
         "order date).",
     )
@@ -63,12 +67,16 @@ class ItemSerializer(serializers.Serializer):
 
 
 class SalesOrderCreateSerializer(serializers.Serializer):
-    customer = serializers.CharField(max_length=20, help_text="The customer's account number.")
+    customer = StrictCharField(
+        max_length=20,
+        help_text="The customer's account number. One that does not exist: 400, in "
+        "error.fields.customer.",
+    )
 
 
 class SalesOrderLineAddSerializer(serializers.Serializer):
-    item_number = serializers.CharField(max_length=20)
-    quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
+    item_number = StrictCharField(max_length=20)
+    quantity = StrictIntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
     start_date = BusinessDateField(
         required=False,
         allow_null=True,
@@ -78,8 +86,8 @@ class SalesOrderLineAddSerializer(serializers.Serializer):
 
 
 class SalesOrderPaymentSetSerializer(serializers.Serializer):
-    payment_method = serializers.CharField(max_length=20, help_text="e.g. Visa.")
-    card = serializers.IntegerField(
+    payment_method = StrictCharField(max_length=20, help_text="e.g. Visa.")
+    card = StrictIntegerField(
         min_value=1,
         max_value=MAX_ID,
         required=False,
