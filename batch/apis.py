@@ -58,7 +58,14 @@ class BatchRunStartApi(APIView):
         "run. Answers 202 with the queued run; follow it with GET /batch-runs/{id}/.",
         tags=["batch runs"],
         request=BatchRunCreateSerializer,
-        responses={202: BatchRunSerializer, **error_responses(400)},
+        responses={
+            202: BatchRunSerializer,
+            **error_responses(
+                400,
+                refused_when="no continuity item or parent order has the number given "
+                "(error.fields.item_number, error.fields.sales_order)",
+            ),
+        },
     )
     def post(self, request):
         data = BatchRunCreateSerializer(data=request.data)

@@ -5,19 +5,19 @@ from rest_framework import serializers
 from batch.models import BatchJob, BatchRunStatus
 from batch.presenters import batch_run_summary_line
 from continuity.serializers import MoneyAuditSerializer
-from core.rest import BusinessDateField
+from core.rest_fields import BusinessDateField, StrictBooleanField, StrictCharField
 
 
 class BatchRunCreateSerializer(serializers.Serializer):
     job = serializers.ChoiceField(choices=BatchJob.choices)
-    item_number = serializers.CharField(
+    item_number = StrictCharField(
         max_length=20,
         required=False,
         allow_blank=True,
         default="",
         help_text="Only this continuity item's subscriptions (empty: every item).",
     )
-    sales_order = serializers.CharField(
+    sales_order = StrictCharField(
         max_length=20,
         required=False,
         allow_blank=True,
@@ -27,7 +27,7 @@ class BatchRunCreateSerializer(serializers.Serializer):
     run_date = BusinessDateField(
         required=False, allow_null=True, help_text="The business date (default: today)."
     )
-    dry_run = serializers.BooleanField(
+    dry_run = StrictBooleanField(
         default=False, help_text="Report what would happen without changing anything."
     )
 
@@ -36,7 +36,7 @@ class BatchRunSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     job = serializers.ChoiceField(choices=BatchJob.choices)
     status = serializers.ChoiceField(choices=BatchRunStatus.choices)
-    item_number = serializers.CharField(source="item.item_number", allow_null=True)
+    item_number = StrictCharField(source="item.item_number", allow_null=True)
     sales_order = serializers.CharField(source="sales_order.number", allow_null=True)
     run_date = serializers.DateField()
     dry_run = serializers.BooleanField()

@@ -351,6 +351,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    # The default hook (named enums), then the OpenAPI links between operations.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.api_schema.add_links",
+    ],
     # Swagger UI comes from drf-spectacular-sidecar's static files: no CDN. (ReDoc is not
     # served: its page loads its fonts from Google.)
     "SWAGGER_UI_DIST": "SIDECAR",

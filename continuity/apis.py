@@ -43,6 +43,7 @@ from core.rest import (
     page_of,
     paginated_response,
 )
+from core.rest_fields import StrictCharField
 from payments.serializers import money_field
 
 
@@ -141,7 +142,16 @@ class SubscriptionActionApi(APIView):
             OpenApiParameter("action", str, OpenApiParameter.PATH, enum=_previewed_action_names()),
         ],
         request=SubscriptionActionSerializer,
-        responses={200: SubscriptionActionResultSerializer, **error_responses(400, 404, 409)},
+        responses={
+            200: SubscriptionActionResultSerializer,
+            **error_responses(
+                400,
+                404,
+                409,
+                refused_when="the reason code is not in the list, or a field the action "
+                "needs is missing or names something else (error.fields names which)",
+            ),
+        },
     )
     def post(self, request, subscription_id, action):
         try:
@@ -261,7 +271,7 @@ class PaymentExceptionsApi(APIView):
 
 
 class SubscriptionReleaseHoldSerializer(serializers.Serializer):
-    reason = serializers.CharField(
+    reason = StrictCharField(
         max_length=REASON_MAX_LENGTH,
         help_text="Why the hold is released.",
         error_messages={

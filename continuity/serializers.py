@@ -6,7 +6,12 @@ from rest_framework import serializers
 from continuity.models import HoldReason, OccurrenceStatus, SubscriptionStatus
 from continuity.money_audit import finding_label
 from continuity.scheduling import EventAction, IntervalUnit
-from core.rest import BusinessDateField
+from core.rest_fields import (
+    BusinessDateField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
 from customers.serializers import AddressSerializer, CustomerRefSerializer
 from orders.serializers import ChildOrderSerializer
 from payments.serializers import CardSerializer, PaymentSerializer, money_field
@@ -146,7 +151,7 @@ class SubscriptionSummarySerializer(serializers.Serializer):
 
 
 class SubscriptionListQuerySerializer(serializers.Serializer):
-    customer = serializers.CharField(
+    customer = StrictCharField(
         max_length=20, required=False, allow_blank=True, help_text="An account number."
     )
     status = serializers.ChoiceField(
@@ -174,11 +179,11 @@ class SubscriptionSerializer(SubscriptionScheduleSerializer):
 class SubscriptionActionSerializer(serializers.Serializer):
     """The fields an action takes (each action reads those it needs)."""
 
-    reason_code = serializers.CharField(max_length=20)
-    preview = serializers.BooleanField(
+    reason_code = StrictCharField(max_length=20)
+    preview = StrictBooleanField(
         default=False, help_text="True: only describe what would happen, change nothing."
     )
-    occurrence = serializers.IntegerField(
+    occurrence = StrictIntegerField(
         required=False,
         allow_null=True,
         min_value=1,
@@ -188,8 +193,8 @@ class SubscriptionActionSerializer(serializers.Serializer):
     until = BusinessDateField(
         required=False, allow_null=True, help_text="pause: the day it ends (empty: until resumed)."
     )
-    card = serializers.IntegerField(required=False, min_value=1, help_text="change_card: card id.")
-    address = serializers.IntegerField(
+    card = StrictIntegerField(required=False, min_value=1, help_text="change_card: card id.")
+    address = StrictIntegerField(
         required=False, min_value=1, help_text="change_ship_to: shipping address id."
     )
 

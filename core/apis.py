@@ -16,13 +16,14 @@ from rest_framework.views import APIView
 
 from core.actors import Actor
 from core.rest import error_responses
+from core.rest_fields import StrictCharField
 from core.services import api_token_issue
 from core.views import sign_in_locked_out
 
 
 class TokenObtainSerializer(serializers.Serializer):
-    username = serializers.CharField(max_length=150)
-    password = serializers.CharField(max_length=128, trim_whitespace=False)
+    username = StrictCharField(max_length=150)
+    password = StrictCharField(max_length=128)
 
 
 class TokenSerializer(serializers.Serializer):
@@ -45,7 +46,12 @@ class TokenObtainApi(APIView):
         tags=["auth"],
         auth=[],
         request=TokenObtainSerializer,
-        responses={200: TokenSerializer, **error_responses(400, 429, public=True)},
+        responses={
+            200: TokenSerializer,
+            **error_responses(
+                400, 429, public=True, refused_when="the user name or password is wrong"
+            ),
+        },
     )
     def post(self, request):
         data = TokenObtainSerializer(data=request.data)

@@ -39,7 +39,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
 from core.errors import ServiceError
-from core.limits import DATE_MESSAGE, EARLIEST_DATE, LATEST_DATE, is_business_date
 from core.roles import can_supervise, can_take_orders
 
 NON_FIELD_ERRORS = "non_field_errors"
@@ -84,12 +83,24 @@ ERROR_DESCRIPTIONS = {
 }
 
 
-def error_responses(*codes: int, public: bool = False) -> dict[int, OpenApiResponse]:
+REFUSED_BY_A_RULE = "A request the schema allows is still refused when"
+
+
+def error_responses(
+    *codes: int, public: bool = False, refused_when: str = ""
+) -> dict[int, OpenApiResponse]:
     """The error responses of an operation, for @extend_schema(responses=...): the given
-    codes, plus 401 and 403 unless the operation is open to anonymous callers."""
+    codes, plus 401 and 403 unless the operation is open to anonymous callers.
+
+    `refused_when` names the rules no JSON Schema can state (an account number that does
+    not exist, a card number failing Luhn) for which a request the schema allows still
+    gets a 400: its description says so."""
     wanted = set(codes) if public else {*codes, 401, 403}
+    descriptions = dict(ERROR_DESCRIPTIONS)
+    if refused_when:
+        descriptions[400] = f"{ERROR_DESCRIPTIONS[400]} {REFUSED_BY_A_RULE} {refused_when}."
     return {
-        code: OpenApiResponse(ErrorSerializer, description=ERROR_DESCRIPTIONS[code])
+        code: OpenApiResponse(ErrorSerializer, description=descriptions[code])
         for code in sorted(wanted)
     }
 
@@ -309,23 +320,6 @@ def paginated_response(request, view, queryset, serializer_class) -> Response:
     paginator = Pagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
-# --- Fields ------------------------------------------------------------------------------
-
-
-class BusinessDateField(serializers.DateField):
-    """A calendar date within the years the app plans in (core.limits: the same window
-    and message as the pages and the services)."""
-
-    EARLIEST = EARLIEST_DATE
-    LATEST = LATEST_DATE
-
-    def to_internal_value(self, value):
-        day = super().to_internal_value(value)
-        if not is_business_date(day):
-            raise serializers.ValidationError(str(DATE_MESSAGE), code="date_range")
-        return day
 
 
 # --- Schema ------------------------------------------------------------------------------

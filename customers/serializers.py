@@ -1,18 +1,41 @@
 """API representations of customers: search results, the customer page, addresses."""
 
+from django.utils.functional import lazy
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.limits import SEARCH_TERM_MAX_LENGTH
+from core.rest_fields import StrictCharField
 from customers.models import AddressKind, Language
 from customers.page_sections import customer_page_sections
+from customers.selectors import SEARCH_MIN_LENGTH
+
+# What customer_search takes: at least SEARCH_MIN_LENGTH characters once the spaces around
+# are stripped (so that many that are not spaces), and no NUL character.
+SEARCH_TEXT_PATTERN = r"^[^\u0000]*" + r"[^\s\u0000][^\u0000]*" * SEARCH_MIN_LENGTH + "$"
+
+
+@extend_schema_field({"type": "string", "pattern": SEARCH_TEXT_PATTERN})
+class SearchTextField(StrictCharField):
+    """The search words. The schema states customer_search's rule (SEARCH_TEXT_PATTERN),
+    which customer_search itself enforces, with its message, for the search page too."""
+
+
+def _too_short() -> str:
+    return _("Enter at least %(count)d characters to search.") % {"count": SEARCH_MIN_LENGTH}
 
 
 class CustomerSearchQuerySerializer(serializers.Serializer):
-    search = serializers.CharField(
+    search = SearchTextField(
+        min_length=SEARCH_MIN_LENGTH,
         max_length=SEARCH_TERM_MAX_LENGTH,
-        allow_blank=True,
-        help_text="Words of a name, an account number, a phone number or an email (2 "
-        "characters or more).",
+        error_messages={
+            "blank": lazy(_too_short, str)(),
+            "min_length": lazy(_too_short, str)(),
+        },
+        help_text="Words of a name, an account number, a phone number or an email: 2 "
+        "characters or more, not counting spaces around them.",
     )
 
 

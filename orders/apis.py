@@ -117,7 +117,12 @@ class SalesOrderCreateApi(APIView):
         description="An open order for the customer, shipped to their default address.",
         tags=["sales orders"],
         request=SalesOrderCreateSerializer,
-        responses={201: SalesOrderSerializer, **error_responses(400)},
+        responses={
+            201: SalesOrderSerializer,
+            **error_responses(
+                400, refused_when="no customer has the account number (error.fields.customer)"
+            ),
+        },
     )
     def post(self, request):
         data = SalesOrderCreateSerializer(data=request.data)
@@ -164,7 +169,16 @@ class SalesOrderLineAddApi(APIView):
         tags=["sales orders"],
         parameters=[ORDER_NUMBER],
         request=SalesOrderLineAddSerializer,
-        responses={201: SalesOrderSerializer, **error_responses(400, 404, 409)},
+        responses={
+            201: SalesOrderSerializer,
+            **error_responses(
+                400,
+                404,
+                409,
+                refused_when="the item does not exist or is not for sale, or its program "
+                "refuses the start date (error.fields names which)",
+            ),
+        },
     )
     def post(self, request, number):
         order_id = sales_order_id_get(number=number)
@@ -187,7 +201,10 @@ class SalesOrderCompleteApi(APIView):
         tags=["sales orders"],
         parameters=[ORDER_NUMBER],
         request=None,
-        responses={200: SalesOrderSerializer, **error_responses(400, 404, 409)},
+        responses={
+            200: SalesOrderSerializer,
+            **error_responses(400, 404, 409, refused_when="the order has no lines"),
+        },
     )
     def post(self, request, number):
         order_id = sales_order_id_get(number=number)
@@ -206,7 +223,16 @@ class SalesOrderPaymentSetApi(APIView):
         tags=["sales orders"],
         parameters=[ORDER_NUMBER],
         request=SalesOrderPaymentSetSerializer,
-        responses={200: SalesOrderSerializer, **error_responses(400, 404, 409)},
+        responses={
+            200: SalesOrderSerializer,
+            **error_responses(
+                400,
+                404,
+                409,
+                refused_when="the method of payment does not exist, or the card is not one "
+                "of the customer's active cards",
+            ),
+        },
     )
     def post(self, request, number):
         order_id = sales_order_id_get(number=number)
@@ -236,7 +262,17 @@ class SalesOrderSubmitApi(APIView):
         tags=["sales orders"],
         parameters=[ORDER_NUMBER],
         request=None,
-        responses={200: SalesOrderSerializer, **error_responses(400, 402, 404, 409)},
+        responses={
+            200: SalesOrderSerializer,
+            **error_responses(
+                400,
+                402,
+                404,
+                409,
+                refused_when="the order is not ready to submit: not completed, its customer "
+                "blocked, no payment line or a card that cannot pay",
+            ),
+        },
     )
     def post(self, request, number):
         order_id = sales_order_id_get(number=number)

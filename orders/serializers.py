@@ -3,7 +3,12 @@
 from rest_framework import serializers
 
 from core.limits import QUANTITY_MAX, QUANTITY_MESSAGE, QUANTITY_MIN
-from core.rest import BusinessDateField
+from core.rest_fields import (
+    BusinessDateField,
+    QueryBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+)
 from customers.serializers import AddressSerializer, CustomerRefSerializer
 from orders.models import SalesOrderKind, SalesOrderStatus
 from orders.programs import program_sales
@@ -18,7 +23,7 @@ MAX_ID = 2**63 - 1
 class ItemListQuerySerializer(serializers.Serializer):
     # Read from a plain dict (query_params.dict()): from a QueryDict, DRF would take a
     # missing boolean for false, as an unticked HTML checkbox.
-    continuity = serializers.BooleanField(
+    continuity = QueryBooleanField(
         required=False, help_text="true: continuity items only; false: the others."
     )
 
@@ -37,7 +42,6 @@ class ItemSummarySerializer(serializers.Serializer):
 class ItemQuerySerializer(serializers.Serializer):
     start_date = BusinessDateField(
         required=False,
-        allow_null=True,
         help_text="Plan a continuity item's shipments from this date (default: today, the "
         "order date).",
     )
@@ -61,12 +65,16 @@ class ItemSerializer(serializers.Serializer):
 
 
 class SalesOrderCreateSerializer(serializers.Serializer):
-    customer = serializers.CharField(max_length=20, help_text="The customer's account number.")
+    customer = StrictCharField(
+        max_length=20,
+        help_text="The customer's account number. One that does not exist: 400, in "
+        "error.fields.customer.",
+    )
 
 
 class SalesOrderLineAddSerializer(serializers.Serializer):
-    item_number = serializers.CharField(max_length=20)
-    quantity = serializers.IntegerField(
+    item_number = StrictCharField(max_length=20)
+    quantity = StrictIntegerField(
         min_value=QUANTITY_MIN,
         max_value=QUANTITY_MAX,
         default=1,
@@ -87,8 +95,8 @@ class SalesOrderLineAddSerializer(serializers.Serializer):
 
 
 class SalesOrderPaymentSetSerializer(serializers.Serializer):
-    payment_method = serializers.CharField(max_length=20, help_text="e.g. Visa.")
-    card = serializers.IntegerField(
+    payment_method = StrictCharField(max_length=20, help_text="e.g. Visa.")
+    card = StrictIntegerField(
         min_value=1,
         max_value=MAX_ID,
         required=False,

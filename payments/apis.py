@@ -31,7 +31,16 @@ class CustomerCardAddApi(APIView):
         tags=["customers"],
         parameters=[ACCOUNT_NUMBER],
         request=CardAddSerializer,
-        responses={201: CardSerializer, **error_responses(400, 404, 503)},
+        responses={
+            201: CardSerializer,
+            **error_responses(
+                400,
+                404,
+                503,
+                refused_when="the card number fails its check digit, length or brand, or "
+                "the card has expired",
+            ),
+        },
     )
     # The body's card number and code sit in `data` (the serializer) and in the request:
     # an error report of this frame shows neither.

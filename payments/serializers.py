@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
+from core.rest_fields import StrictCharField, StrictIntegerField
 from payments.models import CardBrand, DeclineClass, PaymentOperation, PaymentStatus
 
 
@@ -29,13 +30,13 @@ class CardAddSerializer(serializers.Serializer):
     """The card as the customer reads it out. Only the gateway sees the number and the
     security code; the service checks them (Luhn, length, brand, expiry) first."""
 
-    card_number = serializers.CharField(max_length=40, help_text="Spaces and dashes allowed.")
-    expiry_month = serializers.IntegerField(min_value=1, max_value=12)
-    expiry_year = serializers.IntegerField(
+    card_number = StrictCharField(max_length=40, help_text="Spaces and dashes allowed.")
+    expiry_month = StrictIntegerField(min_value=1, max_value=12)
+    expiry_year = StrictIntegerField(
         min_value=0, max_value=2199, help_text="Four digits, or two (28 means 2028)."
     )
-    security_code = serializers.CharField(max_length=4)
-    name_on_card = serializers.CharField(max_length=100)
+    security_code = StrictCharField(max_length=4)
+    name_on_card = StrictCharField(max_length=100)
 
 
 class PaymentSerializer(serializers.Serializer):

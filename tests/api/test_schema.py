@@ -201,3 +201,105 @@ def test_docs_send_anonymous_visitors_to_sign_in(client):
 
     assert response.status_code == 302
     assert response.url == "/accounts/login/?next=/api/docs/"
+
+
+def parameter(schema, path, name):
+    (found,) = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == name]
+    return found
+
+
+def test_the_search_declares_its_two_characters(generated):
+    schema, _ = generated
+    search = parameter(schema, "/api/v1/customers/", "search")
+
+    assert search["required"] is True
+    declared = search["schema"]
+    assert declared["type"] == "string"
+    assert declared["minLength"] == 2
+    assert declared["maxLength"] == 200
+    pattern = re.compile(declared["pattern"])
+    for text in ["Be", " Berg ", "555 010", "a b"]:
+        assert pattern.search(text), text
+    for text in ["", "B", "  B  ", "\tB\n", "B\x00e"]:
+        assert not pattern.search(text), text
+
+
+def test_dates_declare_their_format_and_years(generated):
+    schema, _ = generated
+    start_date = parameter(schema, "/api/v1/items/{item_number}/", "start_date")["schema"]
+    run_date = schema["components"]["schemas"]["BatchRunCreateRequest"]["properties"]["run_date"]
+
+    for declared in (start_date, run_date):
+        assert declared["type"] == "string"
+        assert declared["format"] == "date"
+        pattern = re.compile(declared["pattern"])
+        assert pattern.search("2000-01-01") and pattern.search("2199-12-31")
+        assert not pattern.search("1999-12-31") and not pattern.search("2200-01-01")
+        assert not pattern.search("20261201")
+
+
+def test_request_bodies_declare_strict_types(generated):
+    schema, _ = generated
+    components = schema["components"]["schemas"]
+    text = components["SalesOrderCreateRequest"]["properties"]["customer"]
+    reason = components["SubscriptionReleaseHoldRequest"]["properties"]["reason"]
+
+    assert components["BatchRunCreateRequest"]["properties"]["dry_run"]["type"] == "boolean"
+    assert components["SubscriptionActionRequest"]["properties"]["preview"]["type"] == "boolean"
+    assert components["SalesOrderLineAddRequest"]["properties"]["quantity"]["type"] == "integer"
+    assert text["type"] == "string" and text["maxLength"] == 20
+    assert re.search(text["pattern"], " 004021 ") and not re.search(text["pattern"], "0\x001")
+    assert not re.search(reason["pattern"], " \t ") and re.search(reason["pattern"], " ok ")
+
+
+def links(schema, path, method, status):
+    return schema["paths"][path][method]["responses"][status]["links"]
+
+
+def test_links_chain_the_seed_procedure(generated):
+    schema, _ = generated
+    created = links(schema, "/api/v1/sales-orders/", "post", "201")
+    submitted = links(schema, "/api/v1/sales-orders/{number}/submit/", "post", "200")
+    subscription = links(schema, "/api/v1/subscriptions/{subscription_id}/", "get", "200")
+    run = links(schema, "/api/v1/batch-runs/", "post", "202")
+    customer = links(schema, "/api/v1/customers/{account_number}/", "get", "200")
+
+    assert {link["operationId"] for link in created.values()} == {
+        "sales_order_line_add",
+        "sales_order_complete",
+        "sales_order_payment_set",
+        "sales_order_submit",
+        "sales_order_get",
+    }
+    assert {link["parameters"]["number"] for link in created.values()} == {"$response.body#/number"}
+    assert customer["NewSalesOrder"]["requestBody"] == {
+        "customer": "$response.body#/account_number"
+    }
+    assert submitted["GetSubscription"] == {
+        "operationId": "subscription_get",
+        "parameters": {"subscription_id": "$response.body#/subscriptions/0/id"},
+        "description": "The subscription the order's first continuity line started.",
+    }
+    assert submitted["CreateChildOrders"]["requestBody"] == {
+        "sales_order": "$response.body#/number"
+    }
+    assert {link["operationId"] for link in subscription.values()} == {
+        "subscription_action",
+        "subscription_release_hold",
+    }
+    assert run["GetBatchRun"]["operationId"] == "batch_run_get"
+    assert run["GetBatchRun"]["parameters"] == {"run_id": "$response.body#/id"}
+
+
+def test_every_link_names_an_operation_and_its_parameters(generated):
+    schema, _ = generated
+    by_id = {operation["operationId"]: operation for _, _, operation in operations(schema)}
+    count = 0
+    for _, _, operation in operations(schema):
+        for response in operation["responses"].values():
+            for link in response.get("links", {}).values():
+                target = by_id[link["operationId"]]
+                names = {p["name"] for p in target.get("parameters", [])}
+                assert set(link.get("parameters", {})) <= names, link
+                count += 1
+    assert count == 27
