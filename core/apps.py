@@ -4,10 +4,15 @@ from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
-def _schedules_follow_business_zone(sender, apps, using, **kwargs):
-    """After every migrate: the admin shows beat's schedules in the current zone."""
+def _schedules_follow_business_zone(sender, using, apps=None, **kwargs):
+    """After every migrate: the admin shows beat's schedules in the current zone.
+
+    `flush` (a transactional test's teardown among others) sends post_migrate too, without
+    the migration state's `apps`: the installed models stand in for it."""
     if using != DEFAULT_DB_ALIAS:
         return  # beat's tables live in the default database only
+    if apps is None:
+        from django.apps import apps
     try:
         crontab_model = apps.get_model("django_celery_beat", "CrontabSchedule")
     except LookupError:

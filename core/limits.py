@@ -18,10 +18,11 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
+from django.utils.formats import number_format
 from django.utils.functional import lazy
 from django.utils.translation import gettext as _
 
-from core.formatting import amount_text, day_text
+from core.formatting import day_text
 from core.money import CENT, MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
 
 QUANTITY_MIN = 1
@@ -101,8 +102,10 @@ def amount_check(amount: Decimal, *, field: str) -> Decimal:
     if abs(amount) > MONEY_MAX:
         raise ValidationError(
             {
-                field: _("The amount would be over %(max)s, the largest the books hold.")
-                % {"max": amount_text(MONEY_MAX)}
+                field: _(
+                    "The amount would be over %(max)s, the largest amount the books can record."
+                )
+                % {"max": number_format(MONEY_MAX, MONEY_DECIMAL_PLACES, force_grouping=True)}
             },
             code="amount",
         )

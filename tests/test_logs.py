@@ -9,6 +9,7 @@ import re
 import pytest
 import structlog
 from django.db import connection
+from django.http import HttpRequest
 from django.urls import reverse
 
 from core.logs import console_formatter, log_context
@@ -29,7 +30,7 @@ def access_lines(lines: list[dict]) -> list[dict]:
 
 @pytest.mark.django_db
 def test_a_request_id_sent_comes_back_and_the_access_line_carries_it_with_the_user(demo, client):
-    assert client.login(username="agent", password=DEMO_PASSWORD)
+    assert client.login(request=HttpRequest(), username="agent", password=DEMO_PASSWORD)
     with captured_log() as log:
         response = client.get(reverse("customers:service"), HTTP_X_REQUEST_ID="lb-7f3a.91:x_2")
 
@@ -63,7 +64,7 @@ def demo_user_id(username: str) -> int:
 def test_every_line_written_during_a_request_carries_its_id_and_then_none_does(
     demo, client, caplog
 ):
-    assert client.login(username="agent", password=DEMO_PASSWORD)
+    assert client.login(request=HttpRequest(), username="agent", password=DEMO_PASSWORD)
     # Every SQL statement a line of its own: lines written by Django inside the request.
     caplog.set_level(logging.DEBUG, logger="django.db.backends")
     connection.force_debug_cursor = True

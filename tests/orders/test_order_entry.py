@@ -490,7 +490,9 @@ def test_a_line_whose_amount_the_books_cannot_hold_is_refused_on_its_quantity(ka
         sales_order_line_add(order_id=order.pk, item_number="BIG", quantity=9999, actor=actor)
 
     assert excinfo.value.message_dict == {
-        "quantity": ["The amount would be over 9,999,999,999.99, the largest the books hold."]
+        "quantity": [
+            "The amount would be over 9,999,999,999.99, the largest amount the books can record."
+        ]
     }
     assert not order.lines.exists()
     line = sales_order_line_add(order_id=order.pk, item_number="BIG", quantity=1000, actor=actor)
