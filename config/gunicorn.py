@@ -6,6 +6,12 @@ web as a whole whichever worker answers."""
 import os
 import shutil
 
+# Set here, before prometheus_client is first imported (it picks its storage then), and
+# only for gunicorn: a management command run beside it in the same container
+# (createsuperuser, load_demo_data) keeps its metrics to itself instead of failing on a
+# folder it did not create. One folder per gunicorn master, so two never share one.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", f"/tmp/continuity-metrics-{os.getpid()}")
+
 from prometheus_client import multiprocess
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
@@ -22,13 +28,11 @@ graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "30"))
 
 def on_starting(server):
     # Files left by an earlier start would be added to this one's counts.
-    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if folder:
-        shutil.rmtree(folder, ignore_errors=True)
-        os.makedirs(folder)
+    folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
 
 
 def child_exit(server, worker):
     # A dead worker's gauges leave with it; its counters stay summed in.
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        multiprocess.mark_process_dead(worker.pid)
+    multiprocess.mark_process_dead(worker.pid)

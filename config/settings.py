@@ -269,13 +269,14 @@ CONTENT_SECURITY_POLICY = {
 # --- Cache ------------------------------------------------------------------------------
 # The token endpoint's throttle counts in the cache, so in production it must be one that
 # every web process shares: Redis. The default, a per-process memory cache, is enough for
-# `make run` and the tests. The backends are django-prometheus' subclasses of Django's:
-# they count hits and misses for /metrics.
+# `make run` and the tests. Redis is Django's own backend (django-prometheus' Redis
+# subclasses are built on the django-redis package, which this project does not use); the
+# memory cache is django-prometheus' subclass, which counts hits and misses for /metrics.
 
 
 def _cache(url: str) -> dict:
     if url.startswith(("redis://", "rediss://", "unix://")):
-        return {"BACKEND": "django_prometheus.cache.backends.redis.RedisCache", "LOCATION": url}
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
     if url.startswith("locmem://"):
         return {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache"}
     raise ImproperlyConfigured(f"CACHE_URL must be locmem:// or redis://..., not {url!r}.")
@@ -500,6 +501,14 @@ PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR")
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
+# An SMTP server that wants a sign-in and an encrypted connection (most relays do).
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL: set one of them, not both.")
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Continuity <no-reply@continuity.example>")
 
 # --- Business settings ------------------------------------------------------------------

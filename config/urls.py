@@ -6,6 +6,7 @@ from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from config.health import HealthView
+from core.forms import SignInForm
 from core.rest import UnknownEndpoint
 from core.views import SchemaView, metrics
 
@@ -15,9 +16,17 @@ handler500 = "core.views.server_error"
 urlpatterns = [
     # The admin signs in through the same page: one sign-in for every role, one lock
     # after repeated failures (django-axes, AXES_* in config/settings.py).
-    path("admin/login/", auth_views.LoginView.as_view(), name="admin-login"),
+    path(
+        "admin/login/",
+        auth_views.LoginView.as_view(authentication_form=SignInForm),
+        name="admin-login",
+    ),
     path("admin/", admin.site.urls),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(authentication_form=SignInForm),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # The language can be switched before signing in, on the login page.
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),

@@ -1,5 +1,7 @@
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.views.decorators.debug import sensitive_variables
 
 from core.errors import ServiceError
@@ -54,3 +56,16 @@ def form_service_call(
     except ServiceError as error:
         form.add_error(None, error.message)
     return None
+
+
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, holding the user name to the length of the user model's
+    field. Django's form sets that length after the field is made, so only the browser's
+    maxlength knew it: a longer name went on to authenticate(), and django-axes failed to
+    record the attempt (its column is 255 characters) with a 500. Refused here, at the
+    field, no password is checked and nothing is counted."""
+
+    def __init__(self, request=None, *args, **kwargs):
+        super().__init__(request, *args, **kwargs)
+        username = self.fields["username"]
+        username.validators.append(MaxLengthValidator(username.max_length))

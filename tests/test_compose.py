@@ -97,7 +97,13 @@ def test_flower_is_pinned_and_has_a_health_check_on_its_own_endpoint():
 def test_the_web_shares_its_request_metrics_between_gunicorn_workers():
     web = SERVICES["web"]
     assert _command(web) == "gunicorn config.wsgi:application -c config/gunicorn.py"
-    assert web["environment"]["PROMETHEUS_MULTIPROC_DIR"] == "/tmp/prometheus"
-    # The Celery processes count nothing in memory: /metrics reads the database.
-    for name in ("worker", "beat"):
+    # config/gunicorn.py chooses the workers' shared folder itself, so a command run in a
+    # web container (createsuperuser) does not look for a folder gunicorn never made; the
+    # Celery processes count nothing in memory: /metrics reads the database.
+    for name in ("web", "worker", "beat", "migrate"):
         assert "PROMETHEUS_MULTIPROC_DIR" not in SERVICES[name]["environment"]
+
+
+def test_the_app_services_read_every_variable_of_the_env_file():
+    for name in ("web", "worker", "beat", "migrate"):
+        assert SERVICES[name]["env_file"] == ".env"

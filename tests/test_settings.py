@@ -105,6 +105,11 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "continuity.example.com",
     "CSRF_TRUSTED_ORIGINS": "https://continuity.example.com",
     "BUSINESS_TIME_ZONE": "America/New_York",
+    # Shared by every web process: Redis (as the tests' broker; a check writes nothing).
+    "CACHE_URL": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15"),
+    "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+    "EMAIL_HOST": "smtp.continuity.example",
+    "EMAIL_USE_TLS": "true",
 }
 
 
@@ -113,6 +118,27 @@ def test_the_deploy_check_passes_with_the_documented_production_environment():
 
     assert finished.returncode == 0, finished.stderr
     assert finished.stdout.strip() == "System check identified no issues (1 silenced)."
+
+
+def test_the_cache_of_the_production_environment_is_redis_and_answers():
+    finished = run(
+        "import django; django.setup(); from django.core.cache import caches; "
+        "cache = caches['default']; "
+        "cache.set('continuity-settings-probe', 'answered', 5); "
+        "print(type(cache).__module__, cache.get('continuity-settings-probe')); "
+        "cache.delete('continuity-settings-probe')",
+        DJANGO_SETTINGS_MODULE="config.settings",
+        **PRODUCTION,
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.split() == ["django.core.cache.backends.redis", "answered"]
+
+
+def test_the_deploy_check_warns_when_customer_emails_would_only_be_logged():
+    console = {**PRODUCTION, "EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    finished = run(["manage.py", "check", "--deploy"], **console)
+
+    assert "(core.W002) EMAIL_BACKEND is the console backend" in finished.stderr
 
 
 def test_the_deploy_check_warns_while_the_business_time_zone_is_left_to_utc():

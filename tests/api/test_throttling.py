@@ -237,7 +237,7 @@ def test_the_cache_is_configured_from_cache_url():
     assert _cache("locmem://")["BACKEND"].endswith("LocMemCache")
     redis = _cache("redis://127.0.0.1:6379/3")
     assert redis == {
-        "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": "redis://127.0.0.1:6379/3",
     }
     with pytest.raises(Exception, match="CACHE_URL"):
