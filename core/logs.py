@@ -41,7 +41,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 # numbers; the decimals of a fraction ("in 0.3031175749999875s") and digits inside an
 # identifier (the hexadecimal "sim_9f31415926535897932a") are not runs either. The card
 # data scan of the tests (tests/card_data_scan.py) looks for numbers the same way.
-_DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])(?<![0-9]\.)\d{3,}(?:[ -]\d{3,})*(?![0-9A-Za-z])")
+# Between groups, what a paste or an encoded form puts there too: spaces of any kind
+# (tabs, no-break spaces, two of them), dots, slashes, underscores, a plus or "%20".
+_GROUP_JOIN = r"(?:[\s.+/_-]{1,2}|%20)"
+_DIGIT_RUN = re.compile(
+    r"(?<![0-9A-Za-z])(?<![0-9]\.)\d{3,}(?:" + _GROUP_JOIN + r"\d{3,})*(?![0-9A-Za-z])"
+)
+# A number glued to letters ("x4111111111111111", "card=tok4111...") is masked too when
+# it has a card's length and passes the card check digit (Luhn): random identifiers rarely
+# do both, so "sim_9f3141592653589793" keeps its digits.
+_GLUED_RUN = re.compile(r"(?<![0-9])\d{13,19}(?![0-9])")
+# A security code written in a sentence: "cvv 123", "CVC: 0412", "security code=987".
+_CODE_IN_TEXT = re.compile(
+    r"((?:cvv2?|cvc2?|cvn|security[ _-]?code|card[ _-]?code)\W{0,3})\d{3,4}(?![0-9])",
+    re.IGNORECASE,
+)
 # Card numbers have 13 to 19 digits; a longer run may hold one followed by other digits.
 CARD_DIGITS_MIN = 13
 # Fields whose value is card data whatever it looks like.
@@ -57,10 +71,28 @@ def _mask_run(match: re.Match) -> str:
     return "****" + digits[-4:]
 
 
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        digit = int(char)
+        if position % 2 == 1:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
+def _mask_glued(match: re.Match) -> str:
+    digits = match.group()
+    return "****" + digits[-4:] if _luhn_valid(digits) else digits
+
+
 def mask_card_numbers(text: str) -> str:
     """`text` with every run of 13 or more digits (a card number, as typed or stored)
-    replaced by **** and its last four digits."""
-    return _DIGIT_RUN.sub(_mask_run, text)
+    replaced by **** and its last four digits, and a security code named in the text
+    replaced by [masked]."""
+    text = _DIGIT_RUN.sub(_mask_run, text)
+    text = _GLUED_RUN.sub(_mask_glued, text)
+    return _CODE_IN_TEXT.sub(lambda match: match.group(1) + MASKED, text)
 
 
 def has_card_like_number(text: str) -> bool:

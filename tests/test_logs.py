@@ -203,15 +203,39 @@ def test_a_card_number_in_the_console_format_is_masked_too():
     assert "0000 0000" not in text and "737" not in text
 
 
+@pytest.mark.parametrize(
+    ("written", "logged"),
+    [
+        ("pasted 4111  1111  1111  1111 here", "pasted ****1111 here"),
+        ("tabbed 4111\t1111\t1111\t1111", "tabbed ****1111"),
+        ("no-break 4111\u00a01111\u00a01111\u00a01111", "no-break ****1111"),
+        ("dotted 4111.1111.1111.1111", "dotted ****1111"),
+        ("form 4111+1111+1111+1111&cvv=123", "form ****1111&cvv=[masked]"),
+        ("url 4111%201111%201111%201111", "url ****1111"),
+        ("glued x4111111111111111y", "glued x****1111y"),
+        ("security code: 0412, CVC 987", "security code: [masked], CVC [masked]"),
+    ],
+)
+def test_card_data_written_in_other_shapes_comes_out_masked(written, logged):
+    with captured_log() as log:
+        logging.getLogger("continuity.test").warning(written)
+
+    (line,) = json_lines(log.getvalue())
+    assert line["event"] == logged
+
+
 def test_dates_times_amounts_and_identifiers_are_left_alone():
     logger = logging.getLogger("continuity.test")
     with captured_log() as log:
         logger.info("Run 2026-12-06 10:30 of 1,234 shipments: 27.98 USD, key occurrence-88-2")
+        # A gateway reference whose digits are not a card's (the check digit fails).
+        logger.info("Reference sim_9f3141592653589793a settled")
 
-    (line,) = json_lines(log.getvalue())
+    first, second = json_lines(log.getvalue())
     assert (
-        line["event"] == "Run 2026-12-06 10:30 of 1,234 shipments: 27.98 USD, key occurrence-88-2"
+        first["event"] == "Run 2026-12-06 10:30 of 1,234 shipments: 27.98 USD, key occurrence-88-2"
     )
+    assert second["event"] == "Reference sim_9f3141592653589793a settled"
 
 
 def test_context_bound_for_a_block_is_on_its_lines_only():
