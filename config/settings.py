@@ -139,6 +139,8 @@ MIDDLEWARE = [
     "core.access_log.RequestLogMiddleware",
     # First and last: django-prometheus times every request and counts its answer.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Before anything reads the host: /health/live/ answers a probe naming any host.
+    "config.health.LiveHealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -479,6 +481,10 @@ SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^metrics$"]
 # /health/ fails when beat has not sent the every-minute watchdog for this long. Beat
 # records its sends every 3 minutes, so less than 5 would fail a healthy beat.
 HEALTH_BEAT_MAX_MINUTES = env_int("HEALTH_BEAT_MAX_MINUTES", 5, minimum=5)
+# /health/ keeps its answer this long (seconds, per web process): however often it is
+# called, the workers get one broadcast and the gateway one ping per this time. 0 runs
+# the checks on every call.
+HEALTH_CACHE_SECONDS = env_int("HEALTH_CACHE_SECONDS", 10, minimum=0)
 
 
 def _networks(name: str, default: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -488,8 +494,9 @@ def _networks(name: str, default: str) -> list[ipaddress.IPv4Network | ipaddress
         raise ImproperlyConfigured(f"{name} must be a list of networks (CIDR): {error}") from None
 
 
-# /metrics answers callers from these networks (a Prometheus server; the client address
-# as the token throttle reads it, PROXY_COUNT) and signed-in staff; anyone else gets 404.
+# /metrics and the full /health/ answer callers from these networks (a Prometheus server,
+# a monitor; the client address as the token throttle reads it, PROXY_COUNT) and
+# signed-in staff; anyone else gets 404.
 METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
 # In the web container gunicorn's workers share their request metrics through this folder
 # (prometheus_client's multiprocess mode, config/gunicorn.py); unset, each process
@@ -585,5 +592,8 @@ LOGGING = {
         "django.request": {"handlers": [], "level": "ERROR", "propagate": True},
         # Every SQL statement is a DEBUG line: too many, even with LOG_LEVEL=DEBUG.
         "django.db.backends": {"level": "INFO"},
+        # django-health-check logs a traceback per failing check; config.health writes
+        # one WARNING line per failing check instead. Unexpected errors still show.
+        "health_check": {"level": "ERROR"},
     },
 }

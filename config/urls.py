@@ -32,7 +32,9 @@ urlpatterns = [
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     # The REST API. Its views authenticate themselves (token or session) and answer 401
     # in JSON; the docs are pages for people, so they send anonymous visitors to sign in.
-    # Load balancers and monitoring, without signing in: /metrics checks the caller itself.
+    # Monitoring, without signing in: /metrics and /health/ check the caller themselves.
+    # /health/live/ (for load balancers) is answered by config.health.LiveHealthMiddleware,
+    # before any URL is resolved.
     path("health/", login_not_required(HealthView.as_view()), name="health"),
     path("metrics", metrics, name="metrics"),
     path("api/v1/", include(("config.api_urls", "api"))),

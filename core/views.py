@@ -1,5 +1,6 @@
 """Views of the project as a whole: the client address and the answer to a locked-out
-sign-in (both used by django-axes), /metrics, the 500 handler, the schema."""
+sign-in (both used by django-axes), /metrics and who may read it, the 500 handler, the
+schema."""
 
 import math
 from ipaddress import ip_address
@@ -81,17 +82,24 @@ def _seconds_locked(request, credentials) -> int:
     return max(1, math.ceil((ends - timezone.now()).total_seconds()))
 
 
+def monitoring_allowed(request) -> bool:
+    """Whether the caller may read the monitoring pages (/metrics, the full /health/):
+    it comes from METRICS_ALLOWED_NETWORKS or is signed-in staff."""
+    try:
+        address = ip_address(client_address(request))
+    except ValueError:  # no usable address
+        address = None
+    if address is not None and any(address in net for net in settings.METRICS_ALLOWED_NETWORKS):
+        return True
+    return request.user.is_active and request.user.is_staff
+
+
 @login_not_required
 def metrics(request):
     """GET /metrics in Prometheus' text format: django-prometheus' request metrics and
     the product's own (core.metrics), to callers from METRICS_ALLOWED_NETWORKS and to
     signed-in staff. Anyone else gets 404: the page is not advertised."""
-    address = client_address(request)
-    try:
-        allowed = any(ip_address(address) in net for net in settings.METRICS_ALLOWED_NETWORKS)
-    except ValueError:  # no usable address
-        allowed = False
-    if not (allowed or (request.user.is_active and request.user.is_staff)):
+    if not monitoring_allowed(request):
         raise Http404
     if settings.PROMETHEUS_MULTIPROC_DIR:
         process_metrics = CollectorRegistry()

@@ -1,4 +1,4 @@
-"""/health/'s check of the payment gateway: its cheapest call (PaymentGateway.ping)."""
+"""The full /health/'s check of the payment gateway: its cheapest call (PaymentGateway.ping)."""
 
 import dataclasses
 import datetime
@@ -24,7 +24,9 @@ class Gateway(HealthCheck):
         try:
             get_gateway().ping()
         except GatewayError as error:
-            raise ServiceUnavailable(str(error)) from error
+            # A gateway's error may name its host or echo its answer: the caller gets a
+            # general message, the log the detail (config.health).
+            raise ServiceUnavailable("The payment gateway does not answer.") from error
         finally:
             # Checks run in a pool thread: the simulator's ledger connection would stay open.
             connections.close_all()

@@ -107,3 +107,12 @@ def test_the_web_shares_its_request_metrics_between_gunicorn_workers():
 def test_the_app_services_read_every_variable_of_the_env_file():
     for name in ("web", "worker", "beat", "migrate"):
         assert SERVICES[name]["env_file"] == ".env"
+
+
+def test_the_web_health_check_calls_the_live_status_whatever_the_allowed_hosts():
+    # Its database and cache only: a failing worker, beat or gateway does not restart
+    # the web. tests/test_health.py runs this command against a server.
+    kind, python, option, code = SERVICES["web"]["healthcheck"]["test"]
+    assert (kind, python, option) == ("CMD", "python", "-c")
+    assert "c.request('GET', '/health/live/', headers={'Host': 'localhost'})" in code
+    assert "sys.exit(c.getresponse().status != 200)" in code

@@ -1,21 +1,31 @@
-"""GET /health/: each check passes against the real service and fails when that service
-is unreachable (a port nothing listens on), when no worker runs, or when beat is late.
+"""GET /health/ (monitoring callers only) and /health/live/ (anyone, any Host): each
+check passes against the real service and fails, in general terms, when that service is
+unreachable (a port nothing listens on), when no worker runs, or when beat is late; the
+answers are kept for HEALTH_CACHE_SECONDS.
 
 The checks run in threads of their own (django-health-check), with connections of their
 own: the tests commit what the checks must see (transactional tests)."""
 
 import contextlib
+import ipaddress
+import logging
+import subprocess
+import sys
+import time
 from datetime import timedelta
 
 import pytest
 from celery import current_app
+from django.contrib.auth import get_user_model
 from django.db import connections
 from django.test import Client, override_settings
 from django.utils import timezone
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
 from batch.health import WATCHDOG_TASK
+from config.health import forget_kept_results
 from tests.batch.workers import Worker, broker_reset, stop_all
+from tests.test_compose import SERVICES
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,14 +35,33 @@ BROKER = "Broker()"
 WORKERS = "CeleryWorkers()"
 BEAT = "CeleryBeat()"
 GATEWAY = "Gateway()"
+GATEWAY_DOWN = "Unavailable: The payment gateway does not answer."
 ALL_OK = {name: "OK" for name in (DATABASE, CACHE, BROKER, WORKERS, BEAT, GATEWAY)}
+LIVE_OK = {DATABASE: "OK", CACHE: "OK"}
 # Nothing listens there: connecting is refused at once.
 DEAD_PORT = "1"
+OUTSIDER = "203.0.113.5"  # outside METRICS_ALLOWED_NETWORKS (127.0.0.1/32,::1/128)
 
 
-def health(**extra):
-    response = Client().get("/health/", {"format": "json"}, **extra)
+def health(path="/health/", client=None, **extra):
+    response = (client or Client()).get(path, {"format": "json"}, **extra)
     return response.status_code, response.json()
+
+
+@pytest.fixture(autouse=True)
+def checks_run_on_every_call(settings):
+    """Each test states the services, then asks: no answer kept from the test before."""
+    settings.HEALTH_CACHE_SECONDS = 0
+    forget_kept_results()
+    yield
+    forget_kept_results()
+
+
+def health_warnings(caplog) -> list[str]:
+    """The lines the health checks logged: config.health's, and no traceback."""
+    records = [r for r in caplog.records if r.name.startswith(("health_check", "config.health"))]
+    assert all(r.exc_info is None and r.levelno == logging.WARNING for r in records)
+    return [r.getMessage() for r in records]
 
 
 def beat_last_sent(ago: timedelta | None) -> None:
@@ -73,6 +102,18 @@ def beat_on_time():
 
 
 @contextlib.contextmanager
+def dead_broker():
+    # Celery reads its broker's address once, into three settings.
+    names = ("broker_url", "broker_read_url", "broker_write_url")
+    before = {name: current_app.conf[name] for name in names}
+    current_app.conf.update(dict.fromkeys(names, f"redis://127.0.0.1:{DEAD_PORT}/0"))
+    try:
+        yield
+    finally:
+        current_app.conf.update(before)
+
+
+@contextlib.contextmanager
 def database_port(alias: str, port: str):
     """New connections to `alias` (the checks' threads open new ones) go to `port`."""
     settings_dict = connections.settings[alias]
@@ -91,7 +132,104 @@ def test_plain_http_gets_the_status_not_a_redirect_to_https(beat_on_time):
 
     assert response.status_code == 500  # no worker yet: the status itself
     assert "CeleryWorkers(): Unavailable: No Celery worker answers." in response.content.decode()
+    assert Client().get("/health/live/").status_code == 200
     assert Client().get("/accounts/login/").status_code == 301
+
+
+def test_an_outsider_gets_404_on_the_full_status_as_on_metrics():
+    outsider = Client(REMOTE_ADDR=OUTSIDER)
+    response = outsider.get("/health/")
+
+    assert response.status_code == 404
+    assert outsider.get("/metrics").status_code == 404
+    # Signed in is not enough: staff only.
+    outsider.force_login(get_user_model().objects.create_user("agent", password="x" * 12))
+    assert outsider.get("/health/").status_code == 404
+
+
+def test_an_outsider_signed_in_as_staff_gets_the_full_status(beat_on_time):
+    staff = Client(REMOTE_ADDR=OUTSIDER)
+    staff.force_login(get_user_model().objects.create_user("ops", password="x" * 12, is_staff=True))
+
+    status, checks = health(client=staff)
+
+    assert status == 500  # no worker yet
+    assert list(checks) == list(ALL_OK)
+
+
+@override_settings(METRICS_ALLOWED_NETWORKS=[ipaddress.ip_network("10.0.0.0/8")])
+def test_a_caller_from_metrics_allowed_networks_gets_the_full_status(beat_on_time):
+    status, checks = health(client=Client(REMOTE_ADDR="10.1.2.3"))
+
+    assert status == 500  # no worker yet
+    assert list(checks) == list(ALL_OK)
+    assert Client().get("/health/").status_code == 404  # 127.0.0.1 is no longer listed
+
+
+def test_the_live_status_is_anonymous_and_never_reaches_broker_workers_or_gateway(beat_on_time):
+    broker_reset()  # no worker either
+    with dead_broker(), database_port("gateway", DEAD_PORT):
+        status, checks = health("/health/live/", client=Client(REMOTE_ADDR=OUTSIDER))
+        full_status, full_checks = health()
+
+    assert (status, checks) == (200, LIVE_OK)
+    # The same services fail the full status.
+    assert full_status == 500
+    assert [name for name, text in full_checks.items() if text != "OK"] == [
+        BROKER,
+        WORKERS,
+        GATEWAY,
+    ]
+
+
+@override_settings(ALLOWED_HOSTS=["continuity.example.com"])
+def test_the_live_status_answers_a_probe_naming_any_host_without_a_disallowed_host_error(
+    caplog,
+):
+    response = Client().get("/health/live/", HTTP_HOST="localhost")
+
+    assert response.status_code == 200
+    assert response.content.decode().splitlines() == [f"{name}: OK" for name in LIVE_OK]
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    # Every other page still refuses the host.
+    assert Client().get("/accounts/login/", HTTP_HOST="localhost").status_code == 400
+    assert "django.security.DisallowedHost" in [r.name for r in caplog.records]
+
+
+def test_compose_web_health_check_passes_against_a_web_that_allows_only_its_real_name(
+    live_server,
+):
+    kind, python, option, code = SERVICES["web"]["healthcheck"]["test"]
+    assert (kind, python, option) == ("CMD", "python", "-c")
+    code = code.replace("8000", str(live_server.thread.port))
+    # -c code, as compose runs it, against this test's server.
+    with override_settings(ALLOWED_HOSTS=["continuity.example.com"]):
+        passing = subprocess.run([sys.executable, "-c", code], timeout=30)
+        with database_port("default", DEAD_PORT):
+            forget_kept_results()
+            failing = subprocess.run([sys.executable, "-c", code], timeout=30)
+
+    assert passing.returncode == 0
+    assert failing.returncode == 1
+
+
+def test_an_unreachable_database_fails_the_live_status_in_general_terms(caplog):
+    with database_port("default", DEAD_PORT):
+        response = Client().get("/health/live/")
+
+    assert response.status_code == 500
+    assert response.content.decode().splitlines() == [
+        f"{DATABASE}: Unavailable: The database does not answer.",
+        f"{CACHE}: OK",
+    ]
+    # The detail, host and port included, is in the log: one line, no traceback, and
+    # no "Internal Server Error" from Django for the 500.
+    [line] = health_warnings(caplog)
+    assert [r.name for r in caplog.records if r.levelno >= logging.WARNING] == ["config.health"]
+    assert line.startswith(
+        f"Health check {DATABASE} failed: Unavailable: The database does not answer. "
+        '(OperationalError: connection to server at "127.0.0.1", port 1 failed:'
+    )
 
 
 def test_without_a_worker_the_worker_check_fails(beat_on_time):
@@ -123,7 +261,7 @@ def test_every_check_passes_with_the_services_up(worker, beat_on_time):
     assert health() == (200, ALL_OK)
 
 
-def test_the_plain_answer_is_one_status_line_per_check_for_anyone(worker, beat_on_time):
+def test_the_plain_answer_is_one_status_line_per_check(worker, beat_on_time):
     response = Client().get("/health/")
 
     assert response.status_code == 200
@@ -168,12 +306,31 @@ def test_a_disabled_watchdog_schedule_fails_the_beat_check(worker, beat_on_time)
     }
 
 
-def test_an_unreachable_gateway_fails_the_gateway_check(worker, beat_on_time):
+def test_the_full_status_is_kept_for_health_cache_seconds(worker, beat_on_time, settings):
+    settings.HEALTH_CACHE_SECONDS = 1
+    assert health() == (200, ALL_OK)
+
+    with database_port("gateway", DEAD_PORT):
+        # Within the second: the kept answer, the gateway not asked.
+        assert health() == (200, ALL_OK)
+        time.sleep(1.1)
+        failed = health()
+        # Failed answers are kept too.
+    assert health() == failed == (500, {**ALL_OK, GATEWAY: GATEWAY_DOWN})
+
+
+def test_an_unreachable_gateway_fails_the_gateway_check(worker, beat_on_time, caplog):
     with database_port("gateway", DEAD_PORT):
         status, checks = health()
 
     assert status == 500
-    assert checks == {**ALL_OK, GATEWAY: "Unavailable: The simulated gateway does not answer."}
+    assert checks == {**ALL_OK, GATEWAY: GATEWAY_DOWN}
+    # The first error of the chain: the simulator's ledger database refuses.
+    [line] = health_warnings(caplog)
+    assert line.startswith(
+        f"Health check {GATEWAY} failed: {GATEWAY_DOWN} "
+        '(OperationalError: connection to server at "127.0.0.1", port 1 failed:'
+    )
 
 
 def test_an_unreachable_database_fails_the_database_check(worker, beat_on_time):
@@ -181,7 +338,7 @@ def test_an_unreachable_database_fails_the_database_check(worker, beat_on_time):
         status, checks = health()
 
     assert status == 500
-    assert checks[DATABASE] == ('Unavailable: connection to server at "127.0.0.1", port 1 failed')
+    assert checks[DATABASE] == "Unavailable: The database does not answer."
     # Beat's schedule is read from the same database.
     assert checks[BEAT] == "Unavailable: Cannot read beat's schedule from the database."
     assert {name: checks[name] for name in (CACHE, BROKER, WORKERS, GATEWAY)} == {
@@ -207,14 +364,8 @@ def test_an_unreachable_cache_fails_the_cache_check(worker, beat_on_time):
 
 
 def test_an_unreachable_broker_fails_the_broker_check(worker, beat_on_time):
-    # Celery reads its broker's address once, into three settings.
-    names = ("broker_url", "broker_read_url", "broker_write_url")
-    before = {name: current_app.conf[name] for name in names}
-    current_app.conf.update(dict.fromkeys(names, f"redis://127.0.0.1:{DEAD_PORT}/0"))
-    try:
+    with dead_broker():
         status, checks = health()
-    finally:
-        current_app.conf.update(before)
 
     assert status == 500
-    assert checks[BROKER] == "Unavailable: Cannot reach the broker: OperationalError"
+    assert checks[BROKER] == "Unavailable: Cannot reach the broker."

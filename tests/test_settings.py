@@ -76,6 +76,14 @@ def test_debug_runs_with_a_development_key():
         ({"DEBUG": "true", "CURRENCY": "EURO"}, "CURRENCY must be a three-letter ISO 4217 code"),
         ({"DEBUG": "true", "BATCH_CHUNK_SIZE": "0"}, "BATCH_CHUNK_SIZE must be at least 1, not 0."),
         (
+            {"DEBUG": "true", "HEALTH_CACHE_SECONDS": "-1"},
+            "HEALTH_CACHE_SECONDS must be at least 0, not -1.",
+        ),
+        (
+            {"DEBUG": "true", "HEALTH_CACHE_SECONDS": "10s"},
+            "HEALTH_CACHE_SECONDS must be a whole number, not '10s'.",
+        ),
+        (
             {"DEBUG": "true", "BUSINESS_TIME_ZONE": "America"},
             "BUSINESS_TIME_ZONE must be an IANA time zone name such as America/New_York or "
             "Europe/Paris, not 'America'.",
