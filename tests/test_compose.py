@@ -1,7 +1,7 @@
 """docker-compose.yml, read as the deployment it describes (no docker engine runs in CI):
 migrations once, before anything else; a health check on every long-running service;
 secrets only from the uncommitted `.env`; never the demo data; Flower only on request,
-on this machine, behind a password."""
+on this machine, behind a password; the web on this machine too (an HTTPS proxy in front)."""
 
 import re
 from pathlib import Path
@@ -101,3 +101,13 @@ def test_the_web_shares_its_request_metrics_between_gunicorn_workers():
     # The Celery processes count nothing in memory: /metrics reads the database.
     for name in ("worker", "beat"):
         assert "PROMETHEUS_MULTIPROC_DIR" not in SERVICES[name]["environment"]
+
+
+def test_the_web_listens_on_this_machine_only_and_trusts_no_proxy_unless_told():
+    assert SERVICES["web"]["ports"] == ["127.0.0.1:8000:8000"]
+    for name in ("migrate", *APP):
+        environment = SERVICES[name]["environment"]
+        assert environment["PROXY_COUNT"] == "${PROXY_COUNT:-0}"
+        assert environment["TRUSTED_PROXY_NETWORKS"] == "${TRUSTED_PROXY_NETWORKS:-}"
+    example = (ROOT / ".env.example").read_text()
+    assert re.search(r"^# TRUSTED_PROXY_NETWORKS=\S+/\d+$", example, re.M)
