@@ -58,6 +58,13 @@ def env_list(name: str, default: str) -> list[str]:
     return [part.strip() for part in env_str(name, default).split(",") if part.strip()]
 
 
+def _networks(name: str, default: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    try:
+        return [ipaddress.ip_network(part) for part in env_list(name, default)]
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} must be a list of networks (CIDR): {error}") from None
+
+
 # --- Core -------------------------------------------------------------------------------
 
 DEBUG = env_bool("DEBUG", False)
@@ -286,10 +293,20 @@ def _cache(url: str) -> dict:
 
 CACHES = {"default": _cache(env_str("CACHE_URL", "locmem://"))}
 
-# Reverse proxies in front of the web process whose X-Forwarded-For is trusted: the client
-# address the throttles count is the one the last of them saw. 0: the peer address itself
-# (gunicorn answers directly in docker-compose.yml), so that a client cannot choose it.
+# Reverse proxies in front of the web process: the client address (the sign-in lock, the
+# token throttle, /metrics' networks; core.addresses) is the one the last of them wrote in
+# X-Forwarded-For. 0: the peer address itself, so that a client cannot choose it.
 PROXY_COUNT = env_int("PROXY_COUNT", 0)
+# The proxies' own networks: X-Forwarded-For is read only from a peer in one of them, so a
+# client that reaches gunicorn directly cannot claim another address. With PROXY_COUNT set
+# and no network listed, start-up stops: guessing (every private network, say) would trust
+# whatever else shares them.
+TRUSTED_PROXY_NETWORKS = _networks("TRUSTED_PROXY_NETWORKS", "")
+if PROXY_COUNT and not TRUSTED_PROXY_NETWORKS:
+    raise ImproperlyConfigured(
+        "PROXY_COUNT is set: list the proxies' networks (CIDR) in TRUSTED_PROXY_NETWORKS, "
+        "e.g. 127.0.0.1/32 for a proxy on the same host."
+    )
 
 # Failed sign-ins, counted by django-axes in its tables (AccessAttempt, shown in the
 # admin; `manage.py axes_reset` clears them): after LOGIN_FAILURE_LIMIT failures of one
@@ -305,9 +322,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 # A refused attempt does not lengthen the lock: the wait shown is the wait there is.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
-# The client address the token throttle counts (DRF's NUM_PROXIES rule, core.views):
-# django-ipware counts PROXY_COUNT differently (one fewer hop), so axes is handed ours.
-AXES_CLIENT_IP_CALLABLE = "core.views.client_address"
+# The client address the token throttle counts too (core.addresses): django-ipware would
+# read X-Forwarded-For by its own rule, from any peer.
+AXES_CLIENT_IP_CALLABLE = "core.addresses.client_address"
 AXES_LOCKOUT_CALLABLE = "core.views.sign_in_locked_out"
 # Successful sign-ins are in the sessions already; axes keeps the failures only.
 AXES_DISABLE_ACCESS_LOG = True
@@ -338,7 +355,10 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "auth_token": env_str("API_TOKEN_THROTTLE_RATE", "10/min"),
     },
-    "NUM_PROXIES": PROXY_COUNT,
+    # Throttles count by core.addresses.ClientAddressScopedRateThrottle. Should a plain DRF
+    # throttle appear, 0 makes it count the peer: DRF's default (None) believes any
+    # peer's X-Forwarded-For.
+    "NUM_PROXIES": 0,
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -487,16 +507,10 @@ HEALTH_BEAT_MAX_MINUTES = env_int("HEALTH_BEAT_MAX_MINUTES", 5, minimum=5)
 HEALTH_CACHE_SECONDS = env_int("HEALTH_CACHE_SECONDS", 10, minimum=0)
 
 
-def _networks(name: str, default: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    try:
-        return [ipaddress.ip_network(part) for part in env_list(name, default)]
-    except ValueError as error:
-        raise ImproperlyConfigured(f"{name} must be a list of networks (CIDR): {error}") from None
-
-
 # /metrics and the full /health/ answer callers from these networks (a Prometheus server,
-# a monitor; the client address as the token throttle reads it, PROXY_COUNT) and
-# signed-in staff; anyone else gets 404.
+# a monitor; the client address of core.addresses) and signed-in staff; anyone else gets
+# 404. Behind a proxy on this host with PROXY_COUNT 0, every caller is 127.0.0.1: set
+# PROXY_COUNT or narrow this.
 METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_NETWORKS", "127.0.0.1/32,::1/128")
 # In the web container gunicorn's workers share their request metrics through this folder
 # (prometheus_client's multiprocess mode, config/gunicorn.py); unset, each process

@@ -6,6 +6,10 @@ request_id for the whole request and returns it in the X-Request-ID response hea
 binds the signed-in user (a session's) before the view runs. API calls authenticated by
 token are authenticated inside the view (by Django REST framework), so lines written
 during such a call carry the request id, and the access line names the user.
+
+Being first, it also refuses (405) an HTTP method outside KNOWN_METHODS before any other
+middleware runs: django-prometheus labels its series by the method as sent, so made-up
+methods would otherwise add series to /metrics without end.
 """
 
 from __future__ import annotations
@@ -13,11 +17,14 @@ from __future__ import annotations
 import time
 
 import structlog
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 
 from core.logs import REQUEST_ID_HEADER, request_id_from
 
 access_logger = structlog.get_logger("continuity.access")
+
+# Every method a page or the API answers; any other is refused before anything counts it.
+KNOWN_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 def _user_fields(request: HttpRequest) -> dict:
@@ -38,7 +45,10 @@ class RequestLogMiddleware:
         started = time.perf_counter()
         tokens = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            response = self.get_response(request)
+            if request.method in KNOWN_METHODS:
+                response = self.get_response(request)
+            else:
+                response = HttpResponseNotAllowed(KNOWN_METHODS)
             access_logger.info(
                 "request",
                 method=request.method,

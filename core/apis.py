@@ -11,10 +11,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from core.actors import Actor
+from core.addresses import ClientAddressScopedRateThrottle
 from core.rest import error_responses
 from core.rest_fields import StrictCharField
 from core.services import api_token_issue
@@ -35,7 +35,7 @@ class TokenObtainApi(APIView):
     # stale token header must not turn a good password into a 401.
     authentication_classes = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ClientAddressScopedRateThrottle]
     throttle_scope = "auth_token"
 
     @extend_schema(

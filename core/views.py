@@ -1,6 +1,5 @@
-"""Views of the project as a whole: the client address and the answer to a locked-out
-sign-in (both used by django-axes), /metrics and who may read it, the 500 handler, the
-schema."""
+"""Views of the project as a whole: the answer to a locked-out sign-in (used by
+django-axes), /metrics and who may read it, the 500 handler, the schema."""
 
 import math
 from ipaddress import ip_address
@@ -26,19 +25,9 @@ from prometheus_client import (
 )
 from rest_framework.renderers import JSONRenderer
 
+from core.addresses import client_address
 from core.metrics import BUSINESS_METRICS
 from core.rest import error_body, server_error_response
-
-
-def client_address(request) -> str:
-    """The client's address as the last trusted proxy saw it (PROXY_COUNT, as DRF's
-    NUM_PROXIES), else the peer's: a client cannot choose the address it is counted by.
-    django-axes counts sign-in failures by it (AXES_CLIENT_IP_CALLABLE)."""
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR")
-    if settings.PROXY_COUNT and forwarded:
-        addresses = [address.strip() for address in forwarded.split(",")]
-        return addresses[-min(settings.PROXY_COUNT, len(addresses))]
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def sign_in_locked_out(request, original_response=None, credentials=None):

@@ -1,7 +1,7 @@
 """docker-compose.yml, read as the deployment it describes (no docker engine runs in CI):
 migrations once, before anything else; a health check on every long-running service;
 secrets only from the uncommitted `.env`; never the demo data; Flower only on request,
-on this machine, behind a password."""
+on this machine, behind a password; the web on this machine too (an HTTPS proxy in front)."""
 
 import re
 from pathlib import Path
@@ -116,3 +116,13 @@ def test_the_web_health_check_calls_the_live_status_whatever_the_allowed_hosts()
     assert (kind, python, option) == ("CMD", "python", "-c")
     assert "c.request('GET', '/health/live/', headers={'Host': 'localhost'})" in code
     assert "sys.exit(c.getresponse().status != 200)" in code
+
+
+def test_the_web_listens_on_this_machine_only_and_trusts_no_proxy_unless_told():
+    assert SERVICES["web"]["ports"] == ["127.0.0.1:8000:8000"]
+    for name in ("migrate", *APP):
+        environment = SERVICES[name]["environment"]
+        assert environment["PROXY_COUNT"] == "${PROXY_COUNT:-0}"
+        assert environment["TRUSTED_PROXY_NETWORKS"] == "${TRUSTED_PROXY_NETWORKS:-}"
+    example = (ROOT / ".env.example").read_text()
+    assert re.search(r"^# TRUSTED_PROXY_NETWORKS=\S+/\d+$", example, re.M)

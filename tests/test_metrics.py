@@ -174,13 +174,36 @@ def test_a_configured_network_may_scrape_and_others_may_not(demo):
     assert Client().get("/metrics").status_code == 404  # 127.0.0.1 is no longer listed
 
 
-@override_settings(PROXY_COUNT=1)
+@override_settings(
+    PROXY_COUNT=1,
+    TRUSTED_PROXY_NETWORKS=[
+        ipaddress.ip_network("127.0.0.1/32"),
+        ipaddress.ip_network("10.0.0.0/24"),
+    ],
+)
 def test_behind_a_proxy_the_forwarded_address_is_checked(demo):
     outside = Client().get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.9", REMOTE_ADDR="127.0.0.1")
     inside = Client().get("/metrics", HTTP_X_FORWARDED_FOR="127.0.0.1", REMOTE_ADDR="10.0.0.1")
+    # A peer that is not the proxy cannot claim an allowed address.
+    spoofed = Client().get("/metrics", HTTP_X_FORWARDED_FOR="127.0.0.1", REMOTE_ADDR="203.0.113.50")
 
     assert outside.status_code == 404
     assert inside.status_code == 200
+    assert spoofed.status_code == 404
+
+
+def test_a_made_up_http_method_is_refused_before_it_becomes_a_metric(demo):
+    scrape()
+    before = set(scrape())
+
+    response = Client().generic("FROBNICATE", "/metrics")
+
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS"
+    assert response["X-Request-ID"]
+    after = scrape()
+    assert set(after) == before
+    assert not [labels for _, labels in after if ("method", "FROBNICATE") in labels]
 
 
 def test_signed_in_staff_may_scrape_from_anywhere_and_other_users_may_not(demo):

@@ -207,9 +207,19 @@ def test_behind_a_proxy_its_forwarded_scheme_is_trusted():
         "print(s.SECURE_PROXY_SSL_HEADER)",
         **PRODUCTION,
         PROXY_COUNT="1",
+        TRUSTED_PROXY_NETWORKS="10.0.0.0/24",
     )
 
     assert finished.stdout.strip() == "('HTTP_X_FORWARDED_PROTO', 'https')", finished.stderr
+
+
+def test_a_proxy_count_without_the_proxies_networks_stops_start_up():
+    finished = run("import config.wsgi", **PRODUCTION, PROXY_COUNT="1")
+
+    assert finished.returncode != 0
+    assert "PROXY_COUNT is set: list the proxies' networks (CIDR) in TRUSTED_PROXY_NETWORKS" in (
+        finished.stderr
+    )
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ one address locks that pair for 15 minutes, on the sign-in page, the admin's and
 token endpoint alike). A locked sign-in is refused without checking the password, so
 guessing stops even when the guess is right."""
 
+import ipaddress
 from datetime import timedelta
 from io import StringIO
 
@@ -11,11 +12,12 @@ import pytest
 import time_machine
 from axes.models import AccessAttempt
 from django.core.management import call_command
-from django.test import Client, override_settings
+from django.test import Client, RequestFactory, override_settings
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from config.settings import _cache
+from core.addresses import ClientAddressScopedRateThrottle, client_address
 
 from .conftest import assert_error
 
@@ -189,7 +191,14 @@ def test_a_forwarded_address_does_not_escape_the_lock(demo):
     assert refused.status_code == 429
 
 
-@override_settings(PROXY_COUNT=1)
+# One proxy, whose addresses are 10.0.0.0/24: the tests below reach the app through it
+# (REMOTE_ADDR 10.0.0.x) or around it (any other peer).
+BEHIND_A_PROXY = override_settings(
+    PROXY_COUNT=1, TRUSTED_PROXY_NETWORKS=[ipaddress.ip_network("10.0.0.0/24")]
+)
+
+
+@BEHIND_A_PROXY
 def test_behind_a_proxy_the_lock_is_on_the_address_the_proxy_saw(demo):
     lock_out(HTTP_X_FORWARDED_FOR="198.51.100.7", REMOTE_ADDR="10.0.0.1")
 
@@ -209,6 +218,129 @@ def test_behind_a_proxy_the_lock_is_on_the_address_the_proxy_saw(demo):
     assert failures_counted(address="198.51.100.7") == 5
     assert same_client.status_code == 429
     assert other_client.status_code == 302
+
+
+@BEHIND_A_PROXY
+def test_a_forwarded_address_from_a_peer_that_is_not_the_proxy_is_ignored(demo):
+    # Someone reaching the web directly, claiming a new address at each guess and the
+    # call centre's (198.51.100.7) at the last.
+    for n in range(4):
+        sign_in(Client(), HTTP_X_FORWARDED_FOR=f"192.0.2.{n}", REMOTE_ADDR="203.0.113.50")
+    locked = sign_in(Client(), HTTP_X_FORWARDED_FOR="198.51.100.7", REMOTE_ADDR="203.0.113.50")
+
+    assert locked.status_code == 429
+    assert list(AccessAttempt.objects.values_list("ip_address", "failures_since_start")) == [
+        ("203.0.113.50", 5)
+    ]
+    # The agent at the call centre, through the proxy, is not locked out by it.
+    agent = sign_in(
+        Client(),
+        password="continuity-demo",
+        HTTP_X_FORWARDED_FOR="198.51.100.7",
+        REMOTE_ADDR="10.0.0.1",
+    )
+    assert agent.status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "address"),
+    [
+        ("198.51.100.7", "198.51.100.7"),
+        ("1.2.3.4:5678", "1.2.3.4"),
+        ("[2001:db8::1]:443", "2001:db8::1"),
+        ("2001:DB8::1", "2001:db8::1"),
+        ("192.0.2.1, 198.51.100.7", "198.51.100.7"),  # the last proxy's entry
+        ("not-an-ip", "10.0.0.1"),  # not an address: the peer's
+        ("1.2.3.4:5678:9", "10.0.0.1"),
+        ("", "10.0.0.1"),
+    ],
+)
+@BEHIND_A_PROXY
+def test_the_forwarded_address_is_parsed_and_anything_else_is_the_peers(forwarded, address):
+    request = RequestFactory().get("/", HTTP_X_FORWARDED_FOR=forwarded, REMOTE_ADDR="10.0.0.1")
+
+    assert client_address(request) == address
+
+
+@BEHIND_A_PROXY
+def test_a_proxy_on_a_dual_stack_socket_is_recognised_by_its_ipv4_address():
+    request = RequestFactory().get(
+        "/", HTTP_X_FORWARDED_FOR="198.51.100.7", REMOTE_ADDR="::ffff:10.0.0.1"
+    )
+
+    assert client_address(request) == "198.51.100.7"
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "address"), [("1.2.3.4:5678", "1.2.3.4"), ("not-an-ip", "10.0.0.1")]
+)
+@BEHIND_A_PROXY
+def test_a_forwarded_address_with_a_port_or_none_still_counts_the_failure(demo, forwarded, address):
+    response = sign_in(Client(), HTTP_X_FORWARDED_FOR=forwarded, REMOTE_ADDR="10.0.0.1")
+
+    assert response.status_code == 200
+    assert "Please enter a correct" in response.content.decode()
+    assert failures_counted(address=address) == 1
+
+
+@BEHIND_A_PROXY
+def test_behind_a_proxy_the_token_throttle_counts_the_address_the_proxy_saw(demo, anonymous_api):
+    for n in range(10):
+        anonymous_api.post(
+            "/api/v1/auth/token/",
+            {"username": f"guess{n}", "password": "guess"},
+            HTTP_X_FORWARDED_FOR="198.51.100.7",
+            REMOTE_ADDR=f"10.0.0.{n + 1}",
+        )
+
+    same_client = anonymous_api.post(
+        "/api/v1/auth/token/",
+        {"username": "agent", "password": "continuity-demo"},
+        HTTP_X_FORWARDED_FOR="198.51.100.7",
+        REMOTE_ADDR="10.0.0.1",
+    )
+    other_client = anonymous_api.post(
+        "/api/v1/auth/token/",
+        {"username": "agent", "password": "continuity-demo"},
+        HTTP_X_FORWARDED_FOR="198.51.100.8",
+        REMOTE_ADDR="10.0.0.1",
+    )
+
+    assert_error(same_client, 429, "throttled")
+    assert other_client.status_code == 200
+
+
+@BEHIND_A_PROXY
+def test_a_forwarded_address_from_another_peer_does_not_escape_the_token_throttle(
+    demo, anonymous_api
+):
+    for n in range(10):
+        anonymous_api.post(
+            "/api/v1/auth/token/",
+            {"username": f"guess{n}", "password": "guess"},
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{n}",
+            REMOTE_ADDR="203.0.113.50",
+        )
+
+    response = anonymous_api.post(
+        "/api/v1/auth/token/",
+        {"username": "agent", "password": "continuity-demo"},
+        HTTP_X_FORWARDED_FOR="198.51.100.9",
+        REMOTE_ADDR="203.0.113.50",
+    )
+
+    assert_error(response, 429, "throttled")
+    assert not Token.objects.exists()
+
+
+@BEHIND_A_PROXY
+def test_the_token_throttle_and_the_sign_in_lock_key_on_one_address():
+    request = RequestFactory().post(
+        "/api/v1/auth/token/", HTTP_X_FORWARDED_FOR="[2001:db8::1]:443", REMOTE_ADDR="10.0.0.1"
+    )
+
+    assert ClientAddressScopedRateThrottle().get_ident(request) == "2001:db8::1"
+    assert client_address(request) == "2001:db8::1"
 
 
 def test_a_locked_pair_gets_no_api_token_either(demo, anonymous_api):

@@ -6,6 +6,7 @@ import html
 import re
 
 import pytest
+from django.http import HttpRequest
 from django.urls import reverse
 
 from continuity.models import Occurrence, Subscription
@@ -21,7 +22,7 @@ ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 
 @pytest.fixture
 def french_agent(demo, client):
-    assert client.login(username="agent", password=DEMO_PASSWORD)
+    assert client.login(request=HttpRequest(), username="agent", password=DEMO_PASSWORD)
     client.defaults["HTTP_ACCEPT_LANGUAGE"] = "fr"
     return client
 
