@@ -146,6 +146,8 @@ MIDDLEWARE = [
     "core.access_log.RequestLogMiddleware",
     # First and last: django-prometheus times every request and counts its answer.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Before anything reads them: X-Forwarded-* only from TRUSTED_PROXY_NETWORKS.
+    "core.addresses.ProxyHeadersFromTrustedProxiesOnly",
     # Before anything reads the host: /health/live/ answers a probe naming any host.
     "config.health.LiveHealthMiddleware",
     "django.middleware.security.SecurityMiddleware",

@@ -60,3 +60,21 @@ class ClientAddressScopedRateThrottle(ScopedRateThrottle):
 
     def get_ident(self, request):
         return client_address(request)
+
+
+class ProxyHeadersFromTrustedProxiesOnly:
+    """Drops the X-Forwarded-* headers of a request whose peer is not a trusted proxy,
+    before anything reads them: SECURE_PROXY_SSL_HEADER (X-Forwarded-Proto) would
+    otherwise let a client that reaches gunicorn directly pass for HTTPS and skip the
+    redirect, and no later code can mistake a client's own X-Forwarded-For for a proxy's."""
+
+    HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if not (settings.PROXY_COUNT and peer_is_trusted_proxy(request)):
+            for header in self.HEADERS:
+                request.META.pop(header, None)
+        return self.get_response(request)

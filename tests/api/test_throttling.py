@@ -374,3 +374,22 @@ def test_the_cache_is_configured_from_cache_url():
     }
     with pytest.raises(Exception, match="CACHE_URL"):
         _cache("memcached://127.0.0.1")
+
+
+@BEHIND_A_PROXY
+@override_settings(
+    SECURE_SSL_REDIRECT=True, SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https")
+)
+def test_only_the_proxy_may_say_a_request_came_over_https(demo):
+    """SECURE_PROXY_SSL_HEADER believes X-Forwarded-Proto: from a client that reaches the
+    web around the proxy, the header is dropped and the HTTPS redirect still applies."""
+    through_the_proxy = Client().get(
+        "/accounts/login/", HTTP_X_FORWARDED_PROTO="https", REMOTE_ADDR="10.0.0.1"
+    )
+    around_the_proxy = Client().get(
+        "/accounts/login/", HTTP_X_FORWARDED_PROTO="https", REMOTE_ADDR="203.0.113.50"
+    )
+
+    assert through_the_proxy.status_code == 200
+    assert around_the_proxy.status_code == 301
+    assert around_the_proxy["Location"] == "https://testserver/accounts/login/"
