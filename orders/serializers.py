@@ -78,9 +78,9 @@ class SalesOrderLineAddSerializer(serializers.Serializer):
         min_value=QUANTITY_MIN,
         max_value=QUANTITY_MAX,
         default=1,
-        # The page's message (core.limits), whichever way the quantity is wrong.
+        # Out of bounds: the page's message (core.limits). Not a JSON integer at all
+        # ("2", 2.0, true): DRF's, which says what is wrong with it.
         error_messages={
-            "invalid": QUANTITY_MESSAGE,
             "min_value": QUANTITY_MESSAGE,
             "max_value": QUANTITY_MESSAGE,
             "max_string_length": QUANTITY_MESSAGE,

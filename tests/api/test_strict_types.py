@@ -88,7 +88,7 @@ def test_a_date_outside_the_planning_years_is_refused(agent_api):
     response = agent_api.get("/api/v1/items/88000/", {"start_date": "2200-01-01"})
 
     error = assert_error(response, 400, "invalid")
-    assert error["fields"] == {"start_date": ["Enter a date between 2000-01-01 and 2199-12-31."]}
+    assert error["fields"] == {"start_date": ["Enter a date between 01/01/2000 and 12/31/2199."]}
 
 
 @pytest.mark.parametrize("continuity", ["1", "0", "True", "yes", ""])
