@@ -9,7 +9,7 @@ WORKDIR /app
 # Dependencies first, so that a code change does not reinstall them: exactly the lock
 # file's versions, every file checked against its hash.
 COPY requirements/production.lock requirements/
-RUN pip install --require-hashes --no-deps -r requirements/production.lock
+RUN pip install --require-hashes --no-deps --only-binary=:all: -r requirements/production.lock
 
 COPY . .
 # Static files are collected and translations compiled at build time; the app serves the

@@ -26,7 +26,8 @@ help:
 # (requirements/*.lock, written by `make lock` from pyproject.toml; docs/operations.md).
 $(VENV)/.installed: requirements/development.lock
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --require-hashes --no-deps -r requirements/development.lock
+	$(VENV)/bin/pip install --quiet --require-hashes --no-deps --only-binary=:all: \
+		-r requirements/development.lock
 	touch $@
 
 install: $(VENV)/.installed

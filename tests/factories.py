@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 
 from continuity.models import ContinuityProgram, ProgramEvent, ProgramEventLine
 from continuity.scheduling import EventAction, IntervalUnit
+from core.dates import business_date
 from customers.models import Address, AddressKind, Customer
 from orders.models import Item
 from payments.models import Card, CardBrand, PaymentMethod, PaymentMethodKind
@@ -123,7 +124,7 @@ class CardFactory(factory.django.DjangoModelFactory):
     brand = CardBrand.VISA
     last4 = "1111"
     expiry_month = 12
-    expiry_year = factory.LazyFunction(lambda: datetime.date.today().year + 3)
+    expiry_year = factory.LazyFunction(lambda: business_date().year + 3)
     name_on_card = "Test Person"
 
 

@@ -1,8 +1,6 @@
 """The Django admin: every page renders, configuration is editable and validated, and
 whatever only services may change (money, statuses, the audit trail) is read-only."""
 
-import datetime
-
 import pytest
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.contrib import admin
@@ -23,6 +21,7 @@ from continuity.models import (
     Subscription,
 )
 from core.actors import Actor
+from core.dates import business_date
 from core.models import AuditEntry, Notification
 from customers.models import Address, Customer
 from devdata.demo import DEMO_PASSWORD
@@ -131,7 +130,7 @@ def sell_continuity_item(*, account_number: str, actor: Actor) -> SalesOrder:
         customer=customer,
         card_number="4111 1111 1111 1111",
         expiry_month=12,
-        expiry_year=datetime.date.today().year + 3,
+        expiry_year=business_date().year + 3,
         security_code="123",
         name_on_card=customer.full_name,
         actor=actor,
@@ -147,7 +146,7 @@ def record_batch_run(order: SalesOrder, number: int) -> BatchRun:
         status=BatchRunStatus.FINISHED_WITH_PROBLEMS,
         item=Item.objects.get(item_number="88000"),
         sales_order=order,
-        run_date=datetime.date.today(),
+        run_date=business_date(),
         started_by_label="admin-test",
         selected_count=1,
         not_processed_count=1,

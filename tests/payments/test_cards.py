@@ -1,8 +1,7 @@
-import datetime
-
 import pytest
 from django.core.exceptions import ValidationError
 
+from core.dates import business_date
 from core.models import AuditEntry
 from customers.models import Customer
 from payments.gateways.simulator.models import SimulatedCard
@@ -11,7 +10,7 @@ from payments.services import card_add
 
 pytestmark = pytest.mark.django_db
 
-NEXT_YEAR = datetime.date.today().year + 1
+NEXT_YEAR = business_date().year + 1
 
 
 @pytest.fixture
@@ -111,6 +110,6 @@ def test_bad_card_input_is_refused_before_the_gateway_and_nothing_is_kept(
 
 
 def test_a_card_that_expires_this_month_is_still_accepted(karen, actor):
-    today = datetime.date.today()
+    today = business_date()
     card = add(karen, actor, expiry_month=today.month, expiry_year=today.year)
     assert card.pk is not None
