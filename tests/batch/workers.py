@@ -51,7 +51,10 @@ def broker_reset() -> None:
     try:
         keys = [
             key
-            for pattern in ("batch*", "default*", "unacked*")
+            # Every queue a worker may consume (CELERY_TASK_ROUTES): a customer email queued
+            # by an earlier test would otherwise run in this one's worker, against tables
+            # the test is emptying.
+            for pattern in ("batch*", "default*", "notifications*", "unacked*")
             for key in client.scan_iter(match=pattern)
         ]
         if keys:
