@@ -9,6 +9,7 @@ from core.admin import (
     ReadOnlyInline,
     TolerantAutocompleteMixin,
 )
+from orders.delivery import DeliveryMode
 from orders.models import Item, NumberSequence, SalesOrder, SalesOrderLine
 from payments.models import Payment
 
@@ -21,6 +22,33 @@ class ItemAdmin(TolerantAutocompleteMixin, admin.ModelAdmin):
     search_fields = ("item_number", "name")
     list_select_related = ("continuity_program",)
     autocomplete_fields = ("continuity_program",)
+
+
+@admin.register(DeliveryMode)
+class DeliveryModeAdmin(admin.ModelAdmin):
+    """The modes agents choose by code and their delivery charge rule (docs/delivery.md).
+    A mode orders or program events name cannot be deleted: untick Active instead."""
+
+    list_display = (
+        "code",
+        "name_en",
+        "name_fr",
+        "charge_kind",
+        "amount",
+        "free_above",
+        "is_default",
+        "active",
+    )
+    list_filter = ("active", "is_default", "charge_kind")
+    search_fields = ("code", "name_en", "name_fr")
+    fields = (
+        "code",
+        ("name_en", "name_fr"),
+        "active",
+        "is_default",
+        ("charge_kind", "amount"),
+        "free_above",
+    )
 
 
 class SalesOrderLineInline(ReadOnlyInline):
@@ -87,7 +115,19 @@ class SalesOrderAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     list_select_related = ("customer", "parent")
     fieldsets = (
         (None, {"fields": ("number", "customer", "kind", "status", "parent", "child_orders")}),
-        (None, {"fields": ("currency", "total", "amount_due", "payment_method", "payment_card")}),
+        (
+            None,
+            {
+                "fields": (
+                    "currency",
+                    "total",
+                    "amount_due",
+                    "payment_method",
+                    "payment_card",
+                    "delivery_mode",
+                )
+            },
+        ),
         (
             None,
             {

@@ -7,7 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
@@ -26,6 +26,7 @@ from continuity.scheduling import (
     validate_program,
 )
 from core.admin import TolerantAutocompleteMixin
+from orders.delivery import DeliveryMode
 
 
 def _check_program_definition(*, bill_up_front: bool, events: Sequence[EventSpec]) -> None:
@@ -203,6 +204,15 @@ class ProgramEventForm(forms.ModelForm):
             "interval_unit",
             "repeat_count",
             "action",
+            "delivery_mode",
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Active modes only, and the event's own if it has been deactivated since, so
+        # that the page can be saved again as it is.
+        self.fields["delivery_mode"].queryset = DeliveryMode.objects.filter(
+            Q(active=True) | Q(pk=self.instance.delivery_mode_id)
         )
 
     def clean(self):
@@ -258,6 +268,7 @@ class ProgramEventAdmin(CheckedDeleteMixin, TolerantAutocompleteMixin, admin.Mod
         "interval_unit",
         "repeat_count",
         "action",
+        "delivery_mode",
     )
     list_display = (
         "__str__",
@@ -267,10 +278,11 @@ class ProgramEventAdmin(CheckedDeleteMixin, TolerantAutocompleteMixin, admin.Mod
         "interval_unit",
         "repeat_count",
         "action",
+        "delivery_mode",
     )
     list_filter = ("program", "action")
     search_fields = ("program__code", "program__name")
-    list_select_related = ("program",)
+    list_select_related = ("program", "delivery_mode")
     autocomplete_fields = ("program",)
     inlines = [ProgramEventLineInline]
 

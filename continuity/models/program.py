@@ -77,6 +77,15 @@ class ProgramEvent(models.Model):
     action = models.CharField(
         _("action"), max_length=6, choices=EventAction.choices, default=EventAction.NORMAL
     )
+    delivery_mode = models.ForeignKey(
+        "orders.DeliveryMode",
+        verbose_name=_("delivery mode"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("The shipments of this event go by this mode. Empty: the order's mode."),
+    )
 
     class Meta:
         verbose_name = _("program event")
