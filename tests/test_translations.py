@@ -59,7 +59,8 @@ CONCEPT_WORDS = [
     ("chunk", r"\bchunks?\b", r"\btranche"),
     ("batch run", r"\bbatch runs?\b", r"exécution"),
     ("blocked", r"\bblocked\b", r"bloqu"),
-    ("charge", r"\bcharg", r"débit"),
+    # "delivery charge" is its own concept: what delivery costs, not the card's charge.
+    ("charge", r"(?<!delivery )\bcharg", r"débit"),
     ("resume", r"\bresum", r"\brepr"),
     ("retry", r"\bretr", r"tentative|réessa|retent"),
     ("reconcile", r"\breconcil", r"rapprochement"),
@@ -71,6 +72,8 @@ CONCEPT_WORDS = [
     ("batch job", r"\bbatch jobs?\b", r"traitements? par lots"),
     ("continuity", r"\bcontinuity\b", r"périodi"),
     ("child order", r"\bchild orders?\b", r"commandes? enfant"),
+    ("delivery mode", r"\bdelivery modes?\b", r"modes? de livraison"),
+    ("delivery charge", r"\bdelivery charges?\b", r"frais de livraison"),
 ]
 
 # French words that belong to one concept only: a message using one says that concept in
