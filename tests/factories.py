@@ -11,6 +11,7 @@ from continuity.models import ContinuityProgram, ProgramEvent, ProgramEventLine
 from continuity.scheduling import EventAction, IntervalUnit
 from core.dates import business_date
 from customers.models import Address, AddressKind, Customer
+from orders.delivery import DeliveryChargeKind, DeliveryMode
 from orders.models import Item
 from payments.models import Card, CardBrand, PaymentMethod, PaymentMethodKind
 
@@ -54,6 +55,17 @@ class ItemFactory(factory.django.DjangoModelFactory):
     item_number = factory.Sequence(lambda n: f"T{n:05d}")
     name = factory.Sequence(lambda n: f"Test item {n}")
     unit_price = Decimal("10.00")
+
+
+class DeliveryModeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DeliveryMode
+
+    code = factory.Sequence(lambda n: f"DM{n}")
+    name_en = factory.Sequence(lambda n: f"Delivery {n}")
+    name_fr = factory.Sequence(lambda n: f"Livraison {n}")
+    charge_kind = DeliveryChargeKind.PER_ORDER
+    amount = Decimal("5.95")
 
 
 class ProgramFactory(factory.django.DjangoModelFactory):

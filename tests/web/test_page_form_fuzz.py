@@ -12,7 +12,8 @@ trail, the gateway's ledger) are the same, to the byte, before and after. A role
 not use the page gets a 403, with nothing written either.
 
 The admin's add and change forms of the models with numbers and dates (items, programs,
-their events and lines, the parameters) are fuzzed the same way, as the administrator.
+their events and lines, delivery modes, the parameters) are fuzzed the same way, as the
+administrator.
 
 Reproducible and bounded: Hypothesis is derandomized, keeps no example database and makes
 a fixed number of examples per form.
@@ -529,6 +530,32 @@ ADMIN_FORMS = [
             "event_number": COUNT_REFUSED,
             "lines-0-quantity": numbers_refused(low=1, high=QUANTITY_MAX),
             "lines-0-unit_price": MONEY_REFUSED,
+            # No delivery mode exists in the demo data: no id names one. Empty is no
+            # override, which is valid.
+            "delivery_mode": choices_refused().filter(lambda value: value not in EMPTY),
+        },
+        shown_in="adminform",
+        roles=ADMINISTRATORS,
+    ),
+    Form(
+        "admin delivery mode",
+        lambda world: reverse("admin:orders_deliverymode_add"),
+        lambda world: {
+            "code": "FUZZ",
+            "name_en": "Fuzzed delivery",
+            "name_fr": "Livraison testée",
+            "active": "on",
+            "charge_kind": "per_order",
+            "amount": "5.95",
+            "free_above": "50.00",
+        },
+        {
+            "code": words_refused(20),
+            "name_en": words_refused(60),
+            "name_fr": words_refused(60),
+            "charge_kind": choices_refused(),
+            "amount": MONEY_REFUSED,
+            "free_above": MONEY_REFUSED.filter(lambda value: value not in EMPTY),
         },
         shown_in="adminform",
         roles=ADMINISTRATORS,
