@@ -36,6 +36,7 @@ from orders.services import (
 from payments.gateways.simulator.models import DroppedRequest, SimulatedCard, SimulatedTransaction
 from payments.models import Card, Payment
 from payments.services import card_add
+from tests.factories import tax_tables_seattle_and_france
 
 PROJECT_APPS = {
     "core",
@@ -172,9 +173,10 @@ def record_batch_run(order: SalesOrder, number: int) -> BatchRun:
 @pytest.fixture
 def every_model_has_rows(demo, actor):
     """Rows for the models the demo data leaves empty: orders, subscriptions, payments,
-    cards, the simulator's ledger, the audit trail, batch runs."""
+    cards, the simulator's ledger, the audit trail, batch runs, the tax tables."""
     order = sell_continuity_item(account_number="004021", actor=actor)
     record_batch_run(order, 1)
+    tax_tables_seattle_and_france()
     return order
 
 
