@@ -542,6 +542,9 @@ if not re.fullmatch(r"[A-Z]{3}", CURRENCY):
 
 # Dotted path of a payments.gateways.base.PaymentGateway, or "simulator".
 PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "simulator")
+# Dotted path of an orders.tax.provider.TaxProvider, or "table" (the tax tables of the
+# admin; docs/tax.md).
+TAX_PROVIDER = env_str("TAX_PROVIDER", "table")
 # Simulated network latency of every gateway call, in milliseconds.
 PAYMENT_GATEWAY_LATENCY_MS = env_int("PAYMENT_GATEWAY_LATENCY_MS", 0)
 

@@ -11,6 +11,7 @@ from core.admin import (
 )
 from orders.delivery import DeliveryMode
 from orders.models import Item, NumberSequence, SalesOrder, SalesOrderLine
+from orders.tax import admin as tax_admin  # noqa: F401  (registers the tax tables)
 from payments.models import Payment
 
 
@@ -18,7 +19,7 @@ from payments.models import Payment
 class ItemAdmin(TolerantAutocompleteMixin, admin.ModelAdmin):
     list_display = ("item_number", "name", "unit_price", "active", "continuity_program")
     list_display_links = ("item_number", "name")
-    list_filter = ("active", "continuity_program")
+    list_filter = ("active", "continuity_program", "tax_group")
     search_fields = ("item_number", "name")
     list_select_related = ("continuity_program",)
     autocomplete_fields = ("continuity_program",)

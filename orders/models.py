@@ -10,6 +10,9 @@ from core.services import StatusMachine
 # Defined beside its charge rule; importing it here registers it with the orders app.
 from orders.delivery import DeliveryMode
 
+# The tax tables are orders models too (app label "orders"), kept in their own module.
+from orders.tax.models import PriceTaxBasis, TaxGroup, TaxJurisdiction, TaxRate  # noqa: F401
+
 
 class Item(models.Model):
     item_number = models.CharField(_("item number"), max_length=20, unique=True)
@@ -24,6 +27,15 @@ class Item(models.Model):
         on_delete=models.PROTECT,
         related_name="items",
         help_text=_("Set on a continuity item: selling it starts this program."),
+    )
+    tax_group = models.ForeignKey(
+        TaxGroup,
+        verbose_name=_("tax group"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="items",
+        help_text=_("Empty: the default Standard tax group."),
     )
 
     class Meta:

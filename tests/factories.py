@@ -2,6 +2,7 @@
 demo data."""
 
 import datetime
+from dataclasses import dataclass
 from decimal import Decimal
 
 import factory
@@ -12,7 +13,7 @@ from continuity.scheduling import EventAction, IntervalUnit
 from core.dates import business_date
 from customers.models import Address, AddressKind, Customer
 from orders.delivery import DeliveryChargeKind, DeliveryMode
-from orders.models import Item
+from orders.models import Item, PriceTaxBasis, TaxGroup, TaxJurisdiction, TaxRate
 from payments.models import Card, CardBrand, PaymentMethod, PaymentMethodKind
 
 
@@ -255,3 +256,75 @@ class PaymentFactory(factory.django.DjangoModelFactory):
     currency = "USD"
     idempotency_key = factory.Sequence(lambda n: f"test-payment-{n}")
     gateway_reference = factory.Sequence(lambda n: f"test-ref-{n}")
+
+
+@dataclass(frozen=True)
+class TaxTables:
+    standard: TaxGroup
+    reduced: TaxGroup
+    exempt: TaxGroup
+    delivery: TaxGroup
+    washington: TaxJurisdiction
+    seattle: TaxJurisdiction
+    france: TaxJurisdiction
+
+
+def tax_tables_seattle_and_france() -> TaxTables:
+    """The tax tables of docs/tax.md's worked examples: Washington State at 6.5 %, Seattle
+    at 10.25 % (state and local), France at 20 % (19.6 % until 2013) and 5.5 %; delivery
+    taxed like the goods."""
+    standard = TaxGroup.objects.create(
+        code="STD", name_en="Standard", name_fr="Taux normal", kind="standard", is_default=True
+    )
+    reduced = TaxGroup.objects.create(
+        code="RED", name_en="Reduced", name_fr="Taux réduit", kind="reduced"
+    )
+    exempt = TaxGroup.objects.create(
+        code="EXEMPT", name_en="Exempt", name_fr="Exonéré", kind="exempt"
+    )
+    delivery = TaxGroup.objects.create(
+        code="DELIVERY", name_en="Delivery", name_fr="Livraison", kind="delivery", is_default=True
+    )
+    washington = TaxJurisdiction.objects.create(name="Washington", country="US", region="WA")
+    seattle = TaxJurisdiction.objects.create(
+        name="Seattle, WA", country="US", region="WA", postal_prefix="981"
+    )
+    france = TaxJurisdiction.objects.create(name="France", country="FR")
+    since = datetime.date(2000, 1, 1)
+    TaxRate.objects.bulk_create(
+        [
+            TaxRate(jurisdiction=washington, group=standard, rate="6.5", effective_from=since),
+            TaxRate(jurisdiction=washington, group=delivery, rate="6.5", effective_from=since),
+            TaxRate(jurisdiction=seattle, group=standard, rate="10.25", effective_from=since),
+            TaxRate(jurisdiction=seattle, group=delivery, rate="10.25", effective_from=since),
+            TaxRate(
+                jurisdiction=france,
+                group=standard,
+                rate="19.6",
+                effective_from=since,
+                effective_to=datetime.date(2013, 12, 31),
+            ),
+            TaxRate(
+                jurisdiction=france,
+                group=standard,
+                rate="20",
+                effective_from=datetime.date(2014, 1, 1),
+            ),
+            TaxRate(jurisdiction=france, group=reduced, rate="5.5", effective_from=since),
+            TaxRate(
+                jurisdiction=france,
+                group=delivery,
+                rate="19.6",
+                effective_from=since,
+                effective_to=datetime.date(2013, 12, 31),
+            ),
+            TaxRate(
+                jurisdiction=france,
+                group=delivery,
+                rate="20",
+                effective_from=datetime.date(2014, 1, 1),
+            ),
+        ]
+    )
+    PriceTaxBasis.objects.create(currency="EUR", prices_include_tax=True)
+    return TaxTables(standard, reduced, exempt, delivery, washington, seattle, france)

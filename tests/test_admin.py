@@ -36,7 +36,7 @@ from orders.services import (
 from payments.gateways.simulator.models import DroppedRequest, SimulatedCard, SimulatedTransaction
 from payments.models import Card, Payment
 from payments.services import card_add
-from tests.factories import DeliveryModeFactory
+from tests.factories import DeliveryModeFactory, tax_tables_seattle_and_france
 
 PROJECT_APPS = {
     "core",
@@ -173,10 +173,12 @@ def record_batch_run(order: SalesOrder, number: int) -> BatchRun:
 @pytest.fixture
 def every_model_has_rows(demo, actor):
     """Rows for the models the demo data leaves empty: orders, subscriptions, payments,
-    cards, the simulator's ledger, the audit trail, batch runs, delivery modes."""
+    cards, the simulator's ledger, the audit trail, batch runs, delivery modes, the tax
+    tables."""
     order = sell_continuity_item(account_number="004021", actor=actor)
     record_batch_run(order, 1)
     DeliveryModeFactory(code="STD", name_en="Standard", name_fr="Standard", is_default=True)
+    tax_tables_seattle_and_france()
     return order
 
 

@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('orders', '0005_input_limits'),
+        ('orders', '0006_tax_tables'),
     ]
 
     operations = [

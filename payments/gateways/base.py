@@ -16,12 +16,11 @@ from decimal import Decimal
 
 from django.utils.translation import gettext_lazy as _
 
-# ISO 4217 minor-unit exponents that differ from the usual two decimals.
-_CURRENCY_EXPONENTS = {"JPY": 0, "KRW": 0, "ISK": 0, "BHD": 3, "KWD": 3, "JOD": 3, "TND": 3}
+from core.money import CURRENCY_EXPONENTS
 
 
 def minor_units(amount: Decimal, currency: str) -> int:
-    exponent = _CURRENCY_EXPONENTS.get(currency.upper(), 2)
+    exponent = CURRENCY_EXPONENTS.get(currency.upper(), 2)
     scaled = amount.scaleb(exponent)
     if scaled != scaled.to_integral_value():
         raise ValueError(f"{amount} has more decimals than {currency} allows.")
@@ -29,7 +28,7 @@ def minor_units(amount: Decimal, currency: str) -> int:
 
 
 def from_minor_units(amount_minor: int, currency: str) -> Decimal:
-    exponent = _CURRENCY_EXPONENTS.get(currency.upper(), 2)
+    exponent = CURRENCY_EXPONENTS.get(currency.upper(), 2)
     return Decimal(amount_minor).scaleb(-exponent).quantize(Decimal(1).scaleb(-exponent))
 
 
