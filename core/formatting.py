@@ -11,6 +11,7 @@ import datetime
 from decimal import Decimal
 
 from django.utils.formats import date_format, localize
+from django.utils.translation import get_language
 
 from core.money import CENT
 
@@ -35,3 +36,9 @@ def amount_text(amount: Decimal | str | int) -> str:
 def money_text(amount: Decimal | str | int, currency: str) -> str:
     """An amount followed by its currency code, as the pages show it: "12,50 USD"."""
     return f"{amount_text(amount)} {currency}"
+
+
+def in_language(english: str, french: str) -> str:
+    """The text of a record kept in both languages (a reason code's label, a delivery
+    mode's or tax group's name) in the active language."""
+    return french if (get_language() or "en").startswith("fr") else english

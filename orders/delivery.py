@@ -8,17 +8,18 @@ batch jobs and the tests compute the same delivery charge from the same numbers.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
-from core.money import CENT, ZERO, MoneyField
+from core.formatting import in_language
+from core.money import ZERO, MoneyField, round_half_up
 
 
 class DeliveryChargeKind(models.TextChoices):
@@ -110,18 +111,10 @@ class DeliveryMode(models.Model):
     @property
     def name(self) -> str:
         """The name in the active language."""
-        return self.name_fr if (get_language() or "en").startswith("fr") else self.name_en
+        return in_language(self.name_en, self.name_fr)
 
 
 # --- The rule ------------------------------------------------------------------------------
-
-
-def money_round(amount: Decimal) -> Decimal:
-    """To the currency's minor unit, halves away from zero (a receipt's rounding).
-
-    Amounts of the money columns times whole numbers are exact already; this matters
-    only for amounts with more decimals than the columns hold."""
-    return amount.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _whole_number(value, *, name: str, minimum: int) -> int:
@@ -162,7 +155,9 @@ def delivery_charge(
     }.get(mode.charge_kind)
     if multiplier is None:
         raise ValueError(f"unknown delivery charge kind {mode.charge_kind!r}")
-    return money_round(mode.amount * multiplier)
+    # The one money rounding rule (core.money, as the tax): exact already for amounts of
+    # the money columns times whole numbers.
+    return round_half_up(mode.amount * multiplier, settings.CURRENCY)
 
 
 # --- Reads ---------------------------------------------------------------------------------

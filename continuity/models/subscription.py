@@ -3,10 +3,11 @@ reasons."""
 
 from django.db import models
 from django.db.models import F, Q
-from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from continuity.models.program import ContinuityProgram
+from core.formatting import in_language
 from core.limits import validate_business_date, validate_quantity
 from core.money import CurrencyField
 from core.services import StatusMachine
@@ -173,7 +174,7 @@ class ReasonCode(models.Model):
     @property
     def label(self) -> str:
         """The label in the active language."""
-        return self.label_fr if (get_language() or "en").startswith("fr") else self.label_en
+        return in_language(self.label_en, self.label_fr)
 
     def fits(self, action: str) -> bool:
         return not self.actions or action in self.actions

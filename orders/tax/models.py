@@ -6,9 +6,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Upper
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from core.formatting import in_language
 from core.money import CurrencyField
 
 # A rate is a percentage with four decimals: 10.2500 (Seattle), 5.5000 (French reduced VAT).
@@ -61,7 +61,7 @@ class TaxGroup(models.Model):
     @property
     def name(self) -> str:
         """The name in the active language."""
-        return self.name_fr if (get_language() or "en").startswith("fr") else self.name_en
+        return in_language(self.name_en, self.name_fr)
 
 
 class TaxJurisdiction(models.Model):
