@@ -30,6 +30,8 @@ from typing import Any, TypeVar
 
 import structlog
 
+from core.cardnumbers import luhn_valid
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 # --- Masking card data --------------------------------------------------------------------
@@ -71,19 +73,9 @@ def _mask_run(match: re.Match) -> str:
     return "****" + digits[-4:]
 
 
-def _luhn_valid(digits: str) -> bool:
-    total = 0
-    for position, char in enumerate(reversed(digits)):
-        digit = int(char)
-        if position % 2 == 1:
-            digit = digit * 2 - 9 if digit > 4 else digit * 2
-        total += digit
-    return total % 10 == 0
-
-
 def _mask_glued(match: re.Match) -> str:
     digits = match.group()
-    return "****" + digits[-4:] if _luhn_valid(digits) else digits
+    return "****" + digits[-4:] if luhn_valid(digits) else digits
 
 
 def mask_card_numbers(text: str) -> str:

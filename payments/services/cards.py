@@ -9,10 +9,11 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
+from core import cardnumbers
 from core.actors import Actor
 from core.dates import business_date
 from core.services import audit_record
-from payments.gateways import cardnumbers, get_gateway
+from payments.gateways import get_gateway
 from payments.gateways.base import CardDetails, CardRejected, GatewayError
 from payments.models import Card
 from payments.services.errors import GatewayUnavailable

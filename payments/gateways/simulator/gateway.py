@@ -19,8 +19,8 @@ from django.db import DatabaseError, IntegrityError, connections, transaction
 from django.db.models import Sum
 from django.views.decorators.debug import sensitive_variables
 
+from core import cardnumbers
 from core.dates import business_date
-from payments.gateways import cardnumbers
 from payments.gateways.base import (
     CardDetails,
     CardRejected,

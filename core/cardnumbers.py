@@ -1,4 +1,5 @@
-"""Card-number arithmetic shared by our validation and the simulator."""
+"""Card-number arithmetic (digits, the Luhn check digit, brands) shared by our card
+validation, the gateway simulator and the log masking (core.logs)."""
 
 import re
 
