@@ -225,9 +225,13 @@ def sales_order_line_set_start_date(
         unit_price, start = program_sales().line_price(
             line.item, start_date=start_date, today=today
         )
+        new_amount = amount_check(line.quantity * unit_price, field="start_date")
+        # The order's total too (as a new line's is): a repriced line must not push it past
+        # what the money columns hold.
+        amount_check(order.total - line.amount + new_amount, field="start_date")
         line.continuity_start_date = start
         line.unit_price = unit_price
-        line.amount = amount_check(line.quantity * unit_price, field="start_date")
+        line.amount = new_amount
         line.save(update_fields=["continuity_start_date", "unit_price", "amount"])
         _recompute_totals(order)
         _audit(

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
-from continuity.models import Occurrence, OccurrenceStatus, Subscription
+from continuity.models import Occurrence, OccurrenceStatus, ProgramEventLine, Subscription
 from core.dates import business_date
 from core.errors import Conflict
 from customers.models import Customer
@@ -18,6 +18,7 @@ from orders.services import (
     sales_order_create,
     sales_order_line_add,
     sales_order_line_remove,
+    sales_order_line_set_start_date,
     sales_order_payment_set,
     sales_order_submit,
 )
@@ -497,3 +498,31 @@ def test_a_line_whose_amount_the_books_cannot_hold_is_refused_on_its_quantity(ka
     assert not order.lines.exists()
     line = sales_order_line_add(order_id=order.pk, item_number="BIG", quantity=1000, actor=actor)
     assert line.amount == Decimal("9999999990.00")
+
+
+def test_a_new_start_date_that_reprices_the_order_past_the_books_is_refused(karen, actor):
+    """A start date re-quotes the program at today's prices: when those rose so far that
+    the order's total would overflow, the date is refused and the line keeps its price."""
+    Item.objects.create(item_number="BIG", name="Very dear", unit_price=Decimal("9999999.99"))
+    order = sales_order_create(customer=karen, actor=actor)
+    line = sales_order_line_add(order_id=order.pk, item_number="88002", actor=actor)
+    sales_order_line_add(order_id=order.pk, item_number="BIG", quantity=999, actor=actor)
+    ProgramEventLine.objects.filter(event__program__code="PROTEINMONTHLY").update(
+        unit_price=Decimal("20000000.00")
+    )
+    start = business_date() + datetime.timedelta(days=3)
+
+    with pytest.raises(ValidationError) as excinfo:
+        sales_order_line_set_start_date(
+            order_id=order.pk, line_number=line.line_number, start_date=start, actor=actor
+        )
+
+    assert excinfo.value.message_dict == {
+        "start_date": [
+            "The amount would be over 9,999,999,999.99, the largest amount the books can record."
+        ]
+    }
+    line.refresh_from_db()
+    order.refresh_from_db()
+    assert (line.amount, line.continuity_start_date) == (Decimal("22.00"), None)
+    assert order.total == Decimal("9990000012.01")
