@@ -199,10 +199,6 @@ def batch_run_plan(*, run_id: int) -> list[int]:
             run.save(
                 update_fields=["selected_count", "chunk_count", "not_processed_count", "summary"]
             )
-            finished_now = not chunks and _finish_if_done(run)
-        if finished_now:
-            _after_run(run_id)
-        return list(range(1, len(chunks) + 1))
     except Exception as error:
         # Recorded on the run for the supervisor, and raised again for the worker's log.
         BatchRun.objects.filter(pk=run_id).update(
@@ -211,6 +207,10 @@ def batch_run_plan(*, run_id: int) -> list[int]:
             error_message=f"{type(error).__name__}: {error}",
         )
         raise
+    if not chunks:
+        # Nothing to do: finished the one way every run is, with its job's after-work.
+        batch_run_finish_if_done(run_id=run_id)
+    return list(range(1, len(chunks) + 1))
 
 
 # --- Chunks --------------------------------------------------------------------------------
@@ -291,11 +291,10 @@ def _all_chunks_over(run: BatchRun) -> bool:
     )
 
 
-def _finish_if_done(run: BatchRun, *, after: dict | None = None) -> bool:
-    """Finish a running run whose chunks are all over (caller holds the run's lock),
-    with `after` (what the job's after_run returned, if the caller did it) in its
-    summary. True when this call finished it; without `after`, that caller owes the
-    job's after_run once it has committed (_after_run)."""
+def _finish_if_done(run: BatchRun, *, after: dict | None) -> bool:
+    """Finish a running run whose chunks are all over (caller holds the run's lock), with
+    `after` (what the job's after_run returned: batch_run_finish_if_done, the one way a
+    run finishes) in its summary. True when this call finished it."""
     if not _all_chunks_over(run):
         return False
     totals: Counter = Counter()
@@ -329,20 +328,6 @@ def _finish_if_done(run: BatchRun, *, after: dict | None = None) -> bool:
         status = BatchRunStatus.SUCCEEDED
     _finish(run, status=status, summary=summary, error=error)
     return True
-
-
-def _after_run(run_id: int) -> None:
-    """The job's work once its run is over (the payment job's money audit, which asks the
-    gateway), after the finishing transaction and outside the run's lock, so that no
-    chunk or watchdog waits on a gateway call. What it returns joins the summary. If the
-    process dies first, the nightly audit covers the same ground."""
-    run = BatchRun.objects.get(pk=run_id)
-    extra = job_for(run.job).after_run(run)
-    if extra:
-        with transaction.atomic():
-            run = BatchRun.objects.select_for_update().get(pk=run_id)
-            run.summary = {**run.summary, **extra}
-            run.save(update_fields=["summary"])
 
 
 def _finish(
@@ -440,13 +425,10 @@ def batch_run_redispatch(*, run_id: int, actor: Actor) -> tuple[bool, list[int]]
             .order_by("number")
             .values_list("number", flat=True)
         )
-        finished_now = False
-        if not plan_again and not chunks:
-            # Every chunk is over: the worker died (or its task was lost) after the
-            # last chunk committed and before it finished the run. No task would.
-            finished_now = _finish_if_done(run)
-    if finished_now:
-        _after_run(run_id)
+    if not plan_again and not chunks:
+        # Every chunk is over: the worker died (or its task was lost) after the last
+        # chunk committed and before it finished the run. No task would.
+        batch_run_finish_if_done(run_id=run_id)
     return plan_again, chunks
 
 

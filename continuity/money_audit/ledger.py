@@ -42,22 +42,26 @@ def _payment_rows(payments) -> Iterator[tuple]:
 
 def ledger_findings(since, checked) -> list[Finding]:
     gateway = get_gateway()
+    # Both questions to the gateway answer or the ledger is not compared at all: a
+    # half-read ledger would report our payments as unknown to it.
     try:
         ledger: dict[str, LedgerEntry] = {
             entry.idempotency_key: entry for entry in gateway.ledger(since=since)
         }
+        ours = {row[1]: row for row in _ours(since=since)}
+        # Keys of either side that the other side's window left out.
+        missing_ours = [key for key in ledger if key not in ours]
+        ours.update({row[1]: row for row in _ours(missing_ours)})
+        missing_ledger = [key for key in ours if key not in ledger]
+        ledger.update(
+            {entry.idempotency_key: entry for entry in gateway.ledger(keys=missing_ledger)}
+        )
     except LedgerUnavailable:
         checked["ledger"] = "unavailable"
         return []
     except GatewayError as error:
         checked["ledger"] = f"failed: {error}"
         return []
-    ours = {row[1]: row for row in _ours(since=since)}
-    # Keys of either side that the other side's window left out.
-    missing_ours = [key for key in ledger if key not in ours]
-    ours.update({row[1]: row for row in _ours(missing_ours)})
-    missing_ledger = [key for key in ours if key not in ledger]
-    ledger.update({entry.idempotency_key: entry for entry in gateway.ledger(keys=missing_ledger)})
     checked["ledger_entries"] = len(ledger)
     checked["payments"] = len(ours)
     findings = []
