@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
@@ -17,7 +18,8 @@ from orders.tax.models import PriceTaxBasis, TaxGroup, TaxJurisdiction, TaxRate 
 class Item(models.Model):
     item_number = models.CharField(_("item number"), max_length=20, unique=True)
     name = models.CharField(_("name"), max_length=120)
-    unit_price = MoneyField(_("unit price"))
+    # The check constraint below, as a field error the admin shows at the field.
+    unit_price = MoneyField(_("unit price"), validators=[MinValueValidator(0)])
     active = models.BooleanField(_("active"), default=True)
     continuity_program = models.ForeignKey(
         "continuity.ContinuityProgram",

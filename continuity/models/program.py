@@ -1,6 +1,6 @@
 """What is sold: a program, its events (one or more shipments each) and their items."""
 
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -125,7 +125,8 @@ class ProgramEventLine(models.Model):
         "orders.Item", verbose_name=_("item"), on_delete=models.PROTECT, related_name="+"
     )
     quantity = models.PositiveIntegerField(_("quantity"), default=1, validators=[validate_quantity])
-    unit_price = MoneyField(_("price"))
+    # The check constraint below, as a field error the admin shows at the field.
+    unit_price = MoneyField(_("price"), validators=[MinValueValidator(0)])
 
     class Meta:
         verbose_name = _("program event line")
