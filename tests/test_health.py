@@ -273,6 +273,11 @@ def test_the_plain_answer_is_one_status_line_per_check(worker, beat_on_time):
     ("ago", "message"),
     [
         (timedelta(minutes=6), "Unavailable: Beat last sent batch.watch_runs 6 minutes ago."),
+        # Just past the limit (5 minutes): late.
+        (
+            timedelta(minutes=5, seconds=10),
+            "Unavailable: Beat last sent batch.watch_runs 5 minutes ago.",
+        ),
         (None, "Unavailable: Beat has never sent batch.watch_runs."),
     ],
 )
@@ -290,8 +295,10 @@ def test_beat_within_health_beat_max_minutes_passes(worker):
     assert health() == (200, ALL_OK)
 
     with override_settings(HEALTH_BEAT_MAX_MINUTES=10):
-        beat_last_sent(timedelta(minutes=9))
+        beat_last_sent(timedelta(minutes=9, seconds=50))
         assert health() == (200, ALL_OK)
+        beat_last_sent(timedelta(minutes=10, seconds=10))
+        assert health()[0] == 500
 
 
 def test_a_disabled_watchdog_schedule_fails_the_beat_check(worker, beat_on_time):

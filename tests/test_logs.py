@@ -159,6 +159,10 @@ def test_a_card_number_logged_in_an_event_comes_out_masked():
             form={"card": "3782-822463-10005", "cvc": "7391", "expiry_month": 12},
             amount_cents=4111111111111111,
             note="typed as tok_4000000000000002, then '6011 1111 1111 1111 117'",
+            cards=["4111 1111 1111 1111", ("5555555555554444", 12)],
+            pan="4000056655665556",
+            card_code="123",
+            cvn="4321",
         )
 
     (line,) = json_lines(log.getvalue())
@@ -173,6 +177,10 @@ def test_a_card_number_logged_in_an_event_comes_out_masked():
         "form": {"card": "****0005", "cvc": "[masked]", "expiry_month": 12},
         "amount_cents": "****1111",
         "note": "typed as tok_****0002, then '****1117'",
+        "cards": ["****1111", ["****4444", 12]],
+        "pan": "[masked]",
+        "card_code": "[masked]",
+        "cvn": "[masked]",
     }
 
 

@@ -23,7 +23,7 @@ from core.models import Notification
 from payments.services.errors import PaymentDeclined
 from tests.batch.conftest import days
 from tests.batch.test_create_child_orders import run_child_orders, run_payments
-from tests.factories import PaymentFactory
+from tests.factories import OccurrenceFactory, PaymentFactory
 from tests.payments.support import subprocess_env
 
 pytestmark = pytest.mark.django_db
@@ -287,17 +287,26 @@ def test_gunicorn_workers_report_their_requests_together(demo, tmp_path):
 
 def test_charges_still_waiting_for_an_answer_are_a_gauge_not_a_counted_outcome(demo):
     """A sale whose answer was lost is 'unknown' until reconcile settles it; then it is
-    counted once, as approved, and the gauge goes back down: the counter never drops."""
+    counted once, as approved, and the gauge goes back down: the counter never drops. A
+    sale refunded or voided later was approved when it was charged. Order and shipment
+    charges are counted apart."""
     unknown = PaymentFactory(status="unknown")
     PaymentFactory(status="pending")
+    PaymentFactory(status="unknown", occurrence=OccurrenceFactory())
+    PaymentFactory(status="refunded")
+    PaymentFactory(status="voided")
 
     waiting = scrape()
-    assert unanswered(waiting)[("order", "unknown")] == 1
-    assert unanswered(waiting)[("order", "pending")] == 1
-    assert charges(waiting)[("order", "approved")] == 0
+    assert unanswered(waiting) == {
+        ("order", "unknown"): 1,
+        ("order", "pending"): 1,
+        ("shipment", "unknown"): 1,
+        ("shipment", "pending"): 0,
+    }
+    assert charges(waiting)[("order", "approved")] == 2
 
     unknown.status = "approved"
     unknown.save(update_fields=["status"])
     settled = scrape()
     assert unanswered(settled)[("order", "unknown")] == 0
-    assert charges(settled)[("order", "approved")] == 1
+    assert charges(settled)[("order", "approved")] == 3

@@ -262,6 +262,23 @@ def test_the_forwarded_address_is_parsed_and_anything_else_is_the_peers(forwarde
     assert client_address(request) == address
 
 
+@pytest.mark.parametrize(
+    ("forwarded", "address"),
+    [
+        # Two proxies: the outer one wrote the client, the inner one the outer proxy.
+        ("192.0.2.1, 198.51.100.7, 10.0.0.5", "198.51.100.7"),
+        ("198.51.100.7, 10.0.0.5", "198.51.100.7"),
+        # Fewer entries than proxies: the first, the furthest any proxy saw.
+        ("198.51.100.7", "198.51.100.7"),
+    ],
+)
+@override_settings(PROXY_COUNT=2, TRUSTED_PROXY_NETWORKS=[ipaddress.ip_network("10.0.0.0/24")])
+def test_behind_two_proxies_the_address_is_the_one_the_outer_proxy_saw(forwarded, address):
+    request = RequestFactory().get("/", HTTP_X_FORWARDED_FOR=forwarded, REMOTE_ADDR="10.0.0.1")
+
+    assert client_address(request) == address
+
+
 @BEHIND_A_PROXY
 def test_a_proxy_on_a_dual_stack_socket_is_recognised_by_its_ipv4_address():
     request = RequestFactory().get(
