@@ -5,7 +5,6 @@ with a serializer and calls one selector or service; core.rest maps errors."""
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
@@ -34,7 +33,7 @@ from continuity.serializers import (
 from continuity.subscription_actions import UnknownAction, action_get, actions_all
 from continuity.subscription_actions.holds import RELEASE_HOLD
 from core.actors import Actor
-from core.limits import REASON_MAX_LENGTH
+from core.limits import REASON_MAX_LENGTH, REASON_REQUIRED_MESSAGE
 from core.rest import (
     CanTakeOrders,
     CanWorkPaymentExceptions,
@@ -275,9 +274,9 @@ class SubscriptionReleaseHoldSerializer(serializers.Serializer):
         max_length=REASON_MAX_LENGTH,
         help_text="Why the hold is released.",
         error_messages={
-            "required": gettext_lazy("Enter the reason for this action."),
-            "blank": gettext_lazy("Enter the reason for this action."),
-            "null": gettext_lazy("Enter the reason for this action."),
+            "required": REASON_REQUIRED_MESSAGE,
+            "blank": REASON_REQUIRED_MESSAGE,
+            "null": REASON_REQUIRED_MESSAGE,
         },
     )
 

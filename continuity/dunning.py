@@ -34,7 +34,7 @@ from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict
 from core.formatting import day_text
-from core.limits import REASON_MAX_LENGTH, length_check
+from core.limits import REASON_MAX_LENGTH, REASON_REQUIRED_MESSAGE, length_check
 from core.services import audit_record
 from payments.gateways.base import DeclineCode, GatewayResult
 from payments.models import (
@@ -57,7 +57,7 @@ PAYMENT_HOLDS = (HoldReason.PAYMENT, HoldReason.CARD_EXPIRED)
 def _require_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
-        raise ValidationError({"reason": _("Enter the reason for this action.")})
+        raise ValidationError({"reason": REASON_REQUIRED_MESSAGE})
     return length_check(reason, field="reason", max_length=REASON_MAX_LENGTH)
 
 

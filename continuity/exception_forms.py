@@ -3,14 +3,14 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from core.limits import REASON_MAX_LENGTH
+from core.limits import REASON_MAX_LENGTH, REASON_REQUIRED_MESSAGE
 
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(
         label=_("Reason"),
         max_length=REASON_MAX_LENGTH,
-        error_messages={"required": _("Enter the reason for this action.")},
+        error_messages={"required": REASON_REQUIRED_MESSAGE},
     )
 
     def error_text(self) -> str:

@@ -21,6 +21,7 @@ from django.core.validators import MaxLengthValidator
 from django.utils.formats import number_format
 from django.utils.functional import lazy
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from core.formatting import day_text
 from core.money import CENT, MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
@@ -67,6 +68,8 @@ CHILD_ORDERS_PER_RUN_MAX = 1_000_000
 
 # The audit trail's reason column (core.models.AuditEntry.reason).
 REASON_MAX_LENGTH = 255
+# An action that needs a reason, without one: the same words on page, API and service.
+REASON_REQUIRED_MESSAGE = gettext_lazy("Enter the reason for this action.")
 # A customer search: words of a name, an account number, a phone number or an email.
 SEARCH_TERM_MAX_LENGTH = 100
 

@@ -28,7 +28,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.fields import ProhibitNullCharactersValidator
 
-from core.limits import DATE_MESSAGE, EARLIEST_DATE, LATEST_DATE, is_business_date
+from core.limits import DATE_MESSAGE, is_business_date
 
 # ECMA and Python regular expressions alike (the schema is read by both): [0-9], not \d,
 # which in Python also matches other scripts' digits. ANY_TEXT_PATTERN does not match ""
@@ -107,9 +107,6 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 class BusinessDateField(serializers.DateField):
     """A calendar date, YYYY-MM-DD, within the years the app plans in (core.limits: the
     same window and message as the pages and the services)."""
-
-    EARLIEST = EARLIEST_DATE
-    LATEST = LATEST_DATE
 
     def to_internal_value(self, value):
         if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):

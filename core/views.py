@@ -2,7 +2,6 @@
 django-axes), /metrics and who may read it, the 500 handler, the schema."""
 
 import math
-from ipaddress import ip_address
 
 from axes.helpers import get_client_ip_address, get_client_username
 from axes.models import AccessAttempt
@@ -25,7 +24,7 @@ from prometheus_client import (
 )
 from rest_framework.renderers import JSONRenderer
 
-from core.addresses import client_address
+from core.addresses import client_address, parse_address
 from core.metrics import BUSINESS_METRICS
 from core.rest import error_body, server_error_response
 
@@ -74,10 +73,7 @@ def _seconds_locked(request, credentials) -> int:
 def monitoring_allowed(request) -> bool:
     """Whether the caller may read the monitoring pages (/metrics, the full /health/):
     it comes from METRICS_ALLOWED_NETWORKS or is signed-in staff."""
-    try:
-        address = ip_address(client_address(request))
-    except ValueError:  # no usable address
-        address = None
+    address = parse_address(client_address(request))
     if address is not None and any(address in net for net in settings.METRICS_ALLOWED_NETWORKS):
         return True
     return request.user.is_active and request.user.is_staff

@@ -83,7 +83,6 @@ class SalesOrderLineAddSerializer(serializers.Serializer):
         error_messages={
             "min_value": QUANTITY_MESSAGE,
             "max_value": QUANTITY_MESSAGE,
-            "max_string_length": QUANTITY_MESSAGE,
         },
     )
     start_date = BusinessDateField(
