@@ -2,6 +2,7 @@
 it ships (a jurisdiction), and the rate of each group there, with the dates it applies.
 Imported by orders.models, so that they are the orders app's models."""
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
@@ -62,6 +63,18 @@ class TaxGroup(models.Model):
     def name(self) -> str:
         """The name in the active language."""
         return in_language(self.name_en, self.name_fr)
+
+    def clean(self):
+        # An exempt group takes no rate (tax_rates_check refuses one for it). A group that
+        # has rates cannot become exempt; its row is locked for the rest of the admin's
+        # save, as tax_rates_check locks it, so a rate added meanwhile waits for this.
+        if self.pk is None or self.kind != TaxGroupKind.EXEMPT:
+            return
+        TaxGroup.objects.select_for_update().filter(pk=self.pk).first()
+        if TaxRate.objects.filter(group_id=self.pk).exists():
+            raise ValidationError(
+                {"kind": _("This group has rates: delete them before making it exempt.")}
+            )
 
 
 class TaxJurisdiction(models.Model):

@@ -55,7 +55,8 @@ def tax_rates_check(
     two of one group overlap, or one is of an exempt group. Runs inside the caller's
     transaction and locks the jurisdiction's row until it ends; `jurisdiction_id` None is
     a jurisdiction not saved yet (no one else can add to it)."""
-    groups = TaxGroup.objects.in_bulk({r.group_id for r in ranges})
+    # Locked: a group made exempt meanwhile (TaxGroup.clean) waits, or is seen exempt.
+    groups = TaxGroup.objects.select_for_update().in_bulk({r.group_id for r in ranges})
     exempt = sorted(g.code for g in groups.values() if g.kind == TaxGroupKind.EXEMPT)
     if exempt:
         raise ValidationError(

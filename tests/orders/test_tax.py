@@ -22,6 +22,7 @@ from core.money import round_half_up
 from devdata.demo import DEMO_PASSWORD
 from orders.models import PriceTaxBasis, TaxGroup, TaxJurisdiction, TaxRate
 from orders.tax import provider as tax_provider
+from orders.tax.models import TaxGroupKind
 from orders.tax.provider import (
     LineTax,
     TableTaxProvider,
@@ -847,3 +848,68 @@ def test_admin_ends_a_rate_and_adds_its_successor_in_one_save(administrator_clie
         .order_by("effective_from")
         .values_list("rate", "effective_to")
     ) == [(Decimal("5.5000"), datetime.date(2026, 12, 31)), (Decimal("7.0000"), None)]
+
+
+def test_a_group_with_rates_cannot_be_made_exempt(tables):
+    tables.reduced.kind = TaxGroupKind.EXEMPT
+
+    with pytest.raises(ValidationError) as refused:
+        tables.reduced.full_clean()
+
+    assert refused.value.message_dict == {
+        "kind": ["This group has rates: delete them before making it exempt."]
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rate_added_while_its_group_is_made_exempt_waits_and_is_refused():
+    """The admin making a group exempt holds the group's row until it saves; a rate for
+    that group asked for meanwhile waits, then sees the group exempt."""
+    tables = tax_tables_seattle_and_france()
+    group = TaxGroup.objects.create(code="NEW", name_en="New", name_fr="Nouveau")
+    cleaned, may_save = threading.Event(), threading.Event()
+    outcomes = {}
+
+    def make_exempt():
+        try:
+            with transaction.atomic():
+                group.kind = TaxGroupKind.EXEMPT
+                group.full_clean()
+                cleaned.set()
+                may_save.wait(10)
+                group.save()
+            outcomes["admin"] = "saved"
+        finally:
+            connection.close()
+
+    def add_rate():
+        try:
+            tax_rate_create(
+                jurisdiction=tables.washington,
+                group=group,
+                rate=Decimal(5),
+                effective_from=datetime.date(2030, 1, 1),
+            )
+            outcomes["rate"] = "saved"
+        except ValidationError as refused:
+            outcomes["rate"] = refused.messages
+        finally:
+            connection.close()
+
+    admin = threading.Thread(target=make_exempt)
+    admin.start()
+    assert cleaned.wait(10)
+    other = threading.Thread(target=add_rate)
+    other.start()
+    other.join(1)
+    waited = other.is_alive()
+    may_save.set()
+    admin.join(10)
+    other.join(10)
+
+    assert waited
+    assert outcomes == {
+        "admin": "saved",
+        "rate": ["An exempt tax group is never taxed: NEW takes no rate."],
+    }
+    assert not TaxRate.objects.filter(group=group).exists()
