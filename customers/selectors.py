@@ -62,6 +62,11 @@ def customer_filter_by_search(customers: QuerySet[Customer], text: str) -> Query
     return customers
 
 
+def search_too_short_message() -> str:
+    """The refusal of a search under SEARCH_MIN_LENGTH characters, on page and API."""
+    return _("Enter at least %(count)d characters to search.") % {"count": SEARCH_MIN_LENGTH}
+
+
 def customer_search(*, query: str, limit: int | None = None) -> list[Customer]:
     """Customers matching every word of the query, by name, account number, email or phone.
 
@@ -72,13 +77,7 @@ def customer_search(*, query: str, limit: int | None = None) -> list[Customer]:
     """
     text = (query or "").strip()
     if len(text) < SEARCH_MIN_LENGTH:
-        raise ValidationError(
-            {
-                "search": _("Enter at least %(count)d characters to search.")
-                % {"count": SEARCH_MIN_LENGTH}
-            },
-            code="too_short",
-        )
+        raise ValidationError({"search": search_too_short_message()}, code="too_short")
     length_check(text, field="search", max_length=SEARCH_TERM_MAX_LENGTH)
     limit = limit or settings.CUSTOMER_SEARCH_LIMIT
     accounts = _matching_accounts(customer_search_terms(text), limit)

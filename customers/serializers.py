@@ -1,7 +1,6 @@
 """API representations of customers: search results, the customer page, addresses."""
 
 from django.utils.functional import lazy
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -9,7 +8,7 @@ from core.limits import SEARCH_TERM_MAX_LENGTH
 from core.rest_fields import StrictCharField
 from customers.models import AddressKind, Language
 from customers.page_sections import customer_page_sections
-from customers.selectors import SEARCH_MIN_LENGTH
+from customers.selectors import SEARCH_MIN_LENGTH, search_too_short_message
 
 # What customer_search takes: at least SEARCH_MIN_LENGTH characters once the spaces around
 # are stripped (so that many that are not spaces), and no NUL character.
@@ -22,17 +21,13 @@ class SearchTextField(StrictCharField):
     which customer_search itself enforces, with its message, for the search page too."""
 
 
-def _too_short() -> str:
-    return _("Enter at least %(count)d characters to search.") % {"count": SEARCH_MIN_LENGTH}
-
-
 class CustomerSearchQuerySerializer(serializers.Serializer):
     search = SearchTextField(
         min_length=SEARCH_MIN_LENGTH,
         max_length=SEARCH_TERM_MAX_LENGTH,
         error_messages={
-            "blank": lazy(_too_short, str)(),
-            "min_length": lazy(_too_short, str)(),
+            "blank": lazy(search_too_short_message, str)(),
+            "min_length": lazy(search_too_short_message, str)(),
         },
         help_text="Words of a name, an account number, a phone number or an email: 2 "
         "characters or more, not counting spaces around them.",
