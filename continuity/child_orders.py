@@ -61,6 +61,15 @@ class _PaidShipment(NamedTuple):
     currency: str
     amount: Decimal
     ship_date: datetime.date
+    # The shipment's price parts (orders.priced.PricedDocument), copied onto its order.
+    subtotal: Decimal
+    delivery_amount: Decimal
+    delivery_tax_rate: Decimal
+    delivery_tax_amount: Decimal
+    tax_amount: Decimal
+    prices_include_tax: bool
+    tax_jurisdiction: str
+    delivery_mode_id: int | None
     status: str
 
 
@@ -188,6 +197,14 @@ def _lock_paid_occurrences(
         "currency",
         "amount",
         "ship_date",
+        "subtotal",
+        "delivery_amount",
+        "delivery_tax_rate",
+        "delivery_tax_amount",
+        "tax_amount",
+        "prices_include_tax",
+        "tax_jurisdiction",
+        "delivery_mode_id",
         "status",
         "child_order_id",
         "subscription__status",
@@ -267,6 +284,37 @@ def _child_orders_write(
     return list(zip(numbers, groups, strict=True))
 
 
+def _group_price(group: list[_PaidShipment]) -> dict:
+    """A child order's price parts: the sums of its shipments' (one shipment, or those
+    consolidated into it); rate, basis, jurisdiction and mode of the first."""
+    first = group[0]
+    return {
+        "subtotal": sum((shipment.subtotal for shipment in group), ZERO),
+        "delivery_amount": sum((shipment.delivery_amount for shipment in group), ZERO),
+        "delivery_tax_rate": first.delivery_tax_rate,
+        "delivery_tax_amount": sum((shipment.delivery_tax_amount for shipment in group), ZERO),
+        "tax_amount": sum((shipment.tax_amount for shipment in group), ZERO),
+        "prices_include_tax": first.prices_include_tax,
+        "tax_jurisdiction": first.tax_jurisdiction,
+        "delivery_mode_id": first.delivery_mode_id,
+    }
+
+
+def _price_columns(groups: list[list[_PaidShipment]]) -> dict:
+    """_group_price of every group, as the arrays the PostgreSQL insert unnests."""
+    prices = [_group_price(group) for group in groups]
+    return {
+        "subtotals": [price["subtotal"] for price in prices],
+        "deliveries": [price["delivery_amount"] for price in prices],
+        "delivery_tax_rates": [price["delivery_tax_rate"] for price in prices],
+        "delivery_taxes": [price["delivery_tax_amount"] for price in prices],
+        "taxes": [price["tax_amount"] for price in prices],
+        "include_tax": [price["prices_include_tax"] for price in prices],
+        "jurisdictions": [price["tax_jurisdiction"] for price in prices],
+        "delivery_modes": [price["delivery_mode_id"] for price in prices],
+    }
+
+
 def _child_orders_insert_postgresql(
     groups: list[list[_PaidShipment]],
     *,
@@ -296,20 +344,29 @@ def _child_orders_insert_postgresql(
             INSERT INTO {orders_table} (
                 number, customer_id, kind, status, parent_id, ship_to_id, currency, total,
                 amount_due, order_date, requested_ship_date, submitted_at, completed_at,
-                source_reference, created_at
+                source_reference, created_at, subtotal, delivery_amount, delivery_tax_rate,
+                delivery_tax_amount, tax_amount, prices_include_tax, tax_jurisdiction,
+                delivery_mode_id
             )
             SELECT
                 new.number, new.customer_id, %(kind)s, %(status)s, new.parent_id,
                 new.ship_to_id, new.currency, new.total,
                 0, %(run_date)s, new.requested_ship_date, %(now)s, %(now)s,
-                %(source_reference)s, %(now)s
+                %(source_reference)s, %(now)s, new.subtotal, new.delivery_amount,
+                new.delivery_tax_rate, new.delivery_tax_amount, new.tax_amount,
+                new.prices_include_tax, new.tax_jurisdiction, new.delivery_mode_id
             FROM unnest(
                 %(numbers)s::varchar[], %(customers)s::bigint[], %(parents)s::bigint[],
                 %(ship_tos)s::bigint[], %(currencies)s::varchar[], %(totals)s::numeric[],
-                %(ship_dates)s::date[]
+                %(ship_dates)s::date[], %(subtotals)s::numeric[], %(deliveries)s::numeric[],
+                %(delivery_tax_rates)s::numeric[], %(delivery_taxes)s::numeric[],
+                %(taxes)s::numeric[], %(include_tax)s::boolean[], %(jurisdictions)s::varchar[],
+                %(delivery_modes)s::bigint[]
             ) AS new(
                 number, customer_id, parent_id, ship_to_id, currency, total,
-                requested_ship_date
+                requested_ship_date, subtotal, delivery_amount, delivery_tax_rate,
+                delivery_tax_amount, tax_amount, prices_include_tax, tax_jurisdiction,
+                delivery_mode_id
             )
             RETURNING number, id
             """,
@@ -326,6 +383,7 @@ def _child_orders_insert_postgresql(
                 "currencies": [group[0].currency for group in groups],
                 "totals": [sum((shipment.amount for shipment in group), ZERO) for group in groups],
                 "ship_dates": [min(shipment.ship_date for shipment in group) for group in groups],
+                **_price_columns(groups),
             },
         )
         ids_by_number = dict(cursor.fetchall())
@@ -342,14 +400,15 @@ def _child_orders_insert_postgresql(
             f"""
             INSERT INTO {lines_table} (
                 order_id, line_number, item_id, quantity, unit_price, amount,
-                occurrence_line_id
+                occurrence_line_id, tax_group, tax_rate, tax_amount, gross_amount, paid_shipments
             )
             SELECT
                 shipment.order_id,
                 row_number() OVER (
                     PARTITION BY shipment.order_id ORDER BY shipment.position, line.line_number
                 ),
-                line.item_id, line.quantity, line.unit_price, line.amount, line.id
+                line.item_id, line.quantity, line.unit_price, line.amount, line.id,
+                line.tax_group, line.tax_rate, line.tax_amount, line.gross_amount, '[]'::jsonb
             FROM unnest(%s::bigint[], %s::bigint[], %s::integer[])
                 AS shipment(occurrence_id, order_id, position)
             JOIN {occurrence_lines_table} AS line ON line.occurrence_id = shipment.occurrence_id
@@ -389,6 +448,7 @@ def _child_orders_insert_orm(
                 currency=group[0].currency,
                 total=sum((shipment.amount for shipment in group), ZERO),
                 amount_due=ZERO,  # paid by the shipments' own charges
+                **_group_price(group),
                 order_date=run_date,
                 requested_ship_date=min(shipment.ship_date for shipment in group),
                 submitted_at=now,
@@ -413,6 +473,10 @@ def _child_orders_insert_orm(
                 unit_price=line.unit_price,
                 amount=line.amount,
                 occurrence_line=line,
+                tax_group=line.tax_group,
+                tax_rate=line.tax_rate,
+                tax_amount=line.tax_amount,
+                gross_amount=line.gross_amount,
             )
             for order, group in zip(orders, groups, strict=True)
             for number, line in enumerate(

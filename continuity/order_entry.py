@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from continuity.models import Occurrence, Subscription
 from continuity.planning import program_get_for_quote, program_quote
+from continuity.pricing import ShipmentPrice, shipments_price
 from continuity.serializers import (
     ContinuityPreviewSerializer,
     ProgramQuoteSerializer,
@@ -65,6 +66,22 @@ def program_line_quote(
     program = program_get_for_quote(program_id=item.continuity_program_id)
     return program_quote(
         program=program, start_date=start_date or today, quantity=quantity, horizon_from=today
+    )
+
+
+def program_line_paid_shipments(
+    item, *, start_date, quantity: int, today: datetime.date, ship_to, order_mode, currency: str
+) -> list[ShipmentPrice]:
+    """The shipments of a program line paid at submit (the first, or every shipment of a
+    program billed up front), each priced as it will be stored on the shipment."""
+    quote = program_line_quote(item, start_date=start_date, quantity=quantity, today=today)
+    paid = quote.occurrences if quote.program.bill_up_front else quote.occurrences[:1]
+    return shipments_price(
+        plan=quote.program,
+        shipments=list(paid),
+        ship_to=ship_to,
+        order_mode=order_mode,
+        currency=currency,
     )
 
 
@@ -124,6 +141,7 @@ def register() -> None:
         ProgramSales(
             line_price=program_line_price,
             line_quote=program_line_quote,
+            line_paid_shipments=program_line_paid_shipments,
             line_submitted=program_line_submitted,
             order_prefetches=order_prefetches,
             order_fields=order_fields,

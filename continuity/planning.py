@@ -6,7 +6,7 @@ them."""
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -61,6 +61,9 @@ class ProgramPlan:
     consolidate: bool
     events: tuple[EventSpec, ...]
     lines: dict[int, tuple[PlannedLine, ...]]  # by event number
+    # The delivery mode an event names for its shipments, by event number (an event that
+    # names none is missing: its shipments go by the order's mode).
+    delivery_modes: dict[int, int] = field(default_factory=dict)
 
     @classmethod
     def of_program(cls, program: ContinuityProgram) -> ProgramPlan:
@@ -86,6 +89,11 @@ class ProgramPlan:
                     for line in event.lines.all()
                 )
                 for event in events
+            },
+            delivery_modes={
+                event.event_number: event.delivery_mode_id
+                for event in events
+                if event.delivery_mode_id is not None
             },
         )
 
@@ -117,6 +125,7 @@ class ProgramPlan:
                 }
                 for event in self.events
             ],
+            "delivery_modes": {str(number): mode for number, mode in self.delivery_modes.items()},
         }
 
     @classmethod
@@ -151,6 +160,10 @@ class ProgramPlan:
                     for line in event["lines"]
                 )
                 for event in events
+            },
+            # Plans sold before events named delivery modes have none.
+            delivery_modes={
+                int(number): mode for number, mode in data.get("delivery_modes", {}).items()
             },
         )
 

@@ -14,6 +14,7 @@ def effect_text(effect: Effect, currency: str) -> str:
         "date": day_text(occurrence.ship_date if occurrence else None),
         "day": day_text(effect.day),
         "amount": money_text(amount, currency),
+        "before": money_text(effect.before, currency) if effect.before is not None else "",
         "order": occurrence.child_order.number if occurrence and occurrence.child_order_id else "",
     }
     texts = {
@@ -39,6 +40,10 @@ def effect_text(effect: Effect, currency: str) -> str:
             "Shipment %(sequence)s (%(amount)s) is charged again at the next payment run."
         ),
         "ship_to": _("Shipment %(sequence)s of %(date)s ships to the new address."),
+        "ship_to_repriced": _(
+            "Shipment %(sequence)s of %(date)s ships to the new address and is charged "
+            "%(amount)s instead of %(before)s: its tax is the new address's."
+        ),
         "cancel": _("Shipment %(sequence)s of %(date)s is cancelled."),
         "keep": _(
             "Shipment %(sequence)s of %(date)s has its child order %(order)s: it is not changed."

@@ -29,6 +29,7 @@ from continuity.planning import (
     program_get_for_quote,
     program_quote,
 )
+from continuity.pricing import ShipmentPrice, occurrence_price_apply, shipments_price
 from core.actors import Actor
 from core.dates import business_date
 from core.services import (
@@ -41,48 +42,65 @@ def occurrences_create(
     *,
     subscription: Subscription,
     planned: Iterable[PlannedOccurrence],
+    priced: dict[int, ShipmentPrice] | None = None,
     paid_by=None,
     paid_sequences: frozenset[int] = frozenset(),
 ) -> list[Occurrence]:
-    """Write planned shipments with their lines, prices copied as they are now.
+    """Write planned shipments with their lines, prices copied as they are now, each
+    priced with its delivery and tax (continuity.pricing).
 
-    Shipments whose sequence is in paid_sequences are paid by the approved sale `paid_by`
-    (the sale taken at submit), each with its allocation of that sale.
+    `priced`: the price of some shipments by sequence, as already charged (the shipments
+    paid at submit); the others are priced here, for the subscription's ship-to. Shipments
+    whose sequence is in paid_sequences are paid by the approved sale `paid_by` (the sale
+    taken at submit), each with its allocation of that sale: its whole charge.
     """
     planned = list(planned)
-    occurrences = Occurrence.objects.bulk_create(
-        [
-            Occurrence(
-                subscription=subscription,
-                sequence=shipment.sequence,
-                event_number=shipment.event_number,
-                ship_date=shipment.ship_date,
-                amount=shipment.amount,
-                currency=subscription.currency,
-                status=(
-                    OccurrenceStatus.PAID
-                    if shipment.sequence in paid_sequences
-                    else OccurrenceStatus.SCHEDULED
-                ),
-                payment=paid_by if shipment.sequence in paid_sequences else None,
-            )
-            for shipment in planned
-        ]
-    )
-    OccurrenceLine.objects.bulk_create(
-        [
+    priced = dict(priced or {})
+    missing = [shipment for shipment in planned if shipment.sequence not in priced]
+    if missing:
+        plan = ProgramPlan.from_json(subscription.plan)
+        for shipment_price in shipments_price(
+            plan=plan,
+            shipments=missing,
+            ship_to=subscription.ship_to,
+            order_mode=subscription.parent_order.delivery_mode,
+            currency=subscription.currency,
+        ):
+            priced[shipment_price.sequence] = shipment_price
+    occurrences, lines = [], []
+    for shipment in planned:
+        occurrence = Occurrence(
+            subscription=subscription,
+            sequence=shipment.sequence,
+            event_number=shipment.event_number,
+            ship_date=shipment.ship_date,
+            currency=subscription.currency,
+            priced_ship_to_id=subscription.ship_to_id,
+            status=(
+                OccurrenceStatus.PAID
+                if shipment.sequence in paid_sequences
+                else OccurrenceStatus.SCHEDULED
+            ),
+            payment=paid_by if shipment.sequence in paid_sequences else None,
+        )
+        occurrence_lines = [
             OccurrenceLine(
-                occurrence=occurrence,
                 line_number=number,
                 item_id=line.item_id,
                 quantity=line.quantity,
                 unit_price=line.unit_price,
                 amount=line.amount,
             )
-            for occurrence, shipment in zip(occurrences, planned, strict=True)
             for number, line in enumerate(shipment.lines, start=1)
         ]
-    )
+        occurrence_price_apply(occurrence, occurrence_lines, priced[shipment.sequence].price)
+        occurrences.append(occurrence)
+        lines.append(occurrence_lines)
+    occurrences = Occurrence.objects.bulk_create(occurrences)
+    for occurrence, occurrence_lines in zip(occurrences, lines, strict=True):
+        for line in occurrence_lines:
+            line.occurrence = occurrence
+    OccurrenceLine.objects.bulk_create([line for group in lines for line in group])
     if paid_by is not None:
         PaymentAllocation.objects.bulk_create(
             [
@@ -130,8 +148,21 @@ def subscription_create(
         paid = frozenset(occurrence.sequence for occurrence in quote.occurrences)
     else:
         paid = frozenset({quote.occurrences[0].sequence})
+    # The paid shipments as the card was charged for them (orders.services keeps them on
+    # the line when it checks the order for submit); the others are priced now.
+    charged = {
+        shipment.sequence: shipment
+        for shipment in map(ShipmentPrice.from_json, line.paid_shipments or [])
+    }
+    # Never refused here: the card is already charged. A shipment missing from them
+    # (the program was edited while the payment service answered) is priced now, and the
+    # money audit reports the difference between the sale and its allocations.
     occurrences_create(
-        subscription=subscription, planned=quote.occurrences, paid_by=payment, paid_sequences=paid
+        subscription=subscription,
+        planned=quote.occurrences,
+        priced={sequence: charged[sequence] for sequence in paid if sequence in charged},
+        paid_by=payment,
+        paid_sequences=paid,
     )
     audit_record(
         actor=actor,

@@ -4,6 +4,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from core.money import CurrencyField
+
 
 def digits_only(value: str) -> str:
     return re.sub(r"\D", "", value or "")
@@ -23,6 +25,9 @@ class Customer(models.Model):
     language = models.CharField(
         _("language"), max_length=2, choices=Language.choices, default=Language.ENGLISH
     )
+    # The customer's price list: the currency their orders are priced and charged in, and
+    # with it whether prices include tax (orders.tax.models.PriceTaxBasis).
+    currency = CurrencyField(_("currency"))
     blocked = models.BooleanField(
         _("blocked"), default=False, help_text=_("A blocked customer cannot place orders.")
     )

@@ -127,7 +127,12 @@ def _whole_number(value, *, name: str, minimum: int) -> int:
 
 
 def delivery_charge(
-    mode: DeliveryMode, *, goods_amount: Decimal, units: int, shipments: int = 1
+    mode: DeliveryMode,
+    *,
+    goods_amount: Decimal,
+    units: int,
+    shipments: int = 1,
+    currency: str | None = None,
 ) -> Decimal:
     """The delivery charge of one billed document (an order, or a child order).
 
@@ -157,7 +162,7 @@ def delivery_charge(
         raise ValueError(f"unknown delivery charge kind {mode.charge_kind!r}")
     # The one money rounding rule (core.money, as the tax): exact already for amounts of
     # the money columns times whole numbers.
-    return round_half_up(mode.amount * multiplier, settings.CURRENCY)
+    return round_half_up(mode.amount * multiplier, currency or settings.CURRENCY)
 
 
 # --- Reads ---------------------------------------------------------------------------------

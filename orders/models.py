@@ -10,6 +10,13 @@ from core.services import StatusMachine
 
 # Defined beside its charge rule; importing it here registers it with the orders app.
 from orders.delivery import DeliveryMode
+from orders.priced import (
+    PricedDocument,
+    PricedLine,
+    line_tax_not_negative,
+    parts_not_negative,
+    total_adds_up,
+)
 
 # The tax tables are orders models too (app label "orders"), kept in their own module.
 from orders.tax.models import PriceTaxBasis, TaxGroup, TaxJurisdiction, TaxRate  # noqa: F401
@@ -79,7 +86,7 @@ SALES_ORDER_STATUS = StatusMachine(
 )
 
 
-class SalesOrder(models.Model):
+class SalesOrder(PricedDocument):
     # Numbers come from a database sequence (orders.numbers), never from max()+1.
     number = models.CharField(_("sales order"), max_length=20, unique=True)
     customer = models.ForeignKey(
@@ -111,13 +118,15 @@ class SalesOrder(models.Model):
         related_name="+",
     )
     currency = CurrencyField(_("currency"))
+    # subtotal + delivery (+ tax where prices exclude it): the lines' gross amounts.
     total = MoneyField(_("total"), default=0)
     amount_due = MoneyField(
         _("amount due now"),
         default=0,
         help_text=_(
             "What the card is charged at submit: regular lines plus the first "
-            "shipment, or the whole program when it is billed up front."
+            "shipment, or the whole program when it is billed up front, each with its "
+            "delivery and tax."
         ),
     )
     # Set by Complete; cleared by any change to the lines, so that the amount due that is
@@ -139,7 +148,7 @@ class SalesOrder(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
-    # Not in the totals yet (docs/delivery.md); empty: the default delivery mode.
+    # Empty: the default delivery mode (docs/delivery.md).
     delivery_mode = models.ForeignKey(
         DeliveryMode,
         verbose_name=_("delivery mode"),
@@ -174,6 +183,8 @@ class SalesOrder(models.Model):
             models.CheckConstraint(
                 condition=Q(amount_due__gte=0), name="sales_order_amount_due_gte_0"
             ),
+            total_adds_up("total", "sales_order_total_adds_up"),
+            *parts_not_negative("sales_order"),
             # A child order always has its parent; no other kind has one.
             models.CheckConstraint(
                 condition=(
@@ -195,7 +206,7 @@ class SalesOrder(models.Model):
         return self.number
 
 
-class SalesOrderLine(models.Model):
+class SalesOrderLine(PricedLine):
     order = models.ForeignKey(
         SalesOrder, verbose_name=_("sales order"), on_delete=models.CASCADE, related_name="lines"
     )
@@ -210,6 +221,13 @@ class SalesOrderLine(models.Model):
     # program prompts for one). Empty on other lines.
     continuity_start_date = models.DateField(
         _("start date"), null=True, blank=True, validators=[validate_business_date]
+    )
+    # On an open order's continuity line: the shipments paid at submit as they were priced
+    # when the order was last checked for submit (orders.services), so that the
+    # subscription stores exactly what the card was charged, whatever changes while the
+    # payment service answers. Empty on other lines.
+    paid_shipments = models.JSONField(
+        _("shipments paid at submit"), null=True, blank=True, default=list, editable=False
     )
     # On a child order: the occurrence line this order line fulfils. Unique, so that the
     # database itself refuses a second child order for the same shipment.
@@ -238,6 +256,7 @@ class SalesOrderLine(models.Model):
                 condition=Q(amount=F("quantity") * F("unit_price")),
                 name="sales_order_line_amount_is_qty_times_price",
             ),
+            *line_tax_not_negative("sales_order_line"),
         ]
 
     def __str__(self):

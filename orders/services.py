@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Max
@@ -15,6 +14,7 @@ from django.utils.translation import gettext as _
 from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict
+from core.formatting import money_text
 from core.limits import amount_check, business_date_check, quantity_check
 from core.models import NotificationKind
 from core.money import ZERO
@@ -22,6 +22,7 @@ from core.notifications import NotificationEvent, notifications_add
 from core.services import audit_record, status_change
 from customers.models import Customer
 from customers.selectors import customer_default_ship_to
+from orders.delivery import delivery_mode_get_by_code
 from orders.models import (
     SALES_ORDER_STATUS,
     Item,
@@ -31,6 +32,7 @@ from orders.models import (
     SalesOrderStatus,
 )
 from orders.numbers import next_sales_order_numbers
+from orders.pricing import GoodsLine, document_price, item_tax_groups
 from orders.programs import program_sales
 from payments.models import (
     LIVE_SALE_STATUSES,
@@ -85,14 +87,96 @@ def _lock_open_order(order_id: int) -> SalesOrder:
     return order
 
 
+def _order_price(order: SalesOrder) -> list[SalesOrderLine]:
+    """Price the order as it stands (orders.pricing), on the order and its lines in memory;
+    returns the lines for _order_price_save.
+
+    What is due now is two kinds of billed document: the order's own lines, which ship
+    with it (with the order's delivery mode), and the shipments of its programs paid at
+    submit (the first one, or all of a program billed up front), each priced as it will be
+    stored on the shipment. A program line carries its paid shipments' goods tax; their
+    delivery is in the order's delivery line. Raises TaxUnavailable when a line cannot
+    be taxed (nothing is priced, or charged, without its tax).
+    """
+    today = business_date()
+    lines = list(order.lines.select_related("item").order_by("line_number"))
+    own = [line for line in lines if not line.item.is_continuity]
+    groups = item_tax_groups(line.item_id for line in own)
+    own_price = document_price(
+        goods=[
+            GoodsLine(
+                key=str(line.line_number),
+                amount=line.amount,
+                units=line.quantity,
+                tax_group=groups.get(line.item_id),
+            )
+            for line in own
+        ],
+        ship_to=order.ship_to,
+        delivery_mode=order.delivery_mode,
+        currency=order.currency,
+        on_date=today,
+    )
+    for line in own:
+        line.tax_set(own_price.line(str(line.line_number)))
+    parts = [own_price]
+    for line in lines:
+        if not line.item.is_continuity:
+            continue
+        shipments = program_sales().line_paid_shipments(
+            line.item,
+            start_date=line.continuity_start_date,
+            quantity=line.quantity,
+            today=today,
+            ship_to=order.ship_to,
+            order_mode=order.delivery_mode,
+            currency=order.currency,
+        )
+        if sum((shipment.price.subtotal for shipment in shipments), ZERO) != line.amount:
+            raise Conflict(_price_changed_message(line.item))
+        taxes = [line_tax for shipment in shipments for line_tax in shipment.price.lines]
+        line.tax_amount = sum((line_tax.tax for line_tax in taxes), ZERO)
+        line.gross_amount = sum((line_tax.gross for line_tax in taxes), ZERO)
+        rates = {line_tax.rate for line_tax in taxes}
+        tax_groups = {line_tax.tax_group for line_tax in taxes}
+        # One rate when the shipments' lines share it; empty when they mix rates.
+        line.tax_rate = rates.pop() if len(rates) == 1 else None
+        line.tax_group = tax_groups.pop() if len(tax_groups) == 1 else ""
+        line.paid_shipments = [shipment.to_json() for shipment in shipments]
+        parts += [shipment.price for shipment in shipments]
+    order.price_set(own_price)
+    order.subtotal = sum((line.amount for line in lines), ZERO)
+    order.delivery_amount = sum((part.delivery for part in parts), ZERO)
+    order.delivery_tax_amount = sum((part.delivery_tax_amount for part in parts), ZERO)
+    order.tax_amount = sum((part.tax for part in parts), ZERO)
+    order.total = sum((part.total for part in parts), ZERO)
+    delivered = [part for part in parts if part.delivery_tax is not None]
+    order.delivery_tax_rate = delivered[0].delivery_tax_rate if delivered else ZERO
+    order.tax_jurisdiction = next((part.jurisdiction for part in parts if part.jurisdiction), "")
+    order.amount_due = order.total
+    return lines
+
+
+def _order_price_save(order: SalesOrder, lines: list[SalesOrderLine]) -> None:
+    amount_check(order.total, field="quantity")
+    order.save(update_fields=[*SalesOrder.PRICE_FIELDS, "total", "amount_due", "completed_at"])
+    SalesOrderLine.objects.bulk_update(
+        lines, ["tax_group", "tax_rate", "tax_amount", "gross_amount", "paid_shipments"]
+    )
+
+
 def _recompute_totals(order: SalesOrder) -> None:
-    total = sum((line.amount for line in order.lines.all()), ZERO)
-    order.total = total
-    order.amount_due = total
+    lines = _order_price(order)
     # Any change to the lines sends the agent back through Complete, so the amount charged
     # is always the one shown on the summary.
     order.completed_at = None
-    order.save(update_fields=["total", "amount_due", "completed_at"])
+    _order_price_save(order, lines)
+
+
+def _price_changed_message(item) -> str:
+    return _(
+        "The price of item %(number)s changed since it was added. Remove the line and add it again."
+    ) % {"number": item.item_number}
 
 
 def sales_order_create(*, customer: Customer, actor: Actor) -> SalesOrder:
@@ -108,7 +192,9 @@ def sales_order_create(*, customer: Customer, actor: Actor) -> SalesOrder:
             number=next_sales_order_numbers(1)[0],
             customer=customer,
             ship_to=customer_default_ship_to(customer),
-            currency=settings.CURRENCY,
+            # The customer's price list: their currency, and with it whether prices
+            # include tax (orders.tax.models.PriceTaxBasis).
+            currency=customer.currency,
             created_by_id=actor.user_id,
         )
         audit_record(
@@ -244,6 +330,26 @@ def sales_order_line_set_start_date(
     return line
 
 
+def sales_order_delivery_mode_set(*, order_id: int, code: str, actor: Actor) -> SalesOrder:
+    """How the order's goods, and its programs' shipments whose event names no mode of its
+    own, are delivered: an active mode by its code, in any case; an empty code, the
+    default mode. The order is priced again and goes back through Complete."""
+    mode = delivery_mode_get_by_code(code) if (code or "").strip() else None
+    with transaction.atomic():
+        order = _lock_open_order(order_id)
+        order.delivery_mode = mode
+        order.save(update_fields=["delivery_mode"])
+        _recompute_totals(order)
+        _audit(
+            order,
+            actor,
+            "order_delivery_mode_set",
+            delivery_mode=mode.code if mode else "",
+            total=str(order.total),
+        )
+    return order
+
+
 def sales_order_complete(*, order_id: int, actor: Actor) -> SalesOrder:
     """Finish line entry: totals and the amount due now are fixed for the payment step."""
     with transaction.atomic():
@@ -357,17 +463,29 @@ def _check_ready_to_submit(order: SalesOrder) -> None:
             line.item, start_date=line.continuity_start_date, today=today
         )
         if unit_price != line.unit_price:
-            raise Conflict(
-                _(
-                    "The price of item %(number)s changed since it was added. Remove the line "
-                    "and add it again."
-                )
-                % {"number": line.item.item_number}
-            )
+            raise Conflict(_price_changed_message(line.item))
     if order.payment_method_id is None:
         raise ValidationError({"payment_method": _("Enter a method of payment.")})
     if order.payment_method.kind == PaymentMethodKind.CARD:
         _check_card(order, order.payment_method, order.payment_card)
+    # Priced again as it stands: a tax rate, a delivery mode or the date may have moved
+    # since Complete. Charged only if it still comes to what the agent read out; the
+    # shipments paid now are kept on their lines as priced here, for the subscription.
+    agreed = order.amount_due
+    lines = _order_price(order)
+    if order.amount_due != agreed:
+        raise Conflict(
+            _(
+                "The amount due changed since the order was completed (%(before)s, now "
+                "%(after)s): the tax rates or the delivery charge changed. Complete the order "
+                "again."
+            )
+            % {
+                "before": money_text(agreed, order.currency),
+                "after": money_text(order.amount_due, order.currency),
+            }
+        )
+    _order_price_save(order, lines)
 
 
 def _submit(order: SalesOrder, *, payment, actor: Actor) -> None:

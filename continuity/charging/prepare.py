@@ -28,6 +28,7 @@ from continuity.models import (
     ShipmentProblem,
     SubscriptionStatus,
 )
+from continuity.pricing import occurrence_price_again
 from continuity.services import occurrence_move
 from core.actors import Actor
 from core.errors import ServiceError
@@ -63,7 +64,10 @@ def charges_prepare(
     parameters = ContinuityParameters.load()
     with transaction.atomic():
         occurrences = Occurrence.objects.select_related(
-            "subscription__card", "subscription__payment_method", "subscription__parent_order"
+            "subscription__card",
+            "subscription__payment_method",
+            "subscription__parent_order",
+            "subscription__ship_to",
         ).order_by("pk")
         if skip_locked:
             # The subscription's row first, as every writer of a shipment takes it
@@ -197,6 +201,9 @@ def _charge_prepare_one(
         return ChargeResult(
             occurrence.pk, ShipmentProblem.CARD_EXPIRED, DeclineCode.EXPIRED_CARD.reason
         )
+    # Taxed again for where it ships now and the rates of its ship date: the charge is
+    # what the shipment costs today, and the shipment keeps the parts it was charged for.
+    occurrence_price_again(occurrence, subscription=subscription, actor=actor)
     payment = payment_sale_create(
         sales_order=subscription.parent_order,
         occurrence=occurrence,

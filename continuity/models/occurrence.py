@@ -9,6 +9,13 @@ from continuity.models.subscription import Subscription
 from core.limits import validate_business_date, validate_quantity
 from core.money import CurrencyField, MoneyField
 from core.services import StatusMachine
+from orders.priced import (
+    PricedDocument,
+    PricedLine,
+    line_tax_not_negative,
+    parts_not_negative,
+    total_adds_up,
+)
 
 
 class OccurrenceStatus(models.TextChoices):
@@ -80,8 +87,10 @@ CHANGEABLE = AWAITING_CHARGE | {OccurrenceStatus.PAID}
 SETTLED = NOT_SENT | {OccurrenceStatus.CHILD_CREATED}
 
 
-class Occurrence(models.Model):
-    """One planned shipment of a subscription."""
+class Occurrence(PricedDocument):
+    """One planned shipment of a subscription, priced as a billed document of its own: its
+    lines, its delivery charge and their tax (orders.pricing). `amount` is its whole
+    charge, what a sale of it takes and a refund of it gives back."""
 
     subscription = models.ForeignKey(
         Subscription,
@@ -94,6 +103,25 @@ class Occurrence(models.Model):
     ship_date = models.DateField(_("ship date"), validators=[validate_business_date])
     amount = MoneyField(_("amount"))
     currency = CurrencyField(_("currency"))
+    delivery_mode = models.ForeignKey(
+        "orders.DeliveryMode",
+        verbose_name=_("delivery mode"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("The event's mode, else the order's, else the default when priced."),
+    )
+    # The ship-to the tax was computed for: a shipment whose subscription now ships
+    # elsewhere is priced again before it is charged (continuity.pricing).
+    priced_ship_to = models.ForeignKey(
+        "customers.Address",
+        verbose_name=_("priced for ship-to"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     status = models.CharField(
         _("status"),
         max_length=16,
@@ -131,6 +159,8 @@ class Occurrence(models.Model):
                 fields=["subscription", "sequence"], name="occurrence_sequence_unique"
             ),
             models.CheckConstraint(condition=Q(amount__gte=0), name="occurrence_amount_gte_0"),
+            total_adds_up("amount", "occurrence_amount_adds_up"),
+            *parts_not_negative("occurrence"),
             models.CheckConstraint(
                 condition=(
                     ~Q(status__in=[OccurrenceStatus.PAID, OccurrenceStatus.CHILD_CREATED])
@@ -191,8 +221,9 @@ class PaymentAllocation(models.Model):
         return f"{self.payment_id} -> {self.occurrence_id}: {self.amount}"
 
 
-class OccurrenceLine(models.Model):
-    """An item of one shipment, with the price copied when the order was submitted."""
+class OccurrenceLine(PricedLine):
+    """An item of one shipment, with the price copied when the order was submitted and its
+    tax as the shipment was last priced."""
 
     occurrence = models.ForeignKey(
         Occurrence, verbose_name=_("occurrence"), on_delete=models.CASCADE, related_name="lines"
@@ -221,6 +252,7 @@ class OccurrenceLine(models.Model):
                 condition=Q(amount=F("quantity") * F("unit_price")),
                 name="occurrence_line_amount_is_qty_times_price",
             ),
+            *line_tax_not_negative("occurrence_line"),
         ]
 
     def __str__(self):

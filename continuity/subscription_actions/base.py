@@ -48,6 +48,8 @@ class Effect:
     occurrence: Occurrence | None = None
     day: datetime.date | None = None
     amount: Decimal | None = None
+    # What the shipment was to be charged before the change, where the change reprices it.
+    before: Decimal | None = None
 
 
 @dataclass

@@ -9,7 +9,8 @@ from django.utils.translation import gettext_lazy
 
 from continuity.dunning import card_change_check, subscription_change_card
 from continuity.forms import ChangeCardForm, ChangeShipToForm
-from continuity.models import CHANGEABLE, OccurrenceStatus
+from continuity.models import AWAITING_CHARGE, CHANGEABLE, OccurrenceStatus
+from continuity.pricing import occurrence_fresh_price, occurrence_price_again
 from continuity.reason_codes import reason_code_audit_reason
 from continuity.subscription_actions.base import (
     Argument,
@@ -74,6 +75,21 @@ def change_ship_to_preview(*, subscription_id: int, address_id: int) -> Preview:
     for occurrence in subscription.occurrences.filter(
         status__in=CHANGEABLE, child_order__isnull=True
     ).order_by("ship_date")[:3]:
+        if occurrence.status in AWAITING_CHARGE:
+            # Not charged yet: taxed for the new address when it is (TaxUnavailable here,
+            # rather than at the charge, when the new address cannot be taxed).
+            price, _lines = occurrence_fresh_price(occurrence, ship_to=address)
+            if price.total != occurrence.amount:
+                preview.effects.append(
+                    Effect(
+                        "ship_to_repriced",
+                        occurrence,
+                        day=occurrence.ship_date,
+                        amount=price.total,
+                        before=occurrence.amount,
+                    )
+                )
+                continue
         preview.effects.append(Effect("ship_to", occurrence, day=occurrence.ship_date))
     return preview
 
@@ -90,6 +106,14 @@ def subscription_change_ship_to(
         before = subscription.ship_to.one_line if subscription.ship_to else ""
         subscription.ship_to_id = address_id
         subscription.save(update_fields=["ship_to"])
+        subscription.refresh_from_db(fields=["ship_to"])
+        # Shipments not charged yet are taxed for the new address now, so that what the
+        # pages and the forecast show is what will be charged (a paid shipment keeps the
+        # tax it was charged).
+        for occurrence in subscription.occurrences.select_for_update().filter(
+            status__in=AWAITING_CHARGE
+        ):
+            occurrence_price_again(occurrence, subscription=subscription, actor=actor)
         audit_record(
             actor=actor,
             action="subscription_ship_to_changed",

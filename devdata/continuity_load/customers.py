@@ -33,6 +33,7 @@ def customer_rows_copy(shape: LoadShape, batch: LoadBatch) -> int:
             "email",
             "phone",
             "language",
+            "currency",
             "blocked",
             "search_document",
             "created_at",
@@ -46,6 +47,7 @@ def customer_rows_copy(shape: LoadShape, batch: LoadBatch) -> int:
                 email,
                 phone,
                 "en",
+                shape.currency,
                 False,
                 Customer.build_search_document(
                     account_number=account,

@@ -94,6 +94,7 @@ def subscription_rows_copy(shape: LoadShape, batch: LoadBatch) -> int:
                     shipment.event_number,
                     shipment.ship_date,
                     shipment.amount,
+                    shipment.amount,
                     shape.currency,
                     OccurrenceStatus.PAID.value if paid else OccurrenceStatus.SCHEDULED.value,
                     payment_id if paid else None,
@@ -116,6 +117,7 @@ def subscription_rows_copy(shape: LoadShape, batch: LoadBatch) -> int:
                         line.quantity,
                         line.unit_price,
                         line.amount,
+                        line.amount,
                     )
                 )
     rows += copy_rows(
@@ -127,6 +129,7 @@ def subscription_rows_copy(shape: LoadShape, batch: LoadBatch) -> int:
             "event_number",
             "ship_date",
             "amount",
+            "subtotal",
             "currency",
             "status",
             "payment_id",
@@ -139,7 +142,15 @@ def subscription_rows_copy(shape: LoadShape, batch: LoadBatch) -> int:
     )
     rows += copy_rows(
         OccurrenceLine,
-        ("occurrence_id", "line_number", "item_id", "quantity", "unit_price", "amount"),
+        (
+            "occurrence_id",
+            "line_number",
+            "item_id",
+            "quantity",
+            "unit_price",
+            "amount",
+            "gross_amount",
+        ),
         line_rows,
     )
     rows += copy_rows(

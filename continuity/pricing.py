@@ -1,0 +1,222 @@
+"""What each shipment of a program costs: its lines, its delivery charge and their tax,
+priced as a billed document of its own (orders.pricing), stored on the shipment and
+its lines, and priced again just before it is charged when its ship-to or the tax rates
+changed since (docs/tax.md).
+
+Every shipment is its own document, billed up front or not: it is what one allocation
+of a sale pays for and what a refund of a skipped or cancelled shipment gives back,
+delivery and tax included, so its parts must be its own.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
+
+from continuity.models import Occurrence, OccurrenceLine, Subscription
+from continuity.planning import PlannedOccurrence, ProgramPlan
+from core.actors import Actor
+from core.services import audit_record
+from orders.delivery import DeliveryMode
+from orders.pricing import DocumentPrice, GoodsLine, document_price, item_tax_groups
+from orders.tax.provider import LineTax
+
+
+@dataclass(frozen=True)
+class ShipmentPrice:
+    """One planned shipment priced: `price.lines` are in the order of its lines."""
+
+    sequence: int
+    ship_date: datetime.date
+    price: DocumentPrice
+
+    def to_json(self) -> dict:
+        """As an order line keeps the shipments it charged (SalesOrderLine.paid_shipments)."""
+        price = self.price
+        return {
+            "sequence": self.sequence,
+            "ship_date": self.ship_date.isoformat(),
+            "currency": price.currency,
+            "prices_include_tax": price.prices_include_tax,
+            "jurisdiction": price.jurisdiction,
+            "delivery_mode_id": price.delivery_mode_id,
+            "delivery": str(price.delivery),
+            "delivery_tax": _line_tax_json(price.delivery_tax) if price.delivery_tax else None,
+            "lines": [_line_tax_json(line) for line in price.lines],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> ShipmentPrice:
+        return cls(
+            sequence=data["sequence"],
+            ship_date=datetime.date.fromisoformat(data["ship_date"]),
+            price=DocumentPrice(
+                currency=data["currency"],
+                prices_include_tax=data["prices_include_tax"],
+                jurisdiction=data["jurisdiction"],
+                lines=tuple(_line_tax_of(line) for line in data["lines"]),
+                delivery_mode_id=data["delivery_mode_id"],
+                delivery=Decimal(data["delivery"]),
+                delivery_tax=_line_tax_of(data["delivery_tax"]) if data["delivery_tax"] else None,
+            ),
+        )
+
+
+def _line_tax_json(line: LineTax) -> dict:
+    return {
+        "key": line.key,
+        "net": str(line.net),
+        "tax": str(line.tax),
+        "gross": str(line.gross),
+        "rate": str(line.rate),
+        "tax_group": line.tax_group,
+        "jurisdiction_id": line.jurisdiction_id,
+        "jurisdiction": line.jurisdiction,
+    }
+
+
+def _line_tax_of(data: dict) -> LineTax:
+    return LineTax(
+        key=data["key"],
+        net=Decimal(data["net"]),
+        tax=Decimal(data["tax"]),
+        gross=Decimal(data["gross"]),
+        rate=Decimal(data["rate"]),
+        tax_group=data["tax_group"],
+        jurisdiction_id=data["jurisdiction_id"],
+        jurisdiction=data["jurisdiction"],
+    )
+
+
+def _delivery_mode(
+    plan: ProgramPlan, event_number: int, order_mode: DeliveryMode | None, modes: dict
+) -> DeliveryMode | None:
+    """The event's own mode overrides the order's (docs/delivery.md); None: the default."""
+    mode_id = plan.delivery_modes.get(event_number)
+    if mode_id is None:
+        return order_mode
+    if mode_id not in modes:
+        modes[mode_id] = DeliveryMode.objects.get(pk=mode_id)
+    return modes[mode_id]
+
+
+def shipments_price(
+    *,
+    plan: ProgramPlan,
+    shipments: list[PlannedOccurrence],
+    ship_to,
+    order_mode: DeliveryMode | None,
+    currency: str,
+) -> list[ShipmentPrice]:
+    """Price planned shipments, each at the rates in force on its ship date (the day it is
+    supplied), by the delivery mode of its event or of the order."""
+    groups = item_tax_groups(line.item_id for shipment in shipments for line in shipment.lines)
+    modes: dict = {}
+    priced = []
+    for shipment in shipments:
+        goods = [
+            GoodsLine(
+                key=str(number),
+                amount=line.amount,
+                units=line.quantity,
+                tax_group=groups.get(line.item_id),
+            )
+            for number, line in enumerate(shipment.lines, start=1)
+        ]
+        price = document_price(
+            goods=goods,
+            ship_to=ship_to,
+            delivery_mode=_delivery_mode(plan, shipment.event_number, order_mode, modes),
+            currency=currency,
+            on_date=shipment.ship_date,
+        )
+        priced.append(ShipmentPrice(shipment.sequence, shipment.ship_date, price))
+    return priced
+
+
+def occurrence_price_apply(
+    occurrence: Occurrence, lines: list[OccurrenceLine], price: DocumentPrice
+) -> None:
+    """Put a price on a shipment and its lines (in line-number order); the caller saves."""
+    occurrence.price_set(price)
+    occurrence.amount = price.total
+    occurrence.delivery_mode_id = price.delivery_mode_id
+    for line, line_tax in zip(lines, price.lines, strict=True):
+        line.tax_set(line_tax)
+
+
+def occurrence_price_again(
+    occurrence: Occurrence, *, subscription: Subscription, actor: Actor
+) -> bool:
+    """Just before a shipment is charged: tax it again for its subscription's ship-to and
+    the rates in force on its ship date. Its goods and its delivery charge are what was
+    sold and stay as they are. Returns True when the charge changed (and was saved, with
+    an audit row saying from what to what and why); the caller holds the shipment's lock.
+    """
+    fresh, lines = occurrence_fresh_price(occurrence, ship_to=subscription.ship_to)
+    if not price_differs(occurrence, lines, fresh) and (
+        occurrence.priced_ship_to_id == subscription.ship_to_id
+    ):
+        return False
+    old_amount, old_ship_to = occurrence.amount, occurrence.priced_ship_to_id
+    occurrence_price_apply(occurrence, lines, fresh)
+    occurrence.priced_ship_to_id = subscription.ship_to_id
+    occurrence.save(update_fields=[*Occurrence.PRICE_FIELDS, "amount", "priced_ship_to"])
+    OccurrenceLine.objects.bulk_update(
+        lines, ["tax_group", "tax_rate", "tax_amount", "gross_amount"]
+    )
+    if old_amount != occurrence.amount:
+        audit_record(
+            actor=actor,
+            action="shipment_repriced",
+            obj=occurrence,
+            customer_id=subscription.customer_id,
+            details={
+                "from": str(old_amount),
+                "to": str(occurrence.amount),
+                "why": "ship_to" if old_ship_to != subscription.ship_to_id else "tax_rates",
+            },
+        )
+    return True
+
+
+def occurrence_fresh_price(
+    occurrence: Occurrence, *, ship_to
+) -> tuple[DocumentPrice, list[OccurrenceLine]]:
+    """What the shipment would be charged now if it shipped to `ship_to` (a
+    customers.Address or None): its goods and delivery as sold, taxed at the rates of its
+    ship date."""
+    lines = list(occurrence.lines.order_by("line_number"))
+    groups = item_tax_groups(line.item_id for line in lines)
+    goods = [
+        GoodsLine(
+            key=str(line.line_number),
+            amount=line.amount,
+            units=line.quantity,
+            tax_group=groups.get(line.item_id),
+        )
+        for line in lines
+    ]
+    price = document_price(
+        goods=goods,
+        ship_to=ship_to,
+        delivery_mode=None,
+        currency=occurrence.currency,
+        on_date=occurrence.ship_date,
+        kept_delivery=(occurrence.delivery_mode_id, occurrence.delivery_amount),
+    )
+    return price, lines
+
+
+def price_differs(
+    occurrence: Occurrence, lines: list[OccurrenceLine], price: DocumentPrice
+) -> bool:
+    if occurrence.amount != price.total or occurrence.tax_amount != price.tax:
+        return True
+    if occurrence.tax_jurisdiction != price.jurisdiction:
+        return True
+    return any(
+        (line.tax_amount, line.tax_rate) != (line_tax.tax, line_tax.rate)
+        for line, line_tax in zip(lines, price.lines, strict=True)
+    )
