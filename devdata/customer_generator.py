@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -35,6 +36,7 @@ CUSTOMER_COLUMNS = (
     "email",
     "phone",
     "language",
+    "currency",
     "blocked",
     "search_document",
     "created_at",
@@ -218,6 +220,7 @@ class PersonMaker:
             email,
             phone,
             language,
+            settings.CURRENCY,
             blocked,
             search_document,
         )
