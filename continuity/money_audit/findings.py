@@ -29,6 +29,8 @@ class FindingKind:
     CHILD_ORDER_LINES = "child_order_lines"
     IN_FLIGHT_MISMATCH = "in_flight_mismatch"
     ORDER_SALE_MISMATCH = "order_sale_mismatch"
+    PRICE_PARTS_MISMATCH = "price_parts_mismatch"
+    CHILD_ORDER_TOTAL = "child_order_total"
 
     LABELS = {
         LEDGER_WITHOUT_PAYMENT: _("The gateway approved a request no payment of ours records"),
@@ -44,6 +46,10 @@ class FindingKind:
         CHILD_ORDER_LINES: _("A shipment's child order lines are wrong"),
         IN_FLIGHT_MISMATCH: _("A shipment's charge in flight does not match its sale"),
         ORDER_SALE_MISMATCH: _("An order's sale does not match the order"),
+        PRICE_PARTS_MISMATCH: _(
+            "A document's lines do not add up to its subtotal, tax and delivery"
+        ),
+        CHILD_ORDER_TOTAL: _("A child order does not bill its shipments' charges"),
     }
 
 
