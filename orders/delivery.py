@@ -57,8 +57,8 @@ class DeliveryMode(models.Model):
         blank=True,
         validators=[MinValueValidator(ZERO)],
         help_text=_(
-            "Delivery is free when the goods, before tax and delivery, come to this amount "
-            "or more. Empty: never free."
+            "Delivery is free when the goods, as priced (with tax where prices include "
+            "it) and before delivery, come to this amount or more. Empty: never free."
         ),
     )
 
@@ -136,8 +136,9 @@ def delivery_charge(
 ) -> Decimal:
     """The delivery charge of one billed document (an order, or a child order).
 
-    goods_amount: the document's goods before tax and before delivery; it is what the
-    mode's free_above is compared with (free at or above it).
+    goods_amount: the document's goods as priced (before tax where prices exclude it, tax
+    included where they include it), before delivery; it is what the mode's free_above is
+    compared with (free at or above it), as the customer reads the shelf.
     units: the units of goods the document ships (the per-unit rule multiplies them).
     shipments: the program shipments the document pays for (the per-shipment rule
     multiplies them): 1 for a child order of one shipment or a regular order, the number
