@@ -26,7 +26,7 @@ from orders.tax.provider import (
     get_tax_provider,
     untaxed,
 )
-from orders.tax.selectors import prices_include_tax
+from orders.tax.selectors import prices_include_tax, read_once
 
 DELIVERY_KEY = "delivery"
 
@@ -94,7 +94,9 @@ class DocumentPrice:
 
 
 def delivery_mode_or_default(mode: DeliveryMode | None) -> DeliveryMode | None:
-    return mode if mode is not None else delivery_mode_default()
+    if mode is not None:
+        return mode
+    return read_once(("default delivery mode",), delivery_mode_default)
 
 
 def document_price(

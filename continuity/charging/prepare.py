@@ -33,6 +33,7 @@ from continuity.services import occurrence_move
 from core.actors import Actor
 from core.errors import ServiceError
 from core.notifications import notifications_add
+from orders.tax.selectors import tax_tables_read_once
 from payments.gateways.base import DeclineCode
 from payments.models import LIVE_SALE_STATUSES, UNANSWERED_STATUSES, Payment, PaymentOperation
 from payments.services import payment_claim_for_sending, payment_sale_create
@@ -62,7 +63,8 @@ def charges_prepare(
     results: list[ChargeResult] = []
     locked_elsewhere: list[int] = []
     parameters = ContinuityParameters.load()
-    with transaction.atomic():
+    # Shipments are taxed again before their charge: the tables are read once a chunk.
+    with transaction.atomic(), tax_tables_read_once():
         occurrences = Occurrence.objects.select_related(
             "subscription__card",
             "subscription__payment_method",

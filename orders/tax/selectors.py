@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime
 import re
 
@@ -9,6 +11,33 @@ from django.db.models import Q
 from django.db.models.functions import Length, Upper
 
 from orders.tax.models import PriceTaxBasis, TaxGroup, TaxGroupKind, TaxJurisdiction, TaxRate
+
+# Within tax_tables_read_once(): answers kept by their arguments, so that a batch chunk
+# that prices hundreds of shipments asks the tables once per place, group set and day.
+_answers: contextvars.ContextVar[dict | None] = contextvars.ContextVar("tax_answers", default=None)
+
+
+@contextlib.contextmanager
+def tax_tables_read_once():
+    """Read each answer of the tax tables (and of the default delivery mode) once in the
+    block: for a batch chunk, which prices many shipments in one transaction. A rate an
+    administrator changes during the block applies from the next one, as it would had
+    the chunk started a moment earlier; the block is one chunk, not a whole run."""
+    token = _answers.set({})
+    try:
+        yield
+    finally:
+        _answers.reset(token)
+
+
+def read_once(key: tuple, read):
+    """`read()`, or its answer kept in this tax_tables_read_once() block."""
+    answers = _answers.get()
+    if answers is None:
+        return read()
+    if key not in answers:
+        answers[key] = read()
+    return answers[key]
 
 
 def postal_code_normalized(postal_code: str) -> str:
@@ -18,6 +47,15 @@ def postal_code_normalized(postal_code: str) -> str:
 
 
 def tax_jurisdiction_for_place(
+    *, country: str, region: str, postal_code: str
+) -> TaxJurisdiction | None:
+    return read_once(
+        ("place", country, region, postal_code),
+        lambda: _jurisdiction_for_place(country=country, region=region, postal_code=postal_code),
+    )
+
+
+def _jurisdiction_for_place(
     *, country: str, region: str, postal_code: str
 ) -> TaxJurisdiction | None:
     """The most specific jurisdiction of the place: the longest postal code prefix that
@@ -37,11 +75,17 @@ def tax_jurisdiction_for_place(
 
 
 def tax_group_default(kind: TaxGroupKind) -> TaxGroup | None:
-    return TaxGroup.objects.filter(kind=kind, is_default=True).first()
+    return read_once(
+        ("default group", kind),
+        lambda: TaxGroup.objects.filter(kind=kind, is_default=True).first(),
+    )
 
 
 def tax_groups_by_code(codes: set[str]) -> dict[str, TaxGroup]:
-    return {group.code: group for group in TaxGroup.objects.filter(code__in=codes)}
+    return read_once(
+        ("groups", frozenset(codes)),
+        lambda: {group.code: group for group in TaxGroup.objects.filter(code__in=codes)},
+    )
 
 
 def tax_rates_on(
@@ -49,6 +93,13 @@ def tax_rates_on(
 ) -> dict[int, TaxRate]:
     """The rate of each group in the jurisdiction on `day`, by group id; a group without
     one that day is missing. Ranges never overlap (orders.tax.services), so there is one."""
+    return read_once(
+        ("rates", jurisdiction_id, frozenset(group_ids), day),
+        lambda: _rates_on(jurisdiction_id=jurisdiction_id, group_ids=group_ids, day=day),
+    )
+
+
+def _rates_on(*, jurisdiction_id: int, group_ids: set[int], day: datetime.date) -> dict:
     rates = TaxRate.objects.filter(
         Q(effective_to__isnull=True) | Q(effective_to__gte=day),
         jurisdiction_id=jurisdiction_id,
@@ -60,4 +111,9 @@ def tax_rates_on(
 
 def prices_include_tax(currency: str) -> bool:
     """Whether the prices of `currency` include tax; a currency never set up: they exclude it."""
-    return PriceTaxBasis.objects.filter(currency=currency.upper(), prices_include_tax=True).exists()
+    return read_once(
+        ("prices include tax", currency.upper()),
+        lambda: PriceTaxBasis.objects.filter(
+            currency=currency.upper(), prices_include_tax=True
+        ).exists(),
+    )
