@@ -48,8 +48,20 @@ class PricedDocument(models.Model):
         help_text=_("Where the tax was collected, as the receipt shows it. Empty: no tax."),
     )
 
+    # The concrete model's total: an order's `total`, a shipment's `amount`.
+    TOTAL_FIELD = "total"
+
     class Meta:
         abstract = True
+
+    def save(self, *args, **kwargs):
+        # A document saved with a total and no parts was not priced (a row written by hand,
+        # an admin's fix): untaxed and without delivery, its total is all goods. Priced
+        # documents set their parts (price_set) and are left as they are.
+        total = getattr(self, self.TOTAL_FIELD)
+        if total and not (self.subtotal or self.delivery_amount or self.tax_amount):
+            self.subtotal = total
+        super().save(*args, **kwargs)
 
     def price_set(self, price) -> None:
         """Copy a DocumentPrice's totals onto this row (the caller saves it)."""

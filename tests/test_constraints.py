@@ -153,16 +153,24 @@ def test_database_refuses_negative_item_unit_price():
 
 
 @pytest.mark.parametrize(
-    ("field", "constraint"),
-    [("total", "sales_order_total_gte_0"), ("amount_due", "sales_order_amount_due_gte_0")],
+    ("changes", "constraint"),
+    [
+        # A total is its parts (sales_order_total_adds_up): a negative one moves its
+        # subtotal too, and the subtotal's own rule may be the one PostgreSQL names.
+        (
+            {"total": Decimal("-1.00"), "subtotal": Decimal("-1.00")},
+            ("sales_order_total_gte_0", "sales_order_subtotal_gte_0"),
+        ),
+        ({"amount_due": Decimal("-1.00")}, ("sales_order_amount_due_gte_0",)),
+    ],
 )
-def test_database_refuses_negative_sales_order_total_or_amount_due(field, constraint):
+def test_database_refuses_negative_sales_order_total_or_amount_due(changes, constraint):
     order = SalesOrderFactory(total=Decimal("30.00"), amount_due=Decimal("15.00"))
 
     with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
-        SalesOrder.objects.filter(pk=order.pk).update(**{field: Decimal("-1.00")})
+        SalesOrder.objects.filter(pk=order.pk).update(**changes)
 
-    assert constraint in str(excinfo.value)
+    assert any(name in str(excinfo.value) for name in constraint)
     order.refresh_from_db()
     assert (order.total, order.amount_due) == (Decimal("30.00"), Decimal("15.00"))
 
@@ -189,10 +197,14 @@ def test_database_refuses_negative_occurrence_amount():
     occurrence = OccurrenceFactory(amount=Decimal("15.00"))
 
     with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
-        occurrence.amount = Decimal("-15.00")
-        occurrence.save(update_fields=["amount"])
+        # With its subtotal, as an amount is its parts (occurrence_amount_adds_up).
+        occurrence.amount = occurrence.subtotal = Decimal("-15.00")
+        occurrence.save(update_fields=["amount", "subtotal"])
 
-    assert "occurrence_amount_gte_0" in str(excinfo.value)
+    assert any(
+        name in str(excinfo.value)
+        for name in ("occurrence_amount_gte_0", "occurrence_subtotal_gte_0")
+    )
     occurrence.refresh_from_db()
     assert occurrence.amount == Decimal("15.00")
 
@@ -210,6 +222,7 @@ def test_database_refuses_occurrence_line_with_negative_price():
                     quantity=1,
                     unit_price=Decimal("-15.00"),
                     amount=Decimal("-15.00"),
+                    gross_amount=Decimal("-15.00"),
                 )
             ]
         )
@@ -238,7 +251,9 @@ def test_database_refuses_sales_order_line_with_zero_quantity():
 
     with pytest.raises(IntegrityError) as excinfo, transaction.atomic():
         # Amount kept consistent (0 x 10.00 = 0) so only the quantity rule is broken.
-        SalesOrderLine.objects.filter(pk=line.pk).update(quantity=0, amount=Decimal("0.00"))
+        SalesOrderLine.objects.filter(pk=line.pk).update(
+            quantity=0, amount=Decimal("0.00"), gross_amount=Decimal("0.00")
+        )
 
     assert "sales_order_line_qty_gt_0" in str(excinfo.value)
     line.refresh_from_db()

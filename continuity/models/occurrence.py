@@ -92,6 +92,8 @@ class Occurrence(PricedDocument):
     lines, its delivery charge and their tax (orders.pricing). `amount` is its whole
     charge, what a sale of it takes and a refund of it gives back."""
 
+    TOTAL_FIELD = "amount"
+
     subscription = models.ForeignKey(
         Subscription,
         verbose_name=_("subscription"),

@@ -192,8 +192,16 @@ def _build_book(sell, kinds) -> Book:
 
 
 def set_amount_to_zero(occurrence: Occurrence) -> None:
-    """What a broken import could leave: a shipment of zero, which no sale may carry."""
-    Occurrence.objects.filter(pk=occurrence.pk).update(amount=Decimal("0.00"))
+    """What a broken import could leave: a shipment of zero, which no sale may carry. Its
+    lines and parts at zero too (the database holds a total to its parts, and a shipment
+    is taxed again from its lines before its charge)."""
+    zero = Decimal("0.00")
+    OccurrenceLine.objects.filter(occurrence=occurrence).update(
+        unit_price=zero, amount=zero, tax_amount=zero, gross_amount=zero
+    )
+    Occurrence.objects.filter(pk=occurrence.pk).update(
+        amount=zero, subtotal=zero, delivery_amount=zero, delivery_tax_amount=zero, tax_amount=zero
+    )
 
 
 # --- State: what the database and the gateway hold ----------------------------------------
