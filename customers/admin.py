@@ -44,6 +44,7 @@ class CustomerAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         "email",
         "phone",
         "language",
+        "currency",
         "blocked",
         "created_at",
     )
@@ -57,6 +58,7 @@ class CustomerAdmin(LargeTableAdminMixin, admin.ModelAdmin):
         ("first_name", "last_name"),
         ("email", "phone"),
         "language",
+        "currency",
         "blocked",
         "created_at",
     )

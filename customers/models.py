@@ -1,5 +1,6 @@
 import re
 
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -27,7 +28,18 @@ class Customer(models.Model):
     )
     # The customer's price list: the currency their orders are priced and charged in, and
     # with it whether prices include tax (orders.tax.models.PriceTaxBasis).
-    currency = CurrencyField(_("currency"))
+    currency = CurrencyField(
+        _("currency"),
+        validators=[
+            RegexValidator(
+                r"^[A-Z]{3}\Z", _("Enter a three-letter ISO 4217 currency code, e.g. USD or EUR.")
+            )
+        ],
+        help_text=_(
+            "The customer's price list: new orders are priced and charged in it. Orders "
+            "and subscriptions already made keep theirs."
+        ),
+    )
     blocked = models.BooleanField(
         _("blocked"), default=False, help_text=_("A blocked customer cannot place orders.")
     )

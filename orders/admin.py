@@ -60,6 +60,9 @@ class SalesOrderLineInline(ReadOnlyInline):
         "quantity",
         "unit_price",
         "amount",
+        "tax_rate",
+        "tax_amount",
+        "gross_amount",
         "continuity_start_date",
         "occurrence_line",
     )
@@ -121,11 +124,18 @@ class SalesOrderAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
             {
                 "fields": (
                     "currency",
+                    "subtotal",
+                    "delivery_mode",
+                    "delivery_amount",
+                    "delivery_tax_rate",
+                    "delivery_tax_amount",
+                    "tax_amount",
+                    "prices_include_tax",
+                    "tax_jurisdiction",
                     "total",
                     "amount_due",
                     "payment_method",
                     "payment_card",
-                    "delivery_mode",
                 )
             },
         ),

@@ -107,7 +107,16 @@ class SubscriptionAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
 
 class OccurrenceLineInline(ReadOnlyInline):
     model = OccurrenceLine
-    fields = ("line_number", "item", "quantity", "unit_price", "amount")
+    fields = (
+        "line_number",
+        "item",
+        "quantity",
+        "unit_price",
+        "amount",
+        "tax_rate",
+        "tax_amount",
+        "gross_amount",
+    )
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("item")

@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('continuity', '0009_price_not_negative'),
-        ('customers', '0004_priced'),
+        ('customers', '0004_customer_currency'),
         ('orders', '0008_price_not_negative'),
         ('payments', '0004_reconcile_schedule'),
     ]
