@@ -36,6 +36,7 @@ from core.services import (
     audit_record,
     status_change,
 )
+from orders.tax.selectors import tax_tables_read_once
 
 
 def occurrences_create(
@@ -349,17 +350,24 @@ def subscriptions_materialise(
     """Materialise many open-ended subscriptions, each under its own lock; subscriptions
     another run is planning right now are skipped (it plans them)."""
     created = 0
-    for subscription_id in subscription_ids:
-        with transaction.atomic():
-            subscription = (
-                Subscription.objects.select_for_update(skip_locked=True)
-                .filter(pk=subscription_id, status=SubscriptionStatus.ACTIVE)
-                .first()
-            )
-            if subscription is not None:
-                created += len(
-                    subscription_materialise(
-                        subscription=subscription, through=through, actor=actor
-                    )
-                )
+    # Each new shipment is priced with its tax: the tables are read once for the batch.
+    with tax_tables_read_once():
+        for subscription_id in subscription_ids:
+            created += _subscription_materialise_locked(subscription_id, through, actor)
     return created
+
+
+def _subscription_materialise_locked(
+    subscription_id: int, through: datetime.date, actor: Actor
+) -> int:
+    with transaction.atomic():
+        subscription = (
+            Subscription.objects.select_for_update(skip_locked=True)
+            .filter(pk=subscription_id, status=SubscriptionStatus.ACTIVE)
+            .first()
+        )
+        if subscription is None:
+            return 0
+        return len(
+            subscription_materialise(subscription=subscription, through=through, actor=actor)
+        )
