@@ -400,7 +400,8 @@ def _child_orders_insert_postgresql(
             f"""
             INSERT INTO {lines_table} (
                 order_id, line_number, item_id, quantity, unit_price, amount,
-                occurrence_line_id, tax_group, tax_rate, tax_amount, gross_amount, paid_shipments
+                occurrence_line_id, tax_group, tax_rate, tax_amount, tax_jurisdiction,
+                gross_amount, paid_shipments
             )
             SELECT
                 shipment.order_id,
@@ -408,7 +409,8 @@ def _child_orders_insert_postgresql(
                     PARTITION BY shipment.order_id ORDER BY shipment.position, line.line_number
                 ),
                 line.item_id, line.quantity, line.unit_price, line.amount, line.id,
-                line.tax_group, line.tax_rate, line.tax_amount, line.gross_amount, '[]'::jsonb
+                line.tax_group, line.tax_rate, line.tax_amount, line.tax_jurisdiction,
+                line.gross_amount, '[]'::jsonb
             FROM unnest(%s::bigint[], %s::bigint[], %s::integer[])
                 AS shipment(occurrence_id, order_id, position)
             JOIN {occurrence_lines_table} AS line ON line.occurrence_id = shipment.occurrence_id
@@ -474,6 +476,7 @@ def _child_orders_insert_orm(
                 amount=line.amount,
                 occurrence_line=line,
                 tax_group=line.tax_group,
+                tax_jurisdiction=line.tax_jurisdiction,
                 tax_rate=line.tax_rate,
                 tax_amount=line.tax_amount,
                 gross_amount=line.gross_amount,

@@ -163,9 +163,7 @@ def occurrence_price_again(
     occurrence_price_apply(occurrence, lines, fresh)
     occurrence.priced_ship_to_id = subscription.ship_to_id
     occurrence.save(update_fields=[*Occurrence.PRICE_FIELDS, "amount", "priced_ship_to"])
-    OccurrenceLine.objects.bulk_update(
-        lines, ["tax_group", "tax_rate", "tax_amount", "gross_amount"]
-    )
+    OccurrenceLine.objects.bulk_update(lines, list(OccurrenceLine.TAX_FIELDS))
     if old_amount != occurrence.amount:
         audit_record(
             actor=actor,

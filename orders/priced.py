@@ -118,9 +118,16 @@ class PricedLine(models.Model):
     tax_group = models.CharField(_("tax group"), max_length=20, blank=True, db_default="")
     tax_rate = tax_rate_field(_("tax rate"), null=True, blank=True)
     tax_amount = MoneyField(_("tax"), default=0, db_default=ZERO)
+    # Where this line's tax was collected: one place for every line of a document taxed
+    # by the table provider; an external provider may tax a line elsewhere (docs/tax.md).
+    tax_jurisdiction = models.CharField(
+        _("tax jurisdiction"), max_length=120, blank=True, db_default=""
+    )
     gross_amount = MoneyField(
         _("amount with tax"), default=0, help_text=_("The line's amount with its tax.")
     )
+
+    TAX_FIELDS = ("tax_group", "tax_rate", "tax_amount", "tax_jurisdiction", "gross_amount")
 
     class Meta:
         abstract = True
@@ -136,6 +143,7 @@ class PricedLine(models.Model):
         self.tax_group = line_tax.tax_group
         self.tax_rate = line_tax.rate
         self.tax_amount = line_tax.tax
+        self.tax_jurisdiction = line_tax.jurisdiction
         self.gross_amount = line_tax.gross
 
 

@@ -142,6 +142,8 @@ def _order_price(order: SalesOrder) -> list[SalesOrderLine]:
         # One rate when the shipments' lines share it; empty when they mix rates.
         line.tax_rate = rates.pop() if len(rates) == 1 else None
         line.tax_group = tax_groups.pop() if len(tax_groups) == 1 else ""
+        places = {line_tax.jurisdiction for line_tax in taxes}
+        line.tax_jurisdiction = places.pop() if len(places) == 1 else ""
         line.paid_shipments = [shipment.to_json() for shipment in shipments]
         parts += [shipment.price for shipment in shipments]
     order.price_set(own_price)
@@ -160,9 +162,7 @@ def _order_price(order: SalesOrder) -> list[SalesOrderLine]:
 def _order_price_save(order: SalesOrder, lines: list[SalesOrderLine]) -> None:
     amount_check(order.total, field="quantity")
     order.save(update_fields=[*SalesOrder.PRICE_FIELDS, "total", "amount_due", "completed_at"])
-    SalesOrderLine.objects.bulk_update(
-        lines, ["tax_group", "tax_rate", "tax_amount", "gross_amount", "paid_shipments"]
-    )
+    SalesOrderLine.objects.bulk_update(lines, [*SalesOrderLine.TAX_FIELDS, "paid_shipments"])
 
 
 def _recompute_totals(order: SalesOrder) -> None:

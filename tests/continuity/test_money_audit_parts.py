@@ -59,6 +59,26 @@ def test_taxed_books_as_the_services_leave_them_have_no_finding(sell, today):
     seattle()
     order = sell()
     assert order.customer == Customer.objects.get(account_number="004021")
+    # Each line keeps the rate, the tax and the place that taxed it.
+    first = Occurrence.objects.filter(subscription__parent_order=order).order_by("sequence")[0]
+    assert [
+        (line.tax_rate, line.tax_amount, line.tax_jurisdiction, line.gross_amount)
+        for line in first.lines.order_by("line_number")
+    ] == [
+        (Decimal("10.2500"), Decimal("1.84"), "Seattle, WA", Decimal("19.83")),
+        (Decimal("10.2500"), Decimal("1.02"), "Seattle, WA", Decimal("11.01")),
+    ]
+    assert (first.amount, first.delivery_tax_amount, first.tax_jurisdiction) == (
+        Decimal("37.40"),
+        Decimal("0.61"),
+        "Seattle, WA",
+    )
+    order_line = SalesOrderLine.objects.get(order=order)
+    assert (order_line.tax_amount, order_line.tax_jurisdiction, order_line.gross_amount) == (
+        Decimal("2.86"),
+        "Seattle, WA",
+        Decimal("30.84"),
+    )
     # Tax and delivery were charged, so the check below is not of untaxed books: the first
     # box, 17.99 + 9.99 = 27.98 (under 50.00: Standard delivery 5.95), taxed per line at
     # 10.25 %: 1.843975 -> 1.84, 1.023975 -> 1.02, delivery 0.609875 -> 0.61.
