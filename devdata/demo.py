@@ -1,6 +1,7 @@
 """The demo data: a few customers (several Karens, so that search has to choose), the
-items and continuity programs they buy, the reasons and methods of payment, and one user
-per role, each with the demo password.
+items and continuity programs they buy, the reasons and methods of payment, the delivery
+modes and the tax tables of the two places the demo retailer collects tax (Seattle and
+Bellevue, WA, and France), and one user per role, each with the demo password.
 
 Every write is keyed on a natural key (account number, item number, code, username), so
 running it again changes nothing: rows are created when missing and left alone when
@@ -9,6 +10,7 @@ present. Demo passwords are set only when a user is created.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -26,7 +28,10 @@ from continuity.models import (
 from continuity.scheduling import EventAction, IntervalUnit
 from core import roles
 from customers.models import Address, AddressKind, Customer
+from orders.delivery import DeliveryChargeKind, DeliveryMode
 from orders.models import Item
+from orders.tax.models import PriceTaxBasis, TaxGroup, TaxGroupKind, TaxJurisdiction
+from orders.tax.services import tax_rate_create
 from payments.models import CardBrand, PaymentMethod, PaymentMethodKind
 
 DEMO_PASSWORD = "continuity-demo"
@@ -135,10 +140,17 @@ CUSTOMERS = [
     ),
 ]
 
+# The customer's price list (Customer.currency) where it is not the default USD: Karen
+# Laurent, in Lyon, is billed in euros, prices with TVA included (PRICE_TAX_BASES).
+CUSTOMER_CURRENCIES = {"004023": "EUR"}
+
 ITEMS = [
-    ("0013", "Daily vitamins, 30 tablets", Decimal("19.99")),
-    ("0014", "Protein shake mix, 1 kg", Decimal("24.50")),
-    ("0015", "Herbal tea sampler", Decimal("12.00")),
+    # item number, name, unit price, tax group (None: the default Standard group)
+    ("0013", "Daily vitamins, 30 tablets", Decimal("19.99"), None),
+    ("0014", "Protein shake mix, 1 kg", Decimal("24.50"), None),
+    # Tea is food: French TVA taxes it at the reduced 5.5 %, so that Karen Laurent's
+    # shipment of the Wellness club mixes 20 % (the vitamins) and 5.5 % (the tea).
+    ("0015", "Herbal tea sampler", Decimal("12.00"), "REDUCED"),
 ]
 
 
@@ -222,6 +234,98 @@ PAYMENT_METHODS = [
     ("OnAccount", "On account", PaymentMethodKind.ON_ACCOUNT, ""),
 ]
 
+# --- Delivery and tax ------------------------------------------------------------------
+# Codes are what agents type at order entry, as they type a method of payment. A mode's
+# amount is in the order's currency: 5.95 is USD in Seattle and EUR (TVA included) in Lyon.
+DELIVERY_MODES = [
+    # code, English, French, charge kind, amount, free at or above (None: never), default
+    (
+        "STD",
+        "Standard",
+        "Livraison standard",
+        DeliveryChargeKind.PER_ORDER,
+        Decimal("5.95"),
+        Decimal("50.00"),
+        True,
+    ),
+    (
+        "EXP",
+        "Express",
+        "Livraison express",
+        DeliveryChargeKind.PER_ORDER,
+        Decimal("14.95"),
+        None,
+        False,
+    ),
+]
+
+# code, English, French, kind; each is the default group of its kind (an item without a
+# group is Standard, a delivery line is Delivery).
+TAX_GROUPS = [
+    ("STANDARD", "Standard rate", "Taux normal", TaxGroupKind.STANDARD),
+    ("REDUCED", "Reduced rate", "Taux réduit", TaxGroupKind.REDUCED),
+    ("EXEMPT", "Exempt", "Exonéré", TaxGroupKind.EXEMPT),
+    ("DELIVERY", "Delivery", "Livraison", TaxGroupKind.DELIVERY),
+]
+
+# The demo retailer collects tax where it is registered: Washington State and France. An
+# address anywhere else (Oregon, Illinois, California, Massachusetts, Quebec) matches no
+# jurisdiction and is not taxed (docs/tax.md).
+#
+# Washington's sales tax is destination-based: the rate is the one of the place the goods
+# are delivered to, state and local together, as the Department of Revenue publishes it
+# per location. So each place is entered with its combined rate, and there is no
+# state-wide "Washington" row: its 6.5 % alone would under-collect the local part in every
+# town, silently; an address elsewhere in Washington is left untaxed, visibly, until its
+# own row is added. Karen Holm's Bellevue (98004) is not Seattle (981xx): it has its own
+# combined rate, 10.1 % (6.5 % state + 3.6 % local).
+#
+# Washington has no reduced rate: goods of the REDUCED group (here the tea) are taxed at
+# the full combined rate. (A Washington retailer selling groceries would give them a rate
+# of 0, as the state exempts food; the demo's tea stays taxed so that Karen Berg's seed
+# order is docs/tax.md's worked example, 17.99 + 9.99 at 10.25 %.) Washington taxes
+# delivery charges on taxable goods, at the same rate as the goods.
+#
+# France: TVA 20 % (taux normal, since 1 January 2014; 19.6 % before) and 5.5 % (taux
+# réduit: food, books); delivery follows the goods it carries, at 20 % here as most
+# parcels carry standard-rate goods (a simplification: French rules split the charge
+# when the goods mix rates).
+# The demo's Washington rates start on a day before any demo order (not the day the real
+# rates took effect); the French ones on the day TVA became 20 %.
+WASHINGTON_RATES_FROM = datetime.date(2020, 1, 1)
+FRANCE_RATES_FROM = datetime.date(2014, 1, 1)
+TAX_JURISDICTIONS = [
+    # name, country, region, postal prefix, {group code: rate %}, effective from
+    (
+        "Seattle, WA",
+        "US",
+        "WA",
+        "981",
+        {"STANDARD": "10.25", "REDUCED": "10.25", "DELIVERY": "10.25"},
+        WASHINGTON_RATES_FROM,
+    ),
+    (
+        "Bellevue, WA",
+        "US",
+        "WA",
+        "98004",
+        {"STANDARD": "10.1", "REDUCED": "10.1", "DELIVERY": "10.1"},
+        WASHINGTON_RATES_FROM,
+    ),
+    (
+        "France",
+        "FR",
+        "",
+        "",
+        {"STANDARD": "20", "REDUCED": "5.5", "DELIVERY": "20"},
+        FRANCE_RATES_FROM,
+    ),
+]
+
+# Prices in euros include TVA (a French shelf price is TTC); a currency without a row,
+# USD here, excludes tax, as US prices are quoted before sales tax.
+PRICE_TAX_BASES = [("EUR", True)]
+
 USERS = [
     # username, first name, last name, group, staff (admin site), superuser
     ("agent", "Alex", "Agent", ROLE_AGENT, False, False),
@@ -254,15 +358,17 @@ def _load_users(groups: dict[str, Group]) -> list[str]:
 
 def _load_customers() -> None:
     for account, first, last, email, phone, language, street, city, state, postal in CUSTOMERS:
+        defaults = {
+            "first_name": first,
+            "last_name": last,
+            "email": email,
+            "phone": phone,
+            "language": language,
+        }
+        if account in CUSTOMER_CURRENCIES:
+            defaults["currency"] = CUSTOMER_CURRENCIES[account]
         customer, _created = Customer.objects.get_or_create(
-            account_number=account,
-            defaults={
-                "first_name": first,
-                "last_name": last,
-                "email": email,
-                "phone": phone,
-                "language": language,
-            },
+            account_number=account, defaults=defaults
         )
         country = (
             "FR" if postal.isdigit() and language == "fr" else ("CA" if language == "fr" else "US")
@@ -284,10 +390,17 @@ def _load_customers() -> None:
 
 
 def _load_catalogue() -> None:
-    for item_number, name, price in ITEMS:
-        Item.objects.get_or_create(
-            item_number=item_number, defaults={"name": name, "unit_price": price}
+    groups = {group.code: group for group in TaxGroup.objects.all()}
+    for item_number, name, price, tax_group in ITEMS:
+        item, _created = Item.objects.get_or_create(
+            item_number=item_number,
+            defaults={"name": name, "unit_price": price, "tax_group": groups.get(tax_group)},
         )
+        # A demo database loaded before the items had tax groups gets the group now; a
+        # group set in the admin since is left alone.
+        if tax_group is not None and item.tax_group_id is None:
+            item.tax_group = groups[tax_group]
+            item.save(update_fields=["tax_group"])
     for definition in PROGRAMS:
         program, created = ContinuityProgram.objects.get_or_create(
             code=definition.code,
@@ -340,6 +453,60 @@ def _load_payment_methods() -> None:
         )
 
 
+def _load_delivery_modes() -> None:
+    for code, name_en, name_fr, kind, amount, free_above, default in DELIVERY_MODES:
+        # The default only if no other mode is one yet: an administrator who made another
+        # mode the default keeps it (one default at most, delivery_mode_one_default).
+        is_default = default and not DeliveryMode.objects.filter(is_default=True).exists()
+        DeliveryMode.objects.get_or_create(
+            code=code,
+            defaults={
+                "name_en": name_en,
+                "name_fr": name_fr,
+                "charge_kind": kind,
+                "amount": amount,
+                "free_above": free_above,
+                "is_default": is_default,
+            },
+        )
+
+
+def _load_tax_tables() -> None:
+    for code, name_en, name_fr, kind in TAX_GROUPS:
+        is_default = not TaxGroup.objects.filter(kind=kind, is_default=True).exists()
+        TaxGroup.objects.get_or_create(
+            code=code,
+            defaults={
+                "name_en": name_en,
+                "name_fr": name_fr,
+                "kind": kind,
+                "is_default": is_default,
+            },
+        )
+    groups = {group.code: group for group in TaxGroup.objects.all()}
+    for name, country, region, prefix, rates, since in TAX_JURISDICTIONS:
+        jurisdiction, created = TaxJurisdiction.objects.get_or_create(
+            country=country,
+            region__iexact=region,
+            postal_prefix__iexact=prefix,
+            defaults={"name": name, "region": region, "postal_prefix": prefix},
+        )
+        # Rates only with a jurisdiction the demo created: one an administrator entered
+        # keeps the rates they gave it (a rate the demo added could overlap theirs).
+        if created:
+            for code, rate in rates.items():
+                tax_rate_create(
+                    jurisdiction=jurisdiction,
+                    group=groups[code],
+                    rate=Decimal(rate),
+                    effective_from=since,
+                )
+    for currency, include in PRICE_TAX_BASES:
+        PriceTaxBasis.objects.get_or_create(
+            currency=currency, defaults={"prices_include_tax": include}
+        )
+
+
 def _load_parameters() -> None:
     ContinuityParameters.objects.get_or_create(
         id=ContinuityParameters.SINGLETON_ID,
@@ -360,6 +527,8 @@ def demo_data_load() -> list[str]:
     _load_parameters()
     _load_reason_codes()
     _load_payment_methods()
+    _load_delivery_modes()
+    _load_tax_tables()
     _load_catalogue()
     _load_customers()
     groups = roles.roles_ensure()
