@@ -358,17 +358,15 @@ def _load_users(groups: dict[str, Group]) -> list[str]:
 
 def _load_customers() -> None:
     for account, first, last, email, phone, language, street, city, state, postal in CUSTOMERS:
-        defaults = {
-            "first_name": first,
-            "last_name": last,
-            "email": email,
-            "phone": phone,
-            "language": language,
-        }
-        if account in CUSTOMER_CURRENCIES:
-            defaults["currency"] = CUSTOMER_CURRENCIES[account]
         customer, _created = Customer.objects.get_or_create(
-            account_number=account, defaults=defaults
+            account_number=account,
+            defaults={
+                "first_name": first,
+                "last_name": last,
+                "email": email,
+                "phone": phone,
+                "language": language,
+            },
         )
         country = (
             "FR" if postal.isdigit() and language == "fr" else ("CA" if language == "fr" else "US")
@@ -390,17 +388,10 @@ def _load_customers() -> None:
 
 
 def _load_catalogue() -> None:
-    groups = {group.code: group for group in TaxGroup.objects.all()}
-    for item_number, name, price, tax_group in ITEMS:
-        item, _created = Item.objects.get_or_create(
-            item_number=item_number,
-            defaults={"name": name, "unit_price": price, "tax_group": groups.get(tax_group)},
+    for item_number, name, price, _tax_group in ITEMS:
+        Item.objects.get_or_create(
+            item_number=item_number, defaults={"name": name, "unit_price": price}
         )
-        # A demo database loaded before the items had tax groups gets the group now; a
-        # group set in the admin since is left alone.
-        if tax_group is not None and item.tax_group_id is None:
-            item.tax_group = groups[tax_group]
-            item.save(update_fields=["tax_group"])
     for definition in PROGRAMS:
         program, created = ContinuityProgram.objects.get_or_create(
             code=definition.code,
@@ -507,6 +498,23 @@ def _load_tax_tables() -> None:
         )
 
 
+def _load_price_lists() -> None:
+    """The items' tax groups and the customers' currencies, on rows loaded with or without
+    them: an item without a group gets the demo's (one an administrator chose is kept); a
+    customer who has not ordered yet gets the demo's currency (one who has keeps theirs:
+    their orders, shipments and charges are in it)."""
+    groups = {group.code: group for group in TaxGroup.objects.all()}
+    for item_number, _name, _price, tax_group in ITEMS:
+        if tax_group is not None:
+            Item.objects.filter(item_number=item_number, tax_group=None).update(
+                tax_group=groups[tax_group]
+            )
+    for account, currency in CUSTOMER_CURRENCIES.items():
+        Customer.objects.filter(account_number=account, sales_orders=None).exclude(
+            currency=currency
+        ).update(currency=currency)
+
+
 def _load_parameters() -> None:
     ContinuityParameters.objects.get_or_create(
         id=ContinuityParameters.SINGLETON_ID,
@@ -522,14 +530,20 @@ def _load_parameters() -> None:
 
 
 @transaction.atomic
-def demo_data_load() -> list[str]:
-    """Load the demo data; returns the usernames it created (empty on a second run)."""
+def demo_data_load(*, pricing: bool = True) -> list[str]:
+    """Load the demo data; returns the usernames it created (empty on a second run).
+
+    pricing=False leaves out the delivery modes, the tax tables, the tea's tax group and
+    Karen Laurent's euros: orders then cost their goods only, no delivery and no tax (for
+    tests whose amounts are about something else). A later load with pricing adds them."""
     _load_parameters()
     _load_reason_codes()
     _load_payment_methods()
-    _load_delivery_modes()
-    _load_tax_tables()
     _load_catalogue()
     _load_customers()
+    if pricing:
+        _load_delivery_modes()
+        _load_tax_tables()
+        _load_price_lists()
     groups = roles.roles_ensure()
     return _load_users(groups)

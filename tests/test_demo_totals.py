@@ -16,6 +16,7 @@ import pytest
 from continuity.models import Occurrence
 from core.dates import business_date
 from customers.models import Customer
+from devdata.demo import demo_data_load
 from orders.models import SalesOrder, SalesOrderStatus
 from orders.services import (
     sales_order_complete,
@@ -35,6 +36,13 @@ KAREN_BERG = "004021"  # Seattle, WA 98101, USD
 KAREN_HOLM = "004022"  # Bellevue, WA 98004, USD
 KAREN_LAURENT = "004023"  # Lyon 69003, France, EUR (prices with TVA)
 KARENNA_ORTIZ = "004024"  # Portland, OR 97204, USD
+
+
+@pytest.fixture
+def priced(demo):
+    """The demo data with its delivery modes and tax tables, whether the session loaded
+    them or not (demo_data_load(pricing=False)): a load adds only what is missing."""
+    demo_data_load(pricing=True)
 
 
 def completed_order(actor, account, items, *, delivery_mode=None) -> SalesOrder:
@@ -92,7 +100,7 @@ def shipment_lines(line) -> list[tuple]:
     ]
 
 
-def test_karen_bergs_seed_order_in_seattle_before_submit_and_charged(actor):
+def test_karen_bergs_seed_order_in_seattle_before_submit_and_charged(priced, actor):
     order = completed_order(actor, KAREN_BERG, ["88000"])
 
     # Seattle, WA, 10.25 %, prices without tax:
@@ -141,7 +149,7 @@ def test_karen_bergs_seed_order_in_seattle_before_submit_and_charged(actor):
     assert first.payment_id == sale.pk
 
 
-def test_express_delivery_typed_in_lower_case(actor):
+def test_express_delivery_typed_in_lower_case(priced, actor):
     order = completed_order(actor, KAREN_BERG, ["88000"], delivery_mode="exp")
 
     # Express is 14.95 whatever the goods: 14.95 x 10.25 % = 1.532375 -> 1.53
@@ -162,7 +170,7 @@ def test_express_delivery_typed_in_lower_case(actor):
     assert submitted(actor, order).amount == Decimal("47.32")
 
 
-def test_karen_laurents_order_in_france_prices_with_tva(actor):
+def test_karen_laurents_order_in_france_prices_with_tva(priced, actor):
     order = completed_order(actor, KAREN_LAURENT, ["88000"])
 
     # France, prices in EUR with TVA included (TTC); net = round(gross / (1 + rate)):
@@ -206,7 +214,7 @@ def test_karen_laurents_order_in_france_prices_with_tva(actor):
     )
 
 
-def test_regular_items_at_50_or_more_ship_free_on_a_0_00_delivery_line(actor):
+def test_regular_items_at_50_or_more_ship_free_on_a_0_00_delivery_line(priced, actor):
     order = completed_order(actor, KAREN_BERG, ["0013", "0014", "0015"])
 
     # Goods 19.99 + 24.50 + 12.00 = 56.49 >= 50.00: Standard delivery is free, and still
@@ -235,7 +243,7 @@ def test_regular_items_at_50_or_more_ship_free_on_a_0_00_delivery_line(actor):
     assert submitted(actor, order).amount == Decimal("62.28")
 
 
-def test_one_item_short_of_50_pays_standard_delivery(actor):
+def test_one_item_short_of_50_pays_standard_delivery(priced, actor):
     order = completed_order(actor, KAREN_BERG, ["0013", "0014"])
 
     # Goods 19.99 + 24.50 = 44.49 < 50.00: delivery 5.95.
@@ -247,7 +255,7 @@ def test_one_item_short_of_50_pays_standard_delivery(actor):
     )
 
 
-def test_bellevue_is_taxed_at_its_own_rate_not_seattles(actor):
+def test_bellevue_is_taxed_at_its_own_rate_not_seattles(priced, actor):
     order = completed_order(actor, KAREN_HOLM, ["88000"])
 
     # Bellevue, WA 98004, 10.1 %:
@@ -262,7 +270,7 @@ def test_bellevue_is_taxed_at_its_own_rate_not_seattles(actor):
     assert order.total == Decimal("37.36")
 
 
-def test_where_the_demo_retailer_collects_no_tax_only_delivery_is_added(actor):
+def test_where_the_demo_retailer_collects_no_tax_only_delivery_is_added(priced, actor):
     order = completed_order(actor, KARENNA_ORTIZ, ["88000"])
 
     # Portland, OR: no jurisdiction, no tax; total 27.98 + 5.95 = 33.93.
