@@ -5,7 +5,9 @@ Bellevue, WA, and France), and one user per role, each with the demo password.
 
 Every write is keyed on a natural key (account number, item number, code, username), so
 running it again changes nothing: rows are created when missing and left alone when
-present. Demo passwords are set only when a user is created.
+present. Demo passwords are set only when a user is created. Two fields are filled on rows
+that predate them (_load_price_lists): an item's tax group when it has none, and a demo
+customer's currency while they have no order.
 """
 
 from __future__ import annotations
@@ -290,6 +292,7 @@ TAX_GROUPS = [
 # réduit: food, books); delivery follows the goods it carries, at 20 % here as most
 # parcels carry standard-rate goods (a simplification: French rules split the charge
 # when the goods mix rates).
+#
 # The demo's Washington rates start on a day before any demo order (not the day the real
 # rates took effect); the French ones on the day TVA became 20 %.
 WASHINGTON_RATES_FROM = datetime.date(2020, 1, 1)
@@ -501,8 +504,9 @@ def _load_tax_tables() -> None:
 def _load_price_lists() -> None:
     """The items' tax groups and the customers' currencies, on rows loaded with or without
     them: an item without a group gets the demo's (one an administrator chose is kept); a
-    customer who has not ordered yet gets the demo's currency (one who has keeps theirs:
-    their orders, shipments and charges are in it)."""
+    customer who has not ordered yet gets the demo's currency, even over one set in the
+    admin (one who has ordered keeps theirs: their orders, shipments and charges are in
+    it)."""
     groups = {group.code: group for group in TaxGroup.objects.all()}
     for item_number, _name, _price, tax_group in ITEMS:
         if tax_group is not None:
