@@ -1,14 +1,18 @@
 """The demo data: a few customers (several Karens, so that search has to choose), the
-items and continuity programs they buy, the reasons and methods of payment, and one user
-per role, each with the demo password.
+items and continuity programs they buy, the reasons and methods of payment, the delivery
+modes and the tax tables of the two places the demo retailer collects tax (Seattle and
+Bellevue, WA, and France), and one user per role, each with the demo password.
 
 Every write is keyed on a natural key (account number, item number, code, username), so
 running it again changes nothing: rows are created when missing and left alone when
-present. Demo passwords are set only when a user is created.
+present. Demo passwords are set only when a user is created. Two fields are filled on rows
+that predate them (_load_price_lists): an item's tax group when it has none, and a demo
+customer's currency while they have no order.
 """
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -26,7 +30,10 @@ from continuity.models import (
 from continuity.scheduling import EventAction, IntervalUnit
 from core import roles
 from customers.models import Address, AddressKind, Customer
+from orders.delivery import DeliveryChargeKind, DeliveryMode
 from orders.models import Item
+from orders.tax.models import PriceTaxBasis, TaxGroup, TaxGroupKind, TaxJurisdiction
+from orders.tax.services import tax_rate_create
 from payments.models import CardBrand, PaymentMethod, PaymentMethodKind
 
 DEMO_PASSWORD = "continuity-demo"
@@ -135,10 +142,17 @@ CUSTOMERS = [
     ),
 ]
 
+# The customer's price list (Customer.currency) where it is not the default USD: Karen
+# Laurent, in Lyon, is billed in euros, prices with TVA included (PRICE_TAX_BASES).
+CUSTOMER_CURRENCIES = {"004023": "EUR"}
+
 ITEMS = [
-    ("0013", "Daily vitamins, 30 tablets", Decimal("19.99")),
-    ("0014", "Protein shake mix, 1 kg", Decimal("24.50")),
-    ("0015", "Herbal tea sampler", Decimal("12.00")),
+    # item number, name, unit price, tax group (None: the default Standard group)
+    ("0013", "Daily vitamins, 30 tablets", Decimal("19.99"), None),
+    ("0014", "Protein shake mix, 1 kg", Decimal("24.50"), None),
+    # Tea is food: French TVA taxes it at the reduced 5.5 %, so that Karen Laurent's
+    # shipment of the Wellness club mixes 20 % (the vitamins) and 5.5 % (the tea).
+    ("0015", "Herbal tea sampler", Decimal("12.00"), "REDUCED"),
 ]
 
 
@@ -222,6 +236,99 @@ PAYMENT_METHODS = [
     ("OnAccount", "On account", PaymentMethodKind.ON_ACCOUNT, ""),
 ]
 
+# --- Delivery and tax ------------------------------------------------------------------
+# Codes are what agents type at order entry, as they type a method of payment. A mode's
+# amount is in the order's currency: 5.95 is USD in Seattle and EUR (TVA included) in Lyon.
+DELIVERY_MODES = [
+    # code, English, French, charge kind, amount, free at or above (None: never), default
+    (
+        "STD",
+        "Standard",
+        "Livraison standard",
+        DeliveryChargeKind.PER_ORDER,
+        Decimal("5.95"),
+        Decimal("50.00"),
+        True,
+    ),
+    (
+        "EXP",
+        "Express",
+        "Livraison express",
+        DeliveryChargeKind.PER_ORDER,
+        Decimal("14.95"),
+        None,
+        False,
+    ),
+]
+
+# code, English, French, kind; each is the default group of its kind (an item without a
+# group is Standard, a delivery line is Delivery).
+TAX_GROUPS = [
+    ("STANDARD", "Standard rate", "Taux normal", TaxGroupKind.STANDARD),
+    ("REDUCED", "Reduced rate", "Taux réduit", TaxGroupKind.REDUCED),
+    ("EXEMPT", "Exempt", "Exonéré", TaxGroupKind.EXEMPT),
+    ("DELIVERY", "Delivery", "Livraison", TaxGroupKind.DELIVERY),
+]
+
+# The demo retailer collects tax where it is registered: Washington State and France. An
+# address anywhere else (Oregon, Illinois, California, Massachusetts, Quebec) matches no
+# jurisdiction and is not taxed (docs/tax.md).
+#
+# Washington's sales tax is destination-based: the rate is the one of the place the goods
+# are delivered to, state and local together, as the Department of Revenue publishes it
+# per location. So each place is entered with its combined rate, and there is no
+# state-wide "Washington" row: its 6.5 % alone would under-collect the local part in every
+# town, silently; an address elsewhere in Washington is left untaxed, visibly, until its
+# own row is added. Karen Holm's Bellevue (98004) is not Seattle (981xx): it has its own
+# combined rate, 10.1 % (6.5 % state + 3.6 % local).
+#
+# Washington has no reduced rate: goods of the REDUCED group (here the tea) are taxed at
+# the full combined rate. (A Washington retailer selling groceries would give them a rate
+# of 0, as the state exempts food; the demo's tea stays taxed so that Karen Berg's seed
+# order is docs/tax.md's worked example, 17.99 + 9.99 at 10.25 %.) Washington taxes
+# delivery charges on taxable goods, at the same rate as the goods.
+#
+# France: TVA 20 % (taux normal, since 1 January 2014; 19.6 % before) and 5.5 % (taux
+# réduit: food, books); delivery follows the goods it carries, at 20 % here as most
+# parcels carry standard-rate goods (a simplification: French rules split the charge
+# when the goods mix rates).
+#
+# The demo's Washington rates start on a day before any demo order (not the day the real
+# rates took effect); the French ones on the day TVA became 20 %.
+WASHINGTON_RATES_FROM = datetime.date(2020, 1, 1)
+FRANCE_RATES_FROM = datetime.date(2014, 1, 1)
+TAX_JURISDICTIONS = [
+    # name, country, region, postal prefix, {group code: rate %}, effective from
+    (
+        "Seattle, WA",
+        "US",
+        "WA",
+        "981",
+        {"STANDARD": "10.25", "REDUCED": "10.25", "DELIVERY": "10.25"},
+        WASHINGTON_RATES_FROM,
+    ),
+    (
+        "Bellevue, WA",
+        "US",
+        "WA",
+        "98004",
+        {"STANDARD": "10.1", "REDUCED": "10.1", "DELIVERY": "10.1"},
+        WASHINGTON_RATES_FROM,
+    ),
+    (
+        "France",
+        "FR",
+        "",
+        "",
+        {"STANDARD": "20", "REDUCED": "5.5", "DELIVERY": "20"},
+        FRANCE_RATES_FROM,
+    ),
+]
+
+# Prices in euros include TVA (a French shelf price is TTC); a currency without a row,
+# USD here, excludes tax, as US prices are quoted before sales tax.
+PRICE_TAX_BASES = [("EUR", True)]
+
 USERS = [
     # username, first name, last name, group, staff (admin site), superuser
     ("agent", "Alex", "Agent", ROLE_AGENT, False, False),
@@ -284,7 +391,7 @@ def _load_customers() -> None:
 
 
 def _load_catalogue() -> None:
-    for item_number, name, price in ITEMS:
+    for item_number, name, price, _tax_group in ITEMS:
         Item.objects.get_or_create(
             item_number=item_number, defaults={"name": name, "unit_price": price}
         )
@@ -340,6 +447,78 @@ def _load_payment_methods() -> None:
         )
 
 
+def _load_delivery_modes() -> None:
+    for code, name_en, name_fr, kind, amount, free_above, default in DELIVERY_MODES:
+        # The default only if no other mode is one yet: an administrator who made another
+        # mode the default keeps it (one default at most, delivery_mode_one_default).
+        is_default = default and not DeliveryMode.objects.filter(is_default=True).exists()
+        DeliveryMode.objects.get_or_create(
+            code=code,
+            defaults={
+                "name_en": name_en,
+                "name_fr": name_fr,
+                "charge_kind": kind,
+                "amount": amount,
+                "free_above": free_above,
+                "is_default": is_default,
+            },
+        )
+
+
+def _load_tax_tables() -> None:
+    for code, name_en, name_fr, kind in TAX_GROUPS:
+        is_default = not TaxGroup.objects.filter(kind=kind, is_default=True).exists()
+        TaxGroup.objects.get_or_create(
+            code=code,
+            defaults={
+                "name_en": name_en,
+                "name_fr": name_fr,
+                "kind": kind,
+                "is_default": is_default,
+            },
+        )
+    groups = {group.code: group for group in TaxGroup.objects.all()}
+    for name, country, region, prefix, rates, since in TAX_JURISDICTIONS:
+        jurisdiction, created = TaxJurisdiction.objects.get_or_create(
+            country=country,
+            region__iexact=region,
+            postal_prefix__iexact=prefix,
+            defaults={"name": name, "region": region, "postal_prefix": prefix},
+        )
+        # Rates only with a jurisdiction the demo created: one an administrator entered
+        # keeps the rates they gave it (a rate the demo added could overlap theirs).
+        if created:
+            for code, rate in rates.items():
+                tax_rate_create(
+                    jurisdiction=jurisdiction,
+                    group=groups[code],
+                    rate=Decimal(rate),
+                    effective_from=since,
+                )
+    for currency, include in PRICE_TAX_BASES:
+        PriceTaxBasis.objects.get_or_create(
+            currency=currency, defaults={"prices_include_tax": include}
+        )
+
+
+def _load_price_lists() -> None:
+    """The items' tax groups and the customers' currencies, on rows loaded with or without
+    them: an item without a group gets the demo's (one an administrator chose is kept); a
+    customer who has not ordered yet gets the demo's currency, even over one set in the
+    admin (one who has ordered keeps theirs: their orders, shipments and charges are in
+    it)."""
+    groups = {group.code: group for group in TaxGroup.objects.all()}
+    for item_number, _name, _price, tax_group in ITEMS:
+        if tax_group is not None:
+            Item.objects.filter(item_number=item_number, tax_group=None).update(
+                tax_group=groups[tax_group]
+            )
+    for account, currency in CUSTOMER_CURRENCIES.items():
+        Customer.objects.filter(account_number=account, sales_orders=None).exclude(
+            currency=currency
+        ).update(currency=currency)
+
+
 def _load_parameters() -> None:
     ContinuityParameters.objects.get_or_create(
         id=ContinuityParameters.SINGLETON_ID,
@@ -355,12 +534,20 @@ def _load_parameters() -> None:
 
 
 @transaction.atomic
-def demo_data_load() -> list[str]:
-    """Load the demo data; returns the usernames it created (empty on a second run)."""
+def demo_data_load(*, pricing: bool = True) -> list[str]:
+    """Load the demo data; returns the usernames it created (empty on a second run).
+
+    pricing=False leaves out the delivery modes, the tax tables, the tea's tax group and
+    Karen Laurent's euros: orders then cost their goods only, no delivery and no tax (for
+    tests whose amounts are about something else). A later load with pricing adds them."""
     _load_parameters()
     _load_reason_codes()
     _load_payment_methods()
     _load_catalogue()
     _load_customers()
+    if pricing:
+        _load_delivery_modes()
+        _load_tax_tables()
+        _load_price_lists()
     groups = roles.roles_ensure()
     return _load_users(groups)
