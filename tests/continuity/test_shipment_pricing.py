@@ -387,3 +387,58 @@ def test_a_program_billed_up_front_charges_each_shipments_own_delivery_and_tax(t
     assert [refunds_of(o) for o in shipments(order)] == [[("approved", D("29.71"))]] * 3
     assert Payment.objects.get(sales_order=order, operation="sale").status == "refunded"
     assert occurrences_refund_due(subscription_ids=[subscription.pk], actor=ACTOR) == []
+
+
+# --- Nothing is charged without its tax -------------------------------------------------
+
+
+def test_a_shipment_that_cannot_be_taxed_at_its_charge_is_not_charged(tables, sell, today):
+    order = sell()
+    second = shipments(order)[1]
+    # Seattle's rates end before the second ship date, and none follows.
+    TaxRate.objects.filter(jurisdiction=tables.seattle).update(effective_to=today + days(3))
+
+    run = run_payments(second.ship_date - days(5))
+
+    assert (run.selected_count, run.succeeded_count, run.error_count) == (1, 0, 1)
+    second.refresh_from_db()
+    assert (second.status, second.payment_id) == ("scheduled", None)
+    assert stored(second) == SEATTLE_SHIPMENT
+    assert repriced(second) == []
+    assert sales_of(order) == [(None, "approved", D("37.40"))]
+    assert allocations_of(order) == [(1, D("37.40"))]
+
+
+def test_a_ship_to_where_the_goods_cannot_be_taxed_is_refused_and_nothing_changes(tables, sell):
+    from orders.models import TaxJurisdiction
+    from orders.tax.provider import TaxUnavailable
+
+    order = sell()
+    # Oregon is a jurisdiction without rates: its goods cannot be taxed.
+    TaxJurisdiction.objects.create(name="Oregon", country="US", region="OR")
+    portland = address_add(
+        customer=order.customer,
+        kind="shipping",
+        street="301 Oak Road",
+        city="Portland",
+        state="OR",
+        postal_code="97204",
+        is_default=False,
+        actor=ACTOR,
+    )
+    subscription = Subscription.objects.get(parent_order=order)
+    before = [stored(o) for o in shipments(order)]
+
+    with pytest.raises(TaxUnavailable):
+        subscription_change_ship_to(
+            subscription_id=subscription.pk,
+            address_id=portland.pk,
+            actor=ACTOR,
+            reason_code="MOVED",
+        )
+
+    subscription.refresh_from_db()
+    assert subscription.ship_to_id != portland.pk
+    assert [stored(o) for o in shipments(order)] == before
+    assert AuditEntry.objects.filter(action="shipment_repriced").count() == 0
+    assert sales_of(order) == [(None, "approved", D("37.40"))]
