@@ -120,18 +120,6 @@ def document_price(
     Raises orders.tax.provider.TaxUnavailable when a line cannot be taxed.
     """
     include = prices_include_tax(currency)
-    goods_taxes = tuple(
-        _line_taxes(
-            [
-                TaxableLine(key=line.key, amount=line.amount, tax_group=line.tax_group)
-                for line in goods
-            ],
-            ship_to=ship_to,
-            on_date=on_date,
-            currency=currency,
-            include=include,
-        )
-    )
     mode_id, delivery_amount = None, ZERO
     if kept_delivery is not None:
         mode_id, delivery_amount = kept_delivery
@@ -139,25 +127,30 @@ def document_price(
         mode = delivery_mode_or_default(delivery_mode)
         if mode is not None:
             mode_id = mode.pk
-            # Free at or above an amount of goods before tax (docs/delivery.md): their net,
-            # which where prices include tax is known only once they are taxed.
             delivery_amount = delivery_charge(
                 mode,
-                goods_amount=sum((line.net for line in goods_taxes), ZERO),
+                goods_amount=sum((line.amount for line in goods), ZERO),
                 units=sum(line.units for line in goods),
                 currency=currency,
             )
+    taxable = [
+        TaxableLine(key=line.key, amount=line.amount, tax_group=line.tax_group) for line in goods
+    ]
     # A mode whose charge is 0.00 (free above its threshold) still shows as a line.
-    delivery_tax = None
     if mode_id is not None:
-        [delivery_tax] = _line_taxes(
-            [TaxableLine(key=DELIVERY_KEY, amount=delivery_amount, delivery=True)],
-            ship_to=ship_to,
+        taxable.append(TaxableLine(key=DELIVERY_KEY, amount=delivery_amount, delivery=True))
+    if ship_to is None or not taxable:
+        taxes = [untaxed(line) for line in taxable]
+    else:
+        taxes = get_tax_provider().line_taxes(
+            address=TaxAddress.of(ship_to),
+            lines=taxable,
             on_date=on_date,
             currency=currency,
-            include=include,
+            prices_include_tax=include,
         )
-    taxes = [*goods_taxes, delivery_tax] if delivery_tax else list(goods_taxes)
+    goods_taxes = tuple(tax for tax in taxes if tax.key != DELIVERY_KEY)
+    delivery_tax = next((tax for tax in taxes if tax.key == DELIVERY_KEY), None)
     jurisdiction = next((tax.jurisdiction for tax in taxes if tax.jurisdiction), "")
     return DocumentPrice(
         currency=currency,
@@ -167,18 +160,6 @@ def document_price(
         delivery_mode_id=mode_id,
         delivery=delivery_amount,
         delivery_tax=delivery_tax,
-    )
-
-
-def _line_taxes(taxable, *, ship_to, on_date, currency, include) -> list[LineTax]:
-    if ship_to is None or not taxable:
-        return [untaxed(line) for line in taxable]
-    return get_tax_provider().line_taxes(
-        address=TaxAddress.of(ship_to),
-        lines=taxable,
-        on_date=on_date,
-        currency=currency,
-        prices_include_tax=include,
     )
 
 
