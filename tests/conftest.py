@@ -45,12 +45,15 @@ def test_settings():
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker, test_settings):
-    """Load the demo data once: every test's transaction rolls back to it.
+    """Load the demo data once: every test's transaction rolls back to it. Without its
+    delivery modes and tax tables (`demo_priced` adds them): most tests are about money
+    moving exactly once, and read amounts as goods; those of delivery and tax set up the
+    tables they need, or ask for the demo's.
 
     On the way out, close every connection before the test database is dropped: `gateway`
     points at the same database as `default` and would otherwise keep it open."""
     with django_db_blocker.unblock():
-        demo_data_load()
+        demo_data_load(pricing=False)
     yield
     with django_db_blocker.unblock():
         connections.close_all()
@@ -63,7 +66,14 @@ def demo(db):
     Loaded once per session; a transactional test empties the tables when it ends, so the
     next one that asks for the demo data loads it again."""
     if not Customer.objects.filter(account_number="004021").exists():
-        demo_data_load()
+        demo_data_load(pricing=False)
+
+
+@pytest.fixture
+def demo_priced(demo):
+    """The demo data as `make run` loads it: with Standard and Express delivery, Seattle's
+    and Bellevue's sales tax, French TVA and Karen Laurent's euros (devdata/demo.py)."""
+    demo_data_load(pricing=True)
 
 
 @pytest.fixture

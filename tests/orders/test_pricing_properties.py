@@ -129,11 +129,11 @@ def address(country: str) -> Address:
     return Address(country=country, state="", postal_code="1000")
 
 
-def expected_delivery(kind, amount, free_above, goods_net: Decimal, units: int) -> Decimal:
-    """docs/delivery.md, written out again: free when the goods before tax reach the
-    threshold; otherwise once (per order, per shipment of a one-shipment document) or once
-    per unit."""
-    if free_above is not None and goods_net >= free_above:
+def expected_delivery(kind, amount, free_above, goods: Decimal, units: int) -> Decimal:
+    """docs/delivery.md, written out again: free when the goods as priced (before tax where
+    prices exclude it, with it where they include it) reach the threshold; otherwise once
+    (per order, per shipment of a one-shipment document) or once per unit."""
+    if free_above is not None and goods >= free_above:
         return Decimal("0.00")
     return amount * units if kind == DeliveryChargeKind.PER_UNIT else amount
 
@@ -180,7 +180,7 @@ def test_the_lines_add_up_to_the_documents_tax_and_total(
             mode.charge_kind,
             mode.amount,
             mode.free_above,
-            sum((t.net for t in price.lines), Decimal(0)),
+            sum((line.amount for line in goods), Decimal(0)),
             sum(u for _, u, _ in lines),
         )
         # The delivery charge is priced as the goods are: its gross when prices include tax.

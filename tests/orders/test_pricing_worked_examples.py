@@ -157,14 +157,14 @@ def test_france_the_docs_example_with_tva_inside_each_price(tables):
     assert price.jurisdiction == "France"
 
 
-def test_france_free_delivery_counts_the_goods_before_tax(tables):
-    # docs/delivery.md: free at or above 50.00 of goods "before tax and before delivery",
-    # the same threshold in a tax-inclusive country. 55.00 TTC at 20 %: 55.00 / 1.20 =
-    # 45.833333 -> 45.83 HT, TVA 9.17; 45.83 < 50.00, so Standard's 5.95 TTC is charged:
-    # 5.95 / 1.20 = 4.958333 -> 4.96 HT, TVA 0.99. TVA 9.17 + 0.99 = 10.16; total TTC
-    # 55.00 + 5.95 = 60.95.
+def test_france_free_delivery_counts_the_goods_as_the_shelf_prices_them(tables):
+    # docs/delivery.md: free at or above 50.00 of goods as priced, before delivery: in
+    # France, tax included ("livraison offerte dès 50 EUR d'achat" is read TTC). 49.99 TTC
+    # is under it, so Standard's 5.95 TTC is charged: 49.99 / 1.20 = 41.658333 -> 41.66 HT,
+    # TVA 8.33; 5.95 / 1.20 = 4.958333 -> 4.96 HT, TVA 0.99. TVA 8.33 + 0.99 = 9.32; total
+    # TTC 49.99 + 5.95 = 55.94.
     price = document_price(
-        goods=[GoodsLine("1", D("55.00"), 1)],
+        goods=[GoodsLine("1", D("49.99"), 1)],
         ship_to=paris(),
         delivery_mode=None,
         currency="EUR",
@@ -172,16 +172,17 @@ def test_france_free_delivery_counts_the_goods_before_tax(tables):
     )
 
     assert parts(price) == [
-        ("1", "45.83", "9.17", "55.00", "20.0000"),
+        ("1", "41.66", "8.33", "49.99", "20.0000"),
         ("delivery", "4.96", "0.99", "5.95", "20.0000"),
     ]
-    assert totals(price) == ("55.00", "5.95", "10.16", "60.95")
+    assert totals(price) == ("49.99", "5.95", "9.32", "55.94")
 
 
-def test_france_goods_of_sixty_ttc_ship_free(tables):
-    # 60.00 / 1.20 = 50.00 HT exactly, TVA 10.00: at the threshold, delivery is free.
+def test_france_goods_of_fifty_ttc_ship_free(tables):
+    # 50.00 TTC reaches the threshold (41.67 HT, TVA 8.33: 50.00 / 1.20 = 41.666667 ->
+    # 41.67); delivery is free, a line of nothing.
     price = document_price(
-        goods=[GoodsLine("1", D("60.00"), 1)],
+        goods=[GoodsLine("1", D("50.00"), 1)],
         ship_to=paris(),
         delivery_mode=None,
         currency="EUR",
@@ -189,10 +190,10 @@ def test_france_goods_of_sixty_ttc_ship_free(tables):
     )
 
     assert parts(price) == [
-        ("1", "50.00", "10.00", "60.00", "20.0000"),
+        ("1", "41.67", "8.33", "50.00", "20.0000"),
         ("delivery", "0.00", "0.00", "0.00", "20.0000"),
     ]
-    assert totals(price) == ("60.00", "0.00", "10.00", "60.00")
+    assert totals(price) == ("50.00", "0.00", "8.33", "50.00")
 
 
 def _mode(code):
