@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.actors import Actor
 from core.errors import Conflict
-from core.formatting import money_text
+from core.formatting import amount_text, money_text
 from core.forms import form_service_call
 from core.roles import can_take_orders, role_required
 from orders.forms import DeliveryModeForm, OrderLineForm, PaymentForm, StartDateForm
@@ -73,7 +73,9 @@ class ReceiptRow:
 def order_receipt(order: SalesOrder, *, amount_due: bool) -> dict:
     """The lines, the delivery line and the totals as a receipt shows them, in the order's
     currency and the page's language, as priced and stored on the order (nothing is
-    computed again here).
+    computed again here). The table's amounts come without their currency, which the
+    template adds in a span a phone's narrow grid hides, as on the other grids; the
+    totals are money_text.
 
     Where prices include tax (French TVA), the amounts are shown with their tax, the
     total is "Total TTC" and the tax is what it contains ("dont TVA"), never added on top;
@@ -84,11 +86,11 @@ def order_receipt(order: SalesOrder, *, amount_due: bool) -> dict:
     lines = [
         {
             "line": line,
-            "unit_price": money_text(line.unit_price, currency),
-            "amount": money_text(line.amount, currency),
+            "unit_price": amount_text(line.unit_price),
+            "amount": amount_text(line.amount),
             # A continuity parent's line mixing its shipments' rates has none of its own.
             "tax_rate": rate_text(line.tax_rate) if line.tax_rate is not None else "",
-            "tax": money_text(line.tax_amount, currency),
+            "tax": amount_text(line.tax_amount),
         }
         for line in order.lines.all()
     ]
@@ -119,9 +121,9 @@ def order_receipt(order: SalesOrder, *, amount_due: bool) -> dict:
         "delivery": {
             "shown": delivery.shown,
             "names": delivery.names,
-            "amount": money_text(delivery.amount, currency),
+            "amount": amount_text(delivery.amount),
             "tax_rate": rate_text(delivery.tax_rate) if delivery.modes else "",
-            "tax": money_text(delivery.tax, currency),
+            "tax": amount_text(delivery.tax),
         },
         "rows": rows,
         "amount_due": money_text(order.amount_due, currency),
