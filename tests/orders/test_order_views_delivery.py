@@ -15,7 +15,7 @@ from django.urls import reverse
 from core.models import AuditEntry
 from devdata.demo import DEMO_PASSWORD
 from orders.models import SalesOrder, SalesOrderStatus
-from tests.factories import SalesOrderFactory, SalesOrderLineFactory
+from tests.factories import SalesOrderFactory, SalesOrderLineFactory, continuity_item
 
 from .delivery_tables import delivery_and_tax_tables, paris_customer, seattle_customer
 
@@ -376,3 +376,55 @@ def test_a_submitted_order_takes_no_delivery_mode(agent_client, seattle_order, t
     )
     seattle_order.refresh_from_db()
     assert (seattle_order.delivery_mode, seattle_order.total) == (None, Decimal("37.41"))
+
+
+def test_a_program_s_first_shipment_brings_its_delivery_line_to_the_summary(tables, agent_client):
+    # The first shipment of 13.99, by the default mode: tax 13.99 x 10.25 % = 1.433 975
+    # -> 1.43; delivery 5.95, tax 0.61; total 13.99 + 5.95 + 1.43 + 0.61 = 21.98.
+    item = continuity_item(price=Decimal("13.99"))
+    order = new_order(agent_client, seattle_customer())
+    add_line(agent_client, order, item, 1)
+    complete(agent_client, order)
+
+    page = text(agent_client.get(reverse("orders:summary", args=[order.number])))
+
+    rows = receipt_rows(page)
+    assert rows[0][3:] == ["1", "13.99 USD", "13.99 USD", "10.25 %", "1.43 USD"]
+    assert rows[1] == ["", "Delivery", "Standard", "", "", "5.95 USD", "10.25 %", "0.61 USD"]
+    assert totals(page) == [
+        ("Subtotal", "13.99 USD"),
+        ("Delivery", "5.95 USD"),
+        ("Tax", "2.04 USD"),
+        ("Total", "21.98 USD"),
+        ("Amount due now", "21.98 USD"),
+    ]
+
+
+def test_a_parent_line_mixing_rates_shows_its_tax_without_a_rate(tables, agent_client):
+    # Its shipment: 10.00 at 10.25 % (1.03) and 5.00 at 0 % (0.00): tax 1.03, no one rate.
+    customer = seattle_customer()
+    parent = SalesOrderFactory(
+        customer=customer,
+        kind="continuity_parent",
+        submitted=True,
+        subtotal=Decimal("15.00"),
+        delivery_amount=Decimal("0.00"),
+        tax_amount=Decimal("1.03"),
+        tax_jurisdiction="Seattle, WA",
+        total=Decimal("16.03"),
+    )
+    SalesOrderLineFactory(
+        order=parent,
+        line_number=1,
+        item=continuity_item(price=Decimal("15.00")),
+        unit_price=Decimal("15.00"),
+        amount=Decimal("15.00"),
+        tax_rate=None,
+        tax_amount=Decimal("1.03"),
+        gross_amount=Decimal("16.03"),
+    )
+
+    page = text(agent_client.get(reverse("orders:detail", args=[parent.number])))
+
+    assert receipt_rows(page)[0][4:] == ["15.00 USD", "15.00 USD", "", "1.03 USD"]
+    assert totals(page)[-2:] == [("Tax", "1.03 USD"), ("Total", "16.03 USD")]
