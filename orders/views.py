@@ -70,7 +70,7 @@ class ReceiptRow:
     text: str
 
 
-def order_receipt(order: SalesOrder, *, amount_due: bool) -> dict:
+def order_receipt(order: SalesOrder, *, amount_due: bool, delivery=None) -> dict:
     """The lines, the delivery line and the totals as a receipt shows them, in the order's
     currency and the page's language, as priced and stored on the order (nothing is
     computed again here). The table's amounts come without their currency, which the
@@ -79,10 +79,11 @@ def order_receipt(order: SalesOrder, *, amount_due: bool) -> dict:
 
     Where prices include tax (French TVA), the amounts are shown with their tax, the
     total is "Total TTC" and the tax is what it contains ("dont TVA"), never added on top;
-    where they exclude it (US sales tax), Subtotal + Delivery + Tax = Total."""
+    where they exclude it (US sales tax), Subtotal + Delivery + Tax = Total.
+    `delivery`: the order's sales_order_delivery, when the caller has it already."""
     currency = order.currency
     include = order.prices_include_tax
-    delivery = sales_order_delivery(order)
+    delivery = delivery or sales_order_delivery(order)
     lines = [
         {
             "line": line,
@@ -137,17 +138,15 @@ def _entry_context(order, line_form=None, error=None, delivery_form=None):
     if delivery_form is None:
         code = order.delivery_mode.code if order.delivery_mode else ""
         delivery_form = DeliveryModeForm(initial={"delivery_mode": code})
-    else:
-        # Refused: the agent's next keystroke goes back to the field, as for a method of
-        # payment.
-        delivery_form.fields["delivery_mode"].widget.attrs["autofocus"] = True
+    # A refused delivery mode keeps the focus (the template's autofocus), as a refused
+    # method of payment does; otherwise Item number has it.
     return {
         "order": order,
         "line_form": line_form or OrderLineForm(initial={"quantity": 1}),
         "delivery_form": delivery_form,
         "delivery": delivery,
         "delivery_modes": delivery_mode_list(),
-        "receipt": order_receipt(order, amount_due=False),
+        "receipt": order_receipt(order, amount_due=False, delivery=delivery),
         "previews": sales_order_continuity_previews(order),
         "error": error,
     }
@@ -165,7 +164,8 @@ def order_detail(request, number):
     order = _order(number)
     if order.status == SalesOrderStatus.OPEN:
         return _render_entry(request, order)
-    # A child order was paid by its shipment's own charge: nothing is due on it.
+    # Submitted: what was charged is on its payments (a child order's, on its shipment's
+    # charge); nothing more is due.
     receipt = order_receipt(order, amount_due=False)
     return render(
         request,
