@@ -8,6 +8,7 @@ import pytest
 
 from core.models import AuditEntry
 from orders.models import SalesOrder
+from tests.factories import continuity_item
 from tests.orders.delivery_tables import (
     delivery_and_tax_tables,
     paris_customer,
@@ -179,3 +180,29 @@ def test_prices_with_tax_carry_the_vat_inside_the_total(agent_api, order_api, ta
     )
     assert order["tax_jurisdiction"] == "France"
     assert SalesOrder.objects.get(number=number).total == Decimal("22.89")
+
+
+def test_a_program_line_carries_its_first_shipment_s_tax_and_delivery(order_api, tables):
+    # First shipment 13.99: tax 1.43 (10.25 %); delivery Standard 5.95, tax 0.61;
+    # total 13.99 + 5.95 + 1.43 + 0.61 = 21.98.
+    item = continuity_item(price=Decimal("13.99"))
+    number = order_api.create(seattle_customer().account_number)
+    order_api.add_line(number, item.item_number)
+
+    order = order_api.complete(number).json()
+
+    (line,) = order["lines"]
+    assert (line["amount"], line["tax_rate"], line["tax"], line["total"]) == (
+        "13.99",
+        "10.2500",
+        "1.43",
+        "15.42",
+    )
+    assert order["delivery"] == {
+        "mode": None,
+        "mode_name": "Standard",
+        "amount": "5.95",
+        "tax_rate": "10.2500",
+        "tax": "0.61",
+    }
+    assert (order["subtotal"], order["tax"], order["total"]) == ("13.99", "2.04", "21.98")
