@@ -1,7 +1,8 @@
 """OpenAPI links of the REST API: from an operation's answer to the operations it leads
 to, with the parameters taken from that answer. A client (or a stateful fuzzer) follows
-them through the seed procedure: find the customer, open an order, add lines, complete,
-pay, submit, look at the subscription and act on it, start a batch run and follow it.
+them through the seed procedure: find the customer, open an order, add lines (and choose
+its delivery mode), complete, pay, submit, look at the subscription and act on it, start a
+batch run and follow it.
 
 drf-spectacular has no way to declare a link, so SPECTACULAR_SETTINGS
 ["POSTPROCESSING_HOOKS"] runs `add_links` on the generated schema. The links name
@@ -64,10 +65,27 @@ LINKS: dict[tuple[str, str], dict[str, tuple[str, dict[str, str], dict | None, s
         "SetPayment": ("sales_order_payment_set", {"number": ORDER}, None, "Set the payment."),
         "Submit": ("sales_order_submit", {"number": ORDER}, None, "Submit the order."),
         "GetSalesOrder": ("sales_order_get", {"number": ORDER}, None, "The order."),
+        "SetDeliveryMode": (
+            "sales_order_delivery_mode_set",
+            {"number": ORDER},
+            None,
+            "Choose how it is delivered.",
+        ),
     },
     ("sales_order_line_add", "201"): {
         "AddLine": ("sales_order_line_add", {"number": ORDER}, None, "Add another line."),
         "Complete": ("sales_order_complete", {"number": ORDER}, None, "Finish line entry."),
+        "GetSalesOrder": ("sales_order_get", {"number": ORDER}, None, "The order."),
+        "SetDeliveryMode": (
+            "sales_order_delivery_mode_set",
+            {"number": ORDER},
+            None,
+            "Choose how it is delivered.",
+        ),
+    },
+    ("sales_order_delivery_mode_set", "200"): {
+        "AddLine": ("sales_order_line_add", {"number": ORDER}, None, "Add a line."),
+        "Complete": ("sales_order_complete", {"number": ORDER}, None, "Price it for payment."),
         "GetSalesOrder": ("sales_order_get", {"number": ORDER}, None, "The order."),
     },
     ("sales_order_complete", "200"): {

@@ -20,6 +20,7 @@ from orders.apis import (
     ItemListApi,
     SalesOrderCompleteApi,
     SalesOrderCreateApi,
+    SalesOrderDeliveryModeSetApi,
     SalesOrderDetailApi,
     SalesOrderLineAddApi,
     SalesOrderPaymentSetApi,
@@ -62,6 +63,11 @@ urlpatterns = [
         "sales-orders/<key:number>/lines/",
         SalesOrderLineAddApi.as_view(),
         name="sales-order-line-add",
+    ),
+    path(
+        "sales-orders/<key:number>/delivery-mode/",
+        SalesOrderDeliveryModeSetApi.as_view(),
+        name="sales-order-delivery-mode-set",
     ),
     path(
         "sales-orders/<key:number>/complete/",

@@ -26,6 +26,7 @@ from orders.selectors import (
     item_list,
     item_quote,
     sales_order_continuity_previews,
+    sales_order_delivery,
     sales_order_get,
     sales_order_id_get,
 )
@@ -35,6 +36,7 @@ from orders.serializers import (
     ItemSerializer,
     ItemSummarySerializer,
     SalesOrderCreateSerializer,
+    SalesOrderDeliveryModeSetSerializer,
     SalesOrderLineAddSerializer,
     SalesOrderPaymentSetSerializer,
     SalesOrderSerializer,
@@ -42,6 +44,7 @@ from orders.serializers import (
 from orders.services import (
     sales_order_complete,
     sales_order_create,
+    sales_order_delivery_mode_set,
     sales_order_line_add,
     sales_order_payment_set,
     sales_order_submit,
@@ -61,6 +64,14 @@ def _order_response(number: str, *, status_code: int = status.HTTP_200_OK) -> Re
         sales_order_continuity_previews(order) if order.status == SalesOrderStatus.OPEN else []
     )
     order.continuity_previews = [{"line": line, "quote": quote} for line, quote in previews]
+    delivery = sales_order_delivery(order)
+    order.delivery_line = {
+        "mode": delivery.chosen.code if delivery.chosen else None,
+        "mode_name": delivery.names,
+        "amount": delivery.amount,
+        "tax_rate": delivery.tax_rate,
+        "tax": delivery.tax,
+    }
     return Response(SalesOrderSerializer(order).data, status=status_code)
 
 
@@ -165,7 +176,8 @@ class SalesOrderLineAddApi(APIView):
         operation_id="sales_order_line_add",
         summary="Add a line",
         description="Add an item by its number. A continuity item is priced at what is due "
-        "at submit for it. Any change to the lines sends the order back through complete.",
+        "at submit for it. Any change to the lines (or to the delivery mode) sends the order "
+        "back through complete.",
         tags=["sales orders"],
         parameters=[ORDER_NUMBER],
         request=SalesOrderLineAddSerializer,
@@ -188,6 +200,42 @@ class SalesOrderLineAddApi(APIView):
             order_id=order_id, actor=Actor.of_user(request.user), **data.validated_data
         )
         return _order_response(number, status_code=status.HTTP_201_CREATED)
+
+
+class SalesOrderDeliveryModeSetApi(APIView):
+    permission_classes = [IsAuthenticated, CanTakeOrders]
+
+    @extend_schema(
+        operation_id="sales_order_delivery_mode_set",
+        summary="Set the delivery mode",
+        description="How the order's goods, and its programs' shipments whose event names "
+        "no mode of its own, are delivered: an active mode by its code, in any case; empty "
+        "or null, the default mode. The order is priced again (delivery charge and tax) and, "
+        "as after any change to the lines, goes back through complete.",
+        tags=["sales orders"],
+        parameters=[ORDER_NUMBER],
+        request=SalesOrderDeliveryModeSetSerializer,
+        responses={
+            200: SalesOrderSerializer,
+            **error_responses(
+                400,
+                404,
+                409,
+                refused_when="the delivery mode does not exist or is not active "
+                "(error.fields.delivery_mode)",
+            ),
+        },
+    )
+    def post(self, request, number):
+        order_id = sales_order_id_get(number=number)
+        data = SalesOrderDeliveryModeSetSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        sales_order_delivery_mode_set(
+            order_id=order_id,
+            code=data.validated_data["delivery_mode"] or "",
+            actor=Actor.of_user(request.user),
+        )
+        return _order_response(number)
 
 
 class SalesOrderCompleteApi(APIView):

@@ -41,3 +41,15 @@ class PaymentForm(forms.Form):
     def __init__(self, *args, cards=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["card"].choices = [("", "—")] + [(card.pk, str(card)) for card in cards]
+
+
+class DeliveryModeForm(forms.Form):
+    """The order's delivery mode, typed by its code like the method of payment; empty:
+    the default mode."""
+
+    delivery_mode = forms.CharField(
+        label=_("Delivery mode"),
+        max_length=20,
+        required=False,
+        widget=forms.TextInput(attrs={"list": "delivery-modes", "autocomplete": "off"}),
+    )

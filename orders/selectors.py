@@ -1,11 +1,14 @@
 import datetime
 from collections.abc import Collection
+from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db.models import Prefetch
 
 from core.dates import business_date
 from customers.models import Customer
-from orders.models import Item, SalesOrder, SalesOrderLine
+from orders.delivery import DeliveryMode, delivery_mode_default
+from orders.models import Item, SalesOrder, SalesOrderKind, SalesOrderLine, SalesOrderStatus
 from orders.programs import program_sales
 from payments.models import Payment
 
@@ -19,7 +22,7 @@ def sales_order_get(*, number: str) -> SalesOrder:
     """An order with everything its page shows, in a fixed number of queries."""
     return (
         SalesOrder.objects.select_related(
-            "customer", "parent", "ship_to", "payment_method", "payment_card"
+            "customer", "parent", "ship_to", "payment_method", "payment_card", "delivery_mode"
         )
         .prefetch_related(
             "lines__item__continuity_program",
@@ -76,3 +79,74 @@ def customer_sales_order_list_recent(customer: Customer, *, limit: int = 50) -> 
 def sales_order_labels(order_ids: Collection[int]) -> list[tuple[int, str]]:
     """Each order's id with its number."""
     return list(SalesOrder.objects.filter(pk__in=order_ids).values_list("pk", "number"))
+
+
+def delivery_mode_list() -> list[DeliveryMode]:
+    """The modes an agent may type, by code (the page's list of suggestions)."""
+    return list(DeliveryMode.objects.filter(active=True).order_by("code"))
+
+
+@dataclass(frozen=True)
+class OrderDelivery:
+    """An order's delivery line, as stored when it was priced (orders.services).
+
+    chosen: the mode the order names (None: the default mode); default: the default mode
+    (read for an open order only, which may still take it); modes: the modes the
+    delivery amount was charged by, in code order: the order's own (or the default) for
+    its goods, and each paid shipment's, whose program event may name another."""
+
+    chosen: DeliveryMode | None
+    default: DeliveryMode | None
+    modes: tuple[DeliveryMode, ...]
+    amount: Decimal
+    tax_rate: Decimal
+    tax: Decimal
+
+    @property
+    def names(self) -> str:
+        return ", ".join(mode.name for mode in self.modes)
+
+    @property
+    def shown(self) -> bool:
+        """A line of its own on the receipt: some mode was charged (0.00 when free)."""
+        return bool(self.modes) or bool(self.amount)
+
+
+def sales_order_delivery(order: SalesOrder) -> OrderDelivery:
+    """The delivery line of an order fetched by sales_order_get (one query at most, for
+    the modes of its paid shipments or its default)."""
+    lines = list(order.lines.all())
+    mode_ids: set[int] = set()
+    default = None
+    if order.kind == SalesOrderKind.CONTINUITY_CHILD:
+        # A child order keeps the mode its shipment was charged by.
+        if order.delivery_mode_id:
+            mode_ids.add(order.delivery_mode_id)
+    else:
+        for line in lines:
+            if line.item.is_continuity:
+                mode_ids.update(
+                    shipment["delivery_mode_id"]
+                    for shipment in line.paid_shipments or []
+                    if shipment.get("delivery_mode_id")
+                )
+        own_goods = any(not line.item.is_continuity for line in lines)
+        if order.status == SalesOrderStatus.OPEN or (own_goods and not order.delivery_mode_id):
+            default = delivery_mode_default()
+        if own_goods:
+            own = order.delivery_mode or default
+            if own is not None:
+                mode_ids.add(own.pk)
+    known = {mode.pk: mode for mode in (order.delivery_mode, default) if mode is not None}
+    missing = mode_ids - set(known)
+    if missing:
+        known.update(DeliveryMode.objects.in_bulk(missing))
+    modes = sorted((known[pk] for pk in mode_ids if pk in known), key=lambda mode: mode.code)
+    return OrderDelivery(
+        chosen=order.delivery_mode,
+        default=default,
+        modes=tuple(modes),
+        amount=order.delivery_amount,
+        tax_rate=order.delivery_tax_rate,
+        tax=order.delivery_tax_amount,
+    )

@@ -12,9 +12,17 @@ from core.rest_fields import (
 from customers.serializers import AddressSerializer, CustomerRefSerializer
 from orders.models import SalesOrderKind, SalesOrderStatus
 from orders.programs import program_sales
+from orders.tax.models import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS
 from payments.serializers import CardSerializer, PaymentSerializer, money_field
 
 MAX_ID = 2**63 - 1
+
+
+def rate_field(**kwargs) -> serializers.DecimalField:
+    """A tax rate in percent, as a decimal string: "10.2500" is 10.25 %."""
+    return serializers.DecimalField(
+        max_digits=RATE_MAX_DIGITS, decimal_places=RATE_DECIMAL_PLACES, **kwargs
+    )
 
 
 # --- Items -------------------------------------------------------------------------------
@@ -104,6 +112,17 @@ class SalesOrderPaymentSetSerializer(serializers.Serializer):
     )
 
 
+class SalesOrderDeliveryModeSetSerializer(serializers.Serializer):
+    delivery_mode = StrictCharField(
+        max_length=20,
+        allow_blank=True,
+        allow_null=True,
+        help_text="An active delivery mode's code, in upper or lower case, e.g. STD. Empty "
+        "or null: the default mode. One that does not exist or is not active: 400, in "
+        "error.fields.delivery_mode.",
+    )
+
+
 # --- Sales orders: responses -------------------------------------------------------------
 
 
@@ -115,6 +134,33 @@ class SalesOrderLineSerializer(serializers.Serializer):
     unit_price = money_field()
     amount = money_field()
     continuity_start_date = serializers.DateField(allow_null=True)
+    tax_rate = rate_field(
+        allow_null=True,
+        help_text="In percent. null on a continuity line whose shipments paid at submit "
+        "mix rates (its tax is theirs, added up).",
+    )
+    tax = money_field(source="tax_amount")
+    total = money_field(
+        source="gross_amount",
+        help_text="The line with its tax: the amount plus the tax where prices exclude tax, "
+        "the amount itself where they include it.",
+    )
+
+
+class SalesOrderDeliverySerializer(serializers.Serializer):
+    """The order's delivery line, as priced."""
+
+    mode = serializers.CharField(
+        allow_null=True, help_text="The code of the mode the order names; null: the default."
+    )
+    mode_name = serializers.CharField(
+        help_text="The name (in the request's language) of the mode the delivery was "
+        "charged by, or of each, comma-separated, when program events name their own; empty "
+        "when no mode applies."
+    )
+    amount = money_field()
+    tax_rate = rate_field(help_text="In percent.")
+    tax = money_field()
 
 
 class ChildOrderSerializer(serializers.Serializer):
@@ -139,10 +185,21 @@ class SalesOrderSerializer(serializers.Serializer):
     )
     ship_to = AddressSerializer(allow_null=True)
     currency = serializers.CharField()
+    prices_include_tax = serializers.BooleanField(
+        help_text="true (e.g. EUR, VAT): amounts include their tax, and total = subtotal + "
+        "delivery; false (e.g. USD, sales tax): total = subtotal + delivery + tax."
+    )
+    subtotal = money_field(help_text="The lines' amounts, as priced.")
+    delivery = SalesOrderDeliverySerializer(source="delivery_line")
+    tax = money_field(source="tax_amount", help_text="Every line's tax, delivery's included.")
     total = money_field()
+    tax_jurisdiction = serializers.CharField(
+        help_text='Where the tax was collected, e.g. "Seattle, WA"; empty: no tax.'
+    )
     amount_due = money_field(help_text="Charged at submit.")
     completed_at = serializers.DateTimeField(
-        allow_null=True, help_text="Set by complete; cleared by any change to the lines."
+        allow_null=True,
+        help_text="Set by complete; cleared by any change to the lines or the delivery mode.",
     )
     payment_method = serializers.CharField(source="payment_method.code", allow_null=True)
     payment_card = CardSerializer(allow_null=True)

@@ -15,6 +15,7 @@ urlpatterns = [
         views.order_line_start_date,
         name="line_start_date",
     ),
+    path("<str:number>/delivery-mode/", views.order_delivery_mode_set, name="delivery_mode_set"),
     path("<str:number>/complete/", views.order_complete, name="complete"),
     path("<str:number>/summary/", views.order_summary, name="summary"),
     path("<str:number>/cards/", views.order_card_add, name="card_add"),

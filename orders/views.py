@@ -1,24 +1,36 @@
 """Order entry pages: thin over orders.services. Each POST calls one service and shows its
 refusal next to the field it concerns."""
 
+from dataclasses import dataclass
+from decimal import Decimal
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import localize
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
 from core.actors import Actor
 from core.errors import Conflict
+from core.formatting import amount_text, money_text
 from core.forms import form_service_call
 from core.roles import can_take_orders, role_required
-from orders.forms import OrderLineForm, PaymentForm, StartDateForm
-from orders.models import SalesOrder, SalesOrderStatus
-from orders.selectors import sales_order_continuity_previews, sales_order_get
+from orders.forms import DeliveryModeForm, OrderLineForm, PaymentForm, StartDateForm
+from orders.models import SalesOrder, SalesOrderKind, SalesOrderStatus
+from orders.selectors import (
+    delivery_mode_list,
+    sales_order_continuity_previews,
+    sales_order_delivery,
+    sales_order_get,
+)
 from orders.services import (
     sales_order_complete,
+    sales_order_delivery_mode_set,
     sales_order_line_add,
     sales_order_line_remove,
     sales_order_line_set_start_date,
@@ -41,17 +53,107 @@ def _is_fragment(request) -> bool:
     return request.headers.get("X-Requested-With") == "fetch"
 
 
-def _entry_context(order, line_form=None, error=None):
+def rate_text(rate: Decimal) -> str:
+    """A tax rate as a receipt prints it: 10.25 %, 20 %, 5,5 % in French."""
+    rate = rate.normalize()
+    if rate == rate.to_integral_value():
+        rate = rate.quantize(Decimal(1))
+    return f"{localize(rate)}\N{NO-BREAK SPACE}%"
+
+
+@dataclass(frozen=True)
+class ReceiptRow:
+    """One row of the totals under the lines: `key` names it for the page (data-total)."""
+
+    key: str
+    label: str
+    text: str
+
+
+def order_receipt(order: SalesOrder, *, amount_due: bool, delivery=None) -> dict:
+    """The lines, the delivery line and the totals as a receipt shows them, in the order's
+    currency and the page's language, as priced and stored on the order (nothing is
+    computed again here). The table's amounts come without their currency, which the
+    template adds in a span a phone's narrow grid hides, as on the other grids; the
+    totals are money_text.
+
+    Where prices include tax (French TVA), the amounts are shown with their tax, the
+    total is "Total TTC" and the tax is what it contains ("dont TVA"), never added on top;
+    where they exclude it (US sales tax), Subtotal + Delivery + Tax = Total.
+    `delivery`: the order's sales_order_delivery, when the caller has it already."""
+    currency = order.currency
+    include = order.prices_include_tax
+    delivery = delivery or sales_order_delivery(order)
+    lines = [
+        {
+            "line": line,
+            "unit_price": amount_text(line.unit_price),
+            "amount": amount_text(line.amount),
+            # A continuity parent's line mixing its shipments' rates has none of its own.
+            "tax_rate": rate_text(line.tax_rate) if line.tax_rate is not None else "",
+            "tax": amount_text(line.tax_amount),
+        }
+        for line in order.lines.all()
+    ]
+    if include:
+        rows = [
+            ReceiptRow("subtotal", _("Subtotal"), money_text(order.subtotal, currency)),
+            ReceiptRow("delivery", _("Delivery"), money_text(order.delivery_amount, currency)),
+            ReceiptRow("total", _("Total incl. VAT"), money_text(order.total, currency)),
+            ReceiptRow("tax", _("of which VAT"), money_text(order.tax_amount, currency)),
+        ]
+    else:
+        rows = [
+            ReceiptRow(
+                "subtotal",
+                pgettext("before tax", "Subtotal"),
+                money_text(order.subtotal, currency),
+            ),
+            ReceiptRow("delivery", _("Delivery"), money_text(order.delivery_amount, currency)),
+            ReceiptRow("tax", _("Tax"), money_text(order.tax_amount, currency)),
+            ReceiptRow("total", _("Total"), money_text(order.total, currency)),
+        ]
+    if amount_due:
+        rows.append(
+            ReceiptRow("amount_due", _("Amount due now"), money_text(order.amount_due, currency))
+        )
+    return {
+        "lines": lines,
+        "delivery": {
+            "shown": delivery.shown,
+            "names": delivery.names,
+            "amount": amount_text(delivery.amount),
+            "tax_rate": rate_text(delivery.tax_rate) if delivery.modes else "",
+            "tax": amount_text(delivery.tax),
+        },
+        "rows": rows,
+        "amount_due": money_text(order.amount_due, currency),
+        "prices_include_tax": include,
+        "tax_jurisdiction": order.tax_jurisdiction,
+    }
+
+
+def _entry_context(order, line_form=None, error=None, delivery_form=None):
+    delivery = sales_order_delivery(order)
+    if delivery_form is None:
+        code = order.delivery_mode.code if order.delivery_mode else ""
+        delivery_form = DeliveryModeForm(initial={"delivery_mode": code})
+    # A refused delivery mode keeps the focus (the template's autofocus), as a refused
+    # method of payment does; otherwise Item number has it.
     return {
         "order": order,
         "line_form": line_form or OrderLineForm(initial={"quantity": 1}),
+        "delivery_form": delivery_form,
+        "delivery": delivery,
+        "delivery_modes": delivery_mode_list(),
+        "receipt": order_receipt(order, amount_due=False, delivery=delivery),
         "previews": sales_order_continuity_previews(order),
         "error": error,
     }
 
 
-def _render_entry(request, order, *, line_form=None, error=None, status=200):
-    context = _entry_context(order, line_form, error)
+def _render_entry(request, order, *, line_form=None, error=None, delivery_form=None, status=200):
+    context = _entry_context(order, line_form, error, delivery_form)
     template = "orders/partials/entry.html" if _is_fragment(request) else "orders/entry.html"
     return render(request, template, context, status=status)
 
@@ -62,7 +164,18 @@ def order_detail(request, number):
     order = _order(number)
     if order.status == SalesOrderStatus.OPEN:
         return _render_entry(request, order)
-    return render(request, "orders/detail.html", {"order": order})
+    # Submitted: what was charged is on its payments (a child order's, on its shipment's
+    # charge); nothing more is due.
+    receipt = order_receipt(order, amount_due=False)
+    return render(
+        request,
+        "orders/detail.html",
+        {
+            "order": order,
+            "receipt": receipt,
+            "child": order.kind == SalesOrderKind.CONTINUITY_CHILD,
+        },
+    )
 
 
 @require_POST
@@ -126,6 +239,27 @@ def order_line_start_date(request, number, line_number):
 
 @require_POST
 @role_required(can_take_orders)
+def order_delivery_mode_set(request, number):
+    order = _order(number)
+    form = DeliveryModeForm(request.POST)
+    if form.is_valid():
+        form_service_call(
+            form,
+            sales_order_delivery_mode_set,
+            order_id=order.pk,
+            code=form.cleaned_data["delivery_mode"],
+            actor=Actor.of_user(request.user),
+        )
+    if form.errors:
+        return _render_entry(request, _order(number), delivery_form=form, status=400)
+    # As any change to the lines: the order is priced again and Complete shows the new
+    # amount due before the payment.
+    messages.success(request, _("Delivery mode changed: Complete shows the order's new total."))
+    return redirect("orders:detail", number=number)
+
+
+@require_POST
+@role_required(can_take_orders)
 def order_complete(request, number):
     order = _order(number)
     try:
@@ -164,6 +298,7 @@ def _summary_context(order, *, payment_form=None, card_form=None, error=None, in
     return {
         "focus": focus,
         "order": order,
+        "receipt": order_receipt(order, amount_due=True),
         "payment_form": payment_form,
         "card_form": card_form or CardForm(initial={"name_on_card": order.customer.full_name}),
         "card_dialog_open": card_form is not None and bool(card_form.errors),

@@ -27,6 +27,7 @@ OPERATIONS = {
     ("post", "/api/v1/sales-orders/"),
     ("get", "/api/v1/sales-orders/{number}/"),
     ("post", "/api/v1/sales-orders/{number}/lines/"),
+    ("post", "/api/v1/sales-orders/{number}/delivery-mode/"),
     ("post", "/api/v1/sales-orders/{number}/complete/"),
     ("post", "/api/v1/sales-orders/{number}/payments/"),
     ("post", "/api/v1/sales-orders/{number}/submit/"),
@@ -46,6 +47,7 @@ WITH_BODY = {
     ("post", "/api/v1/customers/{account_number}/cards/"),
     ("post", "/api/v1/sales-orders/"),
     ("post", "/api/v1/sales-orders/{number}/lines/"),
+    ("post", "/api/v1/sales-orders/{number}/delivery-mode/"),
     ("post", "/api/v1/sales-orders/{number}/payments/"),
     ("post", "/api/v1/subscriptions/{subscription_id}/{action}/"),
     ("post", "/api/v1/subscriptions/{subscription_id}/release-hold/"),
@@ -116,6 +118,7 @@ def test_request_bodies_are_named_after_their_operation_once(generated):
         "CardAddRequest",
         "SalesOrderCreateRequest",
         "SalesOrderLineAddRequest",
+        "SalesOrderDeliveryModeSetRequest",
         "SalesOrderPaymentSetRequest",
         "SubscriptionActionRequest",
         "SubscriptionReleaseHoldRequest",
@@ -272,6 +275,7 @@ def test_links_chain_the_seed_procedure(generated):
         "sales_order_payment_set",
         "sales_order_submit",
         "sales_order_get",
+        "sales_order_delivery_mode_set",
     }
     assert {link["parameters"]["number"] for link in created.values()} == {"$response.body#/number"}
     assert customer["NewSalesOrder"]["requestBody"] == {
@@ -304,4 +308,4 @@ def test_every_link_names_an_operation_and_its_parameters(generated):
                 names = {p["name"] for p in target.get("parameters", [])}
                 assert set(link.get("parameters", {})) <= names, link
                 count += 1
-    assert count == 27
+    assert count == 32

@@ -50,6 +50,7 @@ from core.dates import business_date
 from core.limits import QUANTITY_MAX
 from customers.models import Address, Customer
 from devdata.demo import DEMO_PASSWORD
+from orders.delivery import DeliveryMode
 from orders.models import Item, SalesOrder
 from orders.services import sales_order_complete, sales_order_create, sales_order_line_add
 from payments.services import card_add
@@ -167,9 +168,9 @@ def codes_refused(max_length: int) -> st.SearchStrategy:
 
 @dataclass
 class World:
-    """What the forms act on: an open order with a line, a completed one, a continuity
-    order line whose program asks for a start date, a subscription with its shipments,
-    a shipment whose charge is unknown and a subscription on a payment hold."""
+    """What the forms act on: an open order with a line, a completed one, a delivery mode, a
+    continuity order line whose program asks for a start date, a subscription with its
+    shipments, a shipment whose charge is unknown and a subscription on a payment hold."""
 
     objects: dict = field(default_factory=dict)
 
@@ -258,6 +259,15 @@ FORMS = [
         lambda world: {"start_date": _later(10)(world)},
         {"start_date": dates_refused(earliest=business_date() - datetime.timedelta(days=1))},
         shown_in="error",
+    ),
+    Form(
+        "order delivery mode",
+        _order_url("orders:delivery_mode_set"),
+        # Typed in lower case, as an agent may.
+        lambda world: {"delivery_mode": world["delivery_mode"].code.lower()},
+        # Empty is the default mode, which is valid.
+        {"delivery_mode": codes_refused(20).filter(lambda value: value not in EMPTY)},
+        shown_in="delivery_form",
     ),
     Form("order card", _order_url("orders:card_add"), _card_valid, CARD_FIELDS, "card_form"),
     Form(
@@ -624,6 +634,12 @@ def world(demo, sell):
     sales_order_line_add(order_id=completed_order.pk, item_number="0013", actor=actor)
     sales_order_complete(order_id=completed_order.pk, actor=actor)
 
+    # A mode the delivery mode form may choose. Its id is none the bad choices of the other
+    # forms name (the admin's event form reads "٣" as 3, and must find no mode there).
+    delivery_mode = DeliveryMode.objects.create(
+        pk=987_654, code="WORLDEXP", name_en="Express", name_fr="Express", amount="14.95"
+    )
+
     subscription = Subscription.objects.get(parent_order=sell())
     address = Address.objects.create(
         customer=karen, kind="shipping", street="2 Elm St", city="Springfield", postal_code="1"
@@ -639,6 +655,7 @@ def world(demo, sell):
             "open_order": open_order,
             "program_line": program_line.line_number,
             "completed_order": completed_order,
+            "delivery_mode": delivery_mode,
             "card": card,
             "subscription": subscription,
             "third": subscription.occurrences.get(sequence=3),
