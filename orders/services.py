@@ -22,7 +22,7 @@ from core.notifications import NotificationEvent, notifications_add
 from core.services import audit_record, status_change
 from customers.models import Customer
 from customers.selectors import customer_default_ship_to
-from orders.delivery import delivery_mode_get_by_code
+from orders.delivery import delivery_mode_default, delivery_mode_get_by_code
 from orders.models import (
     SALES_ORDER_STATUS,
     Item,
@@ -496,6 +496,10 @@ def _submit(order: SalesOrder, *, payment, actor: Actor) -> None:
         line for line in order.lines.select_related("item") if line.item.is_continuity
     ]
     order.kind = SalesOrderKind.CONTINUITY_PARENT if continuity_lines else SalesOrderKind.STANDARD
+    # The default mode it was priced with is kept by name: a submitted order says which
+    # mode its delivery line charged even after the administrator picks another default.
+    if order.delivery_mode_id is None:
+        order.delivery_mode = delivery_mode_default()
     status_change(
         order,
         machine=SALES_ORDER_STATUS,
@@ -503,7 +507,7 @@ def _submit(order: SalesOrder, *, payment, actor: Actor) -> None:
         actor=actor,
         customer_id=order.customer_id,
         details={"payment": payment.idempotency_key if payment else ""},
-        update_fields=("order_date", "submitted_at", "kind"),
+        update_fields=("order_date", "submitted_at", "kind", "delivery_mode"),
     )
     # Each program line starts its subscription (the continuity app, orders.programs).
     programs = [
