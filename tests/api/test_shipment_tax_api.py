@@ -81,9 +81,7 @@ def test_a_tax_inclusive_shipment_says_its_total_holds_the_tax(taxed, agent_api,
     assert [line["total"] for line in shipment["lines"]] == ["17.99", "9.99"]
 
 
-def test_each_sale_says_what_it_paid_for_and_a_refund_keeps_its_amount(
-    taxed, agent_api, sell
-):
+def test_each_sale_says_what_it_paid_for_and_a_refund_keeps_its_amount(taxed, agent_api, sell):
     order = sell()
     subscription = Subscription.objects.get(parent_order=order)
     second = Occurrence.objects.get(subscription=subscription, sequence=2)
@@ -123,5 +121,6 @@ def test_the_order_api_shows_what_each_of_its_sales_paid_for(taxed, agent_api, s
     response = agent_api.get(f"/api/v1/sales-orders/{order.number}/")
 
     assert response.status_code == 200, response.content
-    sales = {payment["occurrence"]: payment["paid_parts"] for payment in response.json()["payments"]}
+    payments = response.json()["payments"]
+    sales = {payment["occurrence"]: payment["paid_parts"] for payment in payments}
     assert sales[None]["tax"] == sales[second.pk]["tax"] == "3.47"

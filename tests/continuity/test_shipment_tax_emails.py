@@ -19,9 +19,7 @@ from tests.continuity.tax_setup import french_customer_in_euros, tax_and_deliver
 
 pytestmark = pytest.mark.django_db
 
-SEATTLE_PARTS = (
-    "Subtotal: 27.98 USD\nDelivery: 5.95 USD\nTax: 3.47 USD\nTotal: 37.40 USD\n"
-)
+SEATTLE_PARTS = "Subtotal: 27.98 USD\nDelivery: 5.95 USD\nTax: 3.47 USD\nTotal: 37.40 USD\n"
 LYON_PARTS = (
     "Sous-total\u00a0: 27,98 EUR\nLivraison\u00a0: 5,95 EUR\n"
     "Total TTC\u00a0: 33,93 EUR\ndont TVA\u00a0: 5,65 EUR\n"
