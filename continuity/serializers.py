@@ -253,7 +253,19 @@ class ActionEffectSerializer(serializers.Serializer):
     shipment = serializers.IntegerField(allow_null=True)
     ship_date = serializers.DateField(allow_null=True)
     day = serializers.DateField(allow_null=True)
-    amount = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    amount = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        help_text="A shipment's whole charge (goods, delivery and tax): what is charged, "
+        "refunded, or charged after the change.",
+    )
+    before = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        help_text="ship_to_repriced: the charge before the change.",
+    )
     text = serializers.CharField()
 
 

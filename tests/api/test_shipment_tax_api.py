@@ -9,6 +9,7 @@ from batch.models import BatchJob
 from continuity.models import Occurrence, Subscription
 from continuity.subscription_actions.cancel import subscription_cancel
 from core.actors import Actor
+from customers.models import Address, AddressKind
 from tests.batch.conftest import days
 from tests.continuity.tax_setup import french_customer_in_euros, tax_and_delivery_set_up
 from tests.continuity.test_shipment_tax_emails import run
@@ -124,3 +125,35 @@ def test_the_order_api_shows_what_each_of_its_sales_paid_for(taxed, agent_api, s
     payments = response.json()["payments"]
     sales = {payment["occurrence"]: payment["paid_parts"] for payment in payments}
     assert sales[None]["tax"] == sales[second.pk]["tax"] == "3.47"
+
+
+def test_a_ship_to_change_preview_gives_the_new_charge_and_the_old(taxed, agent_api, sell):
+    subscription = Subscription.objects.get(parent_order=sell())
+    portland = Address.objects.create(
+        customer=subscription.customer,
+        kind=AddressKind.SHIPPING,
+        name="Karen Berg",
+        street="1 Burnside Street",
+        city="Portland",
+        state="OR",
+        postal_code="97205",
+        country="US",
+    )
+
+    response = agent_api.post(
+        f"/api/v1/subscriptions/{subscription.pk}/change_ship_to/",
+        {"reason_code": "MOVED", "address": portland.pk, "preview": True},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.content
+    # No jurisdiction taxes Oregon: 27.98 + 5.95 = 33.93 instead of 37.40.
+    assert [
+        (effect["what"], effect["shipment"], effect["amount"], effect["before"])
+        for effect in response.json()["effects"]
+    ] == [
+        ("ship_to", 1, None, None),
+        ("ship_to_repriced", 2, "33.93", "37.40"),
+        ("ship_to_repriced", 3, "33.93", "37.40"),
+    ]
+    assert Subscription.objects.get(pk=subscription.pk).ship_to_id != portland.pk
