@@ -188,6 +188,7 @@ class SubscriptionActionApi(APIView):
                             "ship_date": effect.occurrence.ship_date if effect.occurrence else None,
                             "day": effect.day,
                             "amount": effect.amount,
+                            "before": effect.before,
                             "text": effect_text(effect, subscription.currency),
                         }
                         for effect in preview.effects

@@ -165,6 +165,11 @@ def _child_orders_notify(orders: list[tuple[str, list[_PaidShipment]]]) -> None:
                     "amount": str(sum((shipment.amount for shipment in group), ZERO)),
                     "currency": group[0].currency,
                     "ship_to": ship_to,
+                    # What the amount is made of, as the receipt shows it.
+                    "subtotal": str(sum((shipment.subtotal for shipment in group), ZERO)),
+                    "delivery": str(sum((shipment.delivery_amount for shipment in group), ZERO)),
+                    "tax": str(sum((shipment.tax_amount for shipment in group), ZERO)),
+                    "prices_include_tax": "yes" if group[0].prices_include_tax else "",
                 },
             )
         )

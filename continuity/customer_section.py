@@ -23,7 +23,9 @@ def customer_subscription_list(customer: Customer) -> list[Subscription]:
         ).prefetch_related(
             Prefetch(
                 "occurrences",
-                queryset=Occurrence.objects.select_related("child_order").order_by("sequence"),
+                queryset=Occurrence.objects.select_related("child_order", "delivery_mode").order_by(
+                    "sequence"
+                ),
             )
         )
     )

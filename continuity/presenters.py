@@ -16,10 +16,13 @@ def effect_text(effect: Effect, currency: str) -> str:
         "amount": money_text(amount, currency),
         "before": money_text(effect.before, currency) if effect.before is not None else "",
         "order": occurrence.child_order.number if occurrence and occurrence.child_order_id else "",
+        **_parts(occurrence, currency),
     }
     texts = {
         "skip": _("Shipment %(sequence)s of %(date)s (%(amount)s) is not charged and not sent."),
-        "refund": _("%(amount)s paid for shipment %(sequence)s is refunded to the card."),
+        "refund": _(
+            "%(amount)s paid for shipment %(sequence)s is refunded to the card: %(parts)s."
+        ),
         "move": _(
             "Shipment %(sequence)s moves from %(date)s to %(day)s; it is charged and "
             "sent by its new date."
@@ -50,3 +53,20 @@ def effect_text(effect: Effect, currency: str) -> str:
         ),
     }
     return texts[effect.what] % values
+
+
+def _parts(occurrence, currency: str) -> dict:
+    """The parts of a shipment's whole charge, as a refund of it gives them back: goods,
+    delivery and tax (where prices include tax, the tax is inside and said so)."""
+    if occurrence is None:
+        return {"parts": ""}
+    values = {
+        "subtotal": money_text(occurrence.subtotal, currency),
+        "delivery": money_text(occurrence.delivery_amount, currency),
+        "tax": money_text(occurrence.tax_amount, currency),
+    }
+    if occurrence.prices_include_tax:
+        text = _("goods %(subtotal)s, delivery %(delivery)s, of which VAT %(tax)s")
+    else:
+        text = _("goods %(subtotal)s, delivery %(delivery)s, tax %(tax)s")
+    return {"parts": text % values}

@@ -4,6 +4,7 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Case, Count, Prefetch, Q, Sum, Value, When
 
@@ -24,8 +25,10 @@ from continuity.models import (
     Subscription,
     SubscriptionStatus,
 )
+from continuity.pricing import occurrence_fresh_price
 from continuity.refunds import refunds_owed
 from core.money import CENT, ZERO
+from orders.tax.provider import TaxUnavailable
 from payments.models import Payment
 from payments.selectors import payment_unanswered_list
 
@@ -194,7 +197,9 @@ def subscription_get(*, subscription_id: int) -> Subscription:
         .prefetch_related(
             Prefetch(
                 "occurrences",
-                queryset=Occurrence.objects.select_related("child_order", "payment")
+                queryset=Occurrence.objects.select_related(
+                    "child_order", "payment", "delivery_mode"
+                )
                 .prefetch_related("lines__item")
                 .order_by("sequence"),
             )
@@ -209,7 +214,7 @@ def subscription_get(*, subscription_id: int) -> Subscription:
             | Q(original__paid_occurrences__subscription=subscription)
         )
         .distinct()
-        .select_related("method", "card", "sales_order")
+        .select_related("method", "card", "sales_order", "occurrence")
         .order_by("id")
     )
     child_orders = {
@@ -233,9 +238,9 @@ def subscription_page_get(*, subscription_id: int) -> Subscription:
             "customer__addresses",
             Prefetch(
                 "occurrences",
-                queryset=Occurrence.objects.select_related("child_order", "payment").order_by(
-                    "sequence"
-                ),
+                queryset=Occurrence.objects.select_related(
+                    "child_order", "payment", "delivery_mode"
+                ).order_by("sequence"),
             ),
             Prefetch(
                 "occurrences__payments",
@@ -246,19 +251,82 @@ def subscription_page_get(*, subscription_id: int) -> Subscription:
     )
 
 
+# The shipments not charged yet whose charge the subscription page works out again: the
+# next few only, each costing a handful of queries (its lines and the tax tables).
+FRESH_CHARGE_SHIPMENTS = 3
+
+
+@dataclass(frozen=True)
+class FreshCharge:
+    """What a shipment not charged yet would be charged now (the charge step taxes it
+    again first, continuity.charging.prepare): `total`, or `unavailable`, the reason its
+    tax cannot be computed (the charge would be refused for the same reason)."""
+
+    total: Decimal | None = None
+    unavailable: str = ""
+
+
+def subscription_fresh_charges(
+    subscription: Subscription, *, limit: int = FRESH_CHARGE_SHIPMENTS
+) -> dict[int, FreshCharge]:
+    """For the next `limit` shipments not charged yet (scheduled or declined, in sequence
+    order, from the prefetched `subscription.occurrences`): their charge if priced now for
+    the subscription's ship-to at the rates of their ship date, by shipment id. Reads
+    only; a shipment whose charge is unchanged is left out."""
+    waiting = [
+        occurrence
+        for occurrence in subscription.occurrences.all()
+        if occurrence.status in AWAITING_CHARGE
+    ][:limit]
+    fresh = {}
+    for occurrence in waiting:
+        try:
+            price, _lines = occurrence_fresh_price(occurrence, ship_to=subscription.ship_to)
+        except TaxUnavailable as error:
+            fresh[occurrence.pk] = FreshCharge(unavailable=str(error.message))
+            continue
+        if price.total != occurrence.amount:
+            fresh[occurrence.pk] = FreshCharge(total=price.total)
+    return fresh
+
+
 @dataclass(frozen=True)
 class ForecastDay:
+    """One day's charges (count, whole charges, of which delivery, tax) and shipments, in
+    one currency."""
+
     day: datetime.date
     charges: int
     charge_amount: Decimal
+    charge_delivery: Decimal
+    charge_tax: Decimal
     shipments: int
     shipment_amount: Decimal
 
 
+def forecast_currencies() -> list[str]:
+    """The currencies of shipments of active subscriptions, the default one first: the
+    forecast shows one at a time (amounts of two currencies are never added)."""
+    found = set(
+        Occurrence.objects.filter(subscription__status=SubscriptionStatus.ACTIVE)
+        .order_by()
+        .values_list("currency", flat=True)
+        .distinct()
+    )
+    default = settings.CURRENCY
+    return [default, *sorted(found - {default})]
+
+
 def forecast(
-    *, start: datetime.date, days: int = 60, item_id: int | None = None
+    *,
+    start: datetime.date,
+    days: int = 60,
+    item_id: int | None = None,
+    currency: str | None = None,
 ) -> list[ForecastDay]:
-    """Charges and shipments expected per day from `start`, for `days` days.
+    """Charges and shipments expected per day from `start`, for `days` days, of shipments
+    in `currency` (None: the default currency). Amounts are shipments' whole charges
+    (goods, delivery and tax), with their delivery and tax beside them.
 
     A shipment not yet paid is charged on its ship date minus the payment lead days (a
     declined one on its next attempt; one already overdue, on the start day); a shipment
@@ -267,7 +335,9 @@ def forecast(
     """
     end = start + datetime.timedelta(days=days - 1)
     lead = datetime.timedelta(days=ContinuityParameters.load().payment_lead_days)
-    running = Occurrence.objects.filter(subscription__status=SubscriptionStatus.ACTIVE)
+    running = Occurrence.objects.filter(
+        subscription__status=SubscriptionStatus.ACTIVE, currency=currency or settings.CURRENCY
+    )
     if item_id is not None:
         running = running.filter(subscription__item_id=item_id)
     charges: dict[datetime.date, list] = {}
@@ -275,16 +345,23 @@ def forecast(
         status__in=PAYMENT_JOB_STATUSES,
         ship_date__lte=end + lead,
     )
-    for ship_date, retry_on, count, amount in (
+    for ship_date, retry_on, count, amount, delivery, tax in (
         to_charge.values("ship_date", "next_payment_attempt_on")
-        .annotate(count=Count("pk"), amount=Sum("amount"))
-        .values_list("ship_date", "next_payment_attempt_on", "count", "amount")
+        .annotate(
+            count=Count("pk"),
+            amount=Sum("amount"),
+            delivery=Sum("delivery_amount"),
+            tax=Sum("tax_amount"),
+        )
+        .values_list("ship_date", "next_payment_attempt_on", "count", "amount", "delivery", "tax")
     ):
         day = max(retry_on or ship_date - lead, start)
         if day <= end:
-            totals = charges.setdefault(day, [0, ZERO])
+            totals = charges.setdefault(day, [0, ZERO, ZERO, ZERO])
             totals[0] += count
             totals[1] += amount
+            totals[2] += delivery
+            totals[3] += tax
     shipments = {
         ship_date: (count, amount)
         for ship_date, count, amount in running.filter(ship_date__range=(start, end))
@@ -296,10 +373,20 @@ def forecast(
     result = []
     for offset in range(days):
         day = start + datetime.timedelta(days=offset)
-        charge_count, charge_amount = charges.get(day, (0, ZERO))
+        charge_count, charge_amount, charge_delivery, charge_tax = charges.get(
+            day, (0, ZERO, ZERO, ZERO)
+        )
         shipment_count, shipment_amount = shipments.get(day, (0, ZERO))
         result.append(
-            ForecastDay(day, charge_count, charge_amount, shipment_count, shipment_amount)
+            ForecastDay(
+                day,
+                charge_count,
+                charge_amount,
+                charge_delivery,
+                charge_tax,
+                shipment_count,
+                shipment_amount,
+            )
         )
     return result
 

@@ -1,6 +1,8 @@
 """API representations of continuity programs, quotes (planned shipments) and
 subscriptions with their shipments."""
 
+from django.db.models import prefetch_related_objects
+from django.db.models.manager import BaseManager
 from rest_framework import serializers
 
 from continuity.models import HoldReason, OccurrenceStatus, SubscriptionStatus
@@ -14,6 +16,7 @@ from core.rest_fields import (
 )
 from customers.serializers import AddressSerializer, CustomerRefSerializer
 from orders.serializers import ChildOrderSerializer
+from orders.tax.models import RATE_DECIMAL_PLACES, RATE_MAX_DIGITS
 from payments.serializers import CardSerializer, PaymentSerializer, money_field
 
 
@@ -105,24 +108,70 @@ class ContinuityPreviewSerializer(serializers.Serializer):
     quote = ProgramQuoteSerializer()
 
 
+def rate_field(**kwargs) -> serializers.DecimalField:
+    return serializers.DecimalField(
+        max_digits=RATE_MAX_DIGITS, decimal_places=RATE_DECIMAL_PLACES, **kwargs
+    )
+
+
 class OccurrenceLineSerializer(serializers.Serializer):
     line_number = serializers.IntegerField()
     item_number = serializers.CharField(source="item.item_number")
     item_name = serializers.CharField(source="item.name")
     quantity = serializers.IntegerField()
     unit_price = money_field()
-    amount = money_field()
+    amount = money_field(help_text="Quantity x unit price, as priced.")
+    tax_rate = rate_field(allow_null=True, help_text="A percentage: 10.2500 is 10.25 %.")
+    tax = money_field(source="tax_amount")
+    total = money_field(
+        source="gross_amount",
+        help_text="The line with its tax (the amount itself where prices include tax).",
+    )
+
+
+class OccurrenceDeliverySerializer(serializers.Serializer):
+    """A shipment's delivery charge, a line of its own."""
+
+    mode = serializers.CharField(
+        source="delivery_mode.code", allow_null=True, help_text="Its delivery mode's code."
+    )
+    amount = money_field(source="delivery_amount", help_text="As priced.")
+    tax_rate = rate_field(source="delivery_tax_rate", help_text="A percentage.")
+    tax = money_field(source="delivery_tax_amount")
+
+
+class OccurrenceListSerializer(serializers.ListSerializer):
+    def to_representation(self, data):
+        # Each shipment's delivery mode in one query per list, whoever loaded the shipments
+        # (a selector that joined them already is not asked again).
+        occurrences = list(data.all() if isinstance(data, BaseManager) else data)
+        prefetch_related_objects(occurrences, "delivery_mode")
+        return super().to_representation(occurrences)
 
 
 class OccurrenceSerializer(serializers.Serializer):
-    """One planned shipment of a subscription."""
+    """One planned shipment of a subscription, priced as a billed document of its own:
+    its lines, its delivery charge and their tax. `total` (= `amount`) is its whole
+    charge: subtotal + delivery + tax where prices exclude tax, subtotal + delivery where
+    they include it (the tax is inside)."""
+
+    class Meta:
+        list_serializer_class = OccurrenceListSerializer
 
     id = serializers.IntegerField()
     sequence = serializers.IntegerField()
     event_number = serializers.IntegerField()
     ship_date = serializers.DateField()
-    amount = money_field()
+    amount = money_field(help_text="Its whole charge, the same as total.")
     currency = serializers.CharField()
+    subtotal = money_field(help_text="Its goods, as priced.")
+    delivery = OccurrenceDeliverySerializer(source="*")
+    tax = money_field(source="tax_amount", help_text="Every line's tax, delivery's included.")
+    total = money_field(source="amount", help_text="What its charge takes.")
+    prices_include_tax = serializers.BooleanField()
+    tax_jurisdiction = serializers.CharField(
+        help_text="Where the tax is collected, e.g. Seattle, WA. Empty: no tax."
+    )
     status = serializers.ChoiceField(choices=OccurrenceStatus.choices)
     payment = serializers.IntegerField(
         source="payment_id", allow_null=True, help_text="The approved sale that paid it."
@@ -204,7 +253,19 @@ class ActionEffectSerializer(serializers.Serializer):
     shipment = serializers.IntegerField(allow_null=True)
     ship_date = serializers.DateField(allow_null=True)
     day = serializers.DateField(allow_null=True)
-    amount = serializers.DecimalField(max_digits=12, decimal_places=2, allow_null=True)
+    amount = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        help_text="A shipment's whole charge (goods, delivery and tax): what is charged, "
+        "refunded, or charged after the change.",
+    )
+    before = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        help_text="ship_to_repriced: the charge before the change.",
+    )
     text = serializers.CharField()
 
 

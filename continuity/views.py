@@ -5,7 +5,6 @@ permission and label."""
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -18,7 +17,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from continuity.forms import NewAddressForm
 from continuity.models import Subscription
 from continuity.presenters import effect_text
-from continuity.selectors import forecast, subscription_page_get
+from continuity.selectors import (
+    forecast,
+    forecast_currencies,
+    subscription_fresh_charges,
+    subscription_page_get,
+)
 from continuity.subscription_actions import (
     SubscriptionAction,
     UnknownAction,
@@ -30,9 +34,11 @@ from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict, ServiceError
 from core.forms import add_service_errors, form_service_call
+from core.money import ZERO
 from core.roles import can_supervise, can_take_orders, role_required
 from customers.services import address_add
 from orders.models import Item
+from orders.tax.selectors import prices_include_tax
 from payments.forms import CardForm, card_form_add
 
 
@@ -75,6 +81,11 @@ def subscription_detail(request, subscription_id):
         for action in actions_all()
         if action.previewed and action.offered(subscription) and action.allowed(request.user)
     ]
+    # The next shipments not charged yet are taxed again before their charge: the page
+    # says when that charge is not the one shown.
+    fresh = subscription_fresh_charges(subscription)
+    for occurrence in subscription.occurrences.all():
+        occurrence.fresh_charge = fresh.get(occurrence.pk)
     return render(
         request,
         "continuity/subscription.html",
@@ -215,7 +226,14 @@ def _bars(values: list, *, height: int = 120) -> list[dict]:
 def forecast_page(request):
     items = Item.objects.filter(continuity_program__isnull=False).order_by("item_number")
     item = items.filter(item_number=request.GET.get("item", "")).first()
-    days = forecast(start=business_date(), days=60, item_id=item.pk if item else None)
+    # One currency at a time: amounts of two currencies are never added together.
+    currencies = forecast_currencies()
+    currency = request.GET.get("currency", "")
+    if currency not in currencies:
+        currency = currencies[0]
+    days = forecast(
+        start=business_date(), days=60, item_id=item.pk if item else None, currency=currency
+    )
     context = {
         "days": days,
         "items": items,
@@ -224,9 +242,13 @@ def forecast_page(request):
         "shipment_bars": list(zip(days, _bars([day.shipments for day in days]), strict=True)),
         "totals": {
             "charges": sum(day.charges for day in days),
-            "charge_amount": sum((day.charge_amount for day in days), 0),
+            "charge_amount": sum((day.charge_amount for day in days), ZERO),
+            "charge_delivery": sum((day.charge_delivery for day in days), ZERO),
+            "charge_tax": sum((day.charge_tax for day in days), ZERO),
             "shipments": sum(day.shipments for day in days),
         },
-        "currency": settings.CURRENCY,
+        "currency": currency,
+        "currencies": currencies,
+        "prices_include_tax": prices_include_tax(currency),
     }
     return render(request, "continuity/forecast.html", context)

@@ -528,6 +528,11 @@ def _submit(order: SalesOrder, *, payment, actor: Actor) -> None:
                         "currency": payment.currency,
                         "card": str(payment.card),
                         "ship_date": "",
+                        # What the amount is made of, as the receipt shows it.
+                        "subtotal": str(order.subtotal),
+                        "delivery": str(order.delivery_amount),
+                        "tax": str(order.tax_amount),
+                        "prices_include_tax": "yes" if order.prices_include_tax else "",
                     },
                 )
             ]

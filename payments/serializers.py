@@ -1,5 +1,8 @@
 """API representations of cards and payments (read) and of a card to add (write)."""
 
+from django.db.models import prefetch_related_objects
+from django.db.models.manager import BaseManager
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.money import MONEY_DECIMAL_PLACES, MONEY_MAX_DIGITS
@@ -39,8 +42,34 @@ class CardAddSerializer(serializers.Serializer):
     name_on_card = StrictCharField(max_length=100)
 
 
+class PaymentPartsSerializer(serializers.Serializer):
+    """What a sale paid for: a shipment's charge (a batch sale) or the order's amount due
+    (the sale taken at submit), in its parts."""
+
+    subtotal = money_field(help_text="The goods, as priced.")
+    delivery = money_field(source="delivery_amount", help_text="The delivery charge, as priced.")
+    tax = money_field(source="tax_amount", help_text="Every line's tax, delivery's included.")
+    prices_include_tax = serializers.BooleanField(
+        help_text="True: the tax is inside subtotal and delivery (amount = subtotal + "
+        "delivery); false: amount = subtotal + delivery + tax."
+    )
+    tax_jurisdiction = serializers.CharField(help_text="Empty: no tax.")
+
+
+class PaymentListSerializer(serializers.ListSerializer):
+    def to_representation(self, data):
+        # What each sale paid for, one query per kind for the whole list (a selector that
+        # joined them already is not asked again).
+        payments = list(data.all() if isinstance(data, BaseManager) else data)
+        prefetch_related_objects(payments, "occurrence", "sales_order")
+        return super().to_representation(payments)
+
+
 class PaymentSerializer(serializers.Serializer):
     """One call to the gateway: a sale, a refund or a void, and what it answered."""
+
+    class Meta:
+        list_serializer_class = PaymentListSerializer
 
     id = serializers.IntegerField()
     operation = serializers.ChoiceField(choices=PaymentOperation.choices)
@@ -61,6 +90,19 @@ class PaymentSerializer(serializers.Serializer):
     gateway_reference = serializers.CharField()
     created_at = serializers.DateTimeField()
     answered_at = serializers.DateTimeField(allow_null=True)
+
+    paid_parts = serializers.SerializerMethodField(
+        help_text="A sale: what its amount paid for, in parts (a shipment's charge for a "
+        "shipment's sale, the order's for the sale taken at submit). null for a refund or a "
+        "void (their amount is what they give back)."
+    )
+
+    @extend_schema_field(PaymentPartsSerializer(allow_null=True))
+    def get_paid_parts(self, payment) -> dict | None:
+        if payment.operation != PaymentOperation.SALE:
+            return None
+        document = payment.occurrence if payment.occurrence_id else payment.sales_order
+        return PaymentPartsSerializer(document).data
 
     def get_decline_reason(self, payment) -> str:
         return payment.decline_reason if payment.status == PaymentStatus.DECLINED else ""

@@ -105,6 +105,11 @@ def charge_notification(
         "currency": occurrence.currency,
         "card": str(payment.card if payment else subscription.card),
         "ship_date": occurrence.ship_date.isoformat(),
+        # What the amount is made of, as the receipt shows it.
+        "subtotal": str(occurrence.subtotal),
+        "delivery": str(occurrence.delivery_amount),
+        "tax": str(occurrence.tax_amount),
+        "prices_include_tax": "yes" if occurrence.prices_include_tax else "",
     }
     if result.outcome == ChargeOutcome.PAID:
         return NotificationEvent(

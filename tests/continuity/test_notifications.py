@@ -53,6 +53,10 @@ def test_each_event_is_owed_once_even_when_the_jobs_run_again(sell, today):
         "amount": "27.98",
         "currency": "USD",
         "ship_to": "1420 Pine Street, Seattle, 98101, US",
+        "subtotal": "27.98",
+        "delivery": "0.00",
+        "tax": "0.00",
+        "prices_include_tax": "",
     }
 
 

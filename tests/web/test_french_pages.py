@@ -56,7 +56,10 @@ def test_the_cancel_preview_speaks_french_dates_and_amounts(french_agent, sell):
 
     text = visible_text(french_agent.post(url, {"reason_code": "PRICE", "step": "preview"}))
 
-    assert "Le montant de 27,98 USD payé pour l'expédition 1 est remboursé sur la carte." in text
+    assert (
+        "Le montant de 27,98 USD payé pour l'expédition 1 est remboursé sur la carte : "
+        "marchandises 27,98 USD, livraison 0,00 USD, taxe 0,00 USD." in text
+    )
     assert f"L'expédition 2 du {second.ship_date:%d/%m/%Y} est annulée." in text
     assert ISO_DATE.findall(text) == []
 

@@ -83,7 +83,10 @@ def test_cancel_from_the_page_previews_the_refund(agent_client, sell):
     url = reverse("continuity:action", args=[subscription.pk, "cancel"])
 
     preview = html(agent_client.post(url, {"reason_code": "PRICE", "step": "preview"}))
-    assert "27.98 USD paid for shipment 1 is refunded to the card." in preview
+    assert (
+        "27.98 USD paid for shipment 1 is refunded to the card: goods 27.98 USD, "
+        "delivery 0.00 USD, tax 0.00 USD." in preview
+    )
     assert preview.count("is cancelled.") == 6
 
     agent_client.post(url, {"reason_code": "PRICE", "step": "confirm"})
