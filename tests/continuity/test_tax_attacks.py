@@ -539,3 +539,50 @@ def test_a_delivery_mode_code_in_any_case_with_spaces_around_is_that_mode(demo):
     with pytest.raises(ValidationError):
         sales_order_submit(order_id=order.pk, actor=ACTOR)
     assert not Payment.objects.filter(sales_order=order).exists()
+
+
+@race
+@pytest.mark.parametrize("edit", ["price", "line_added"])
+def test_a_program_edited_while_the_submit_is_on_the_wire_still_submits_the_charged_order(
+    demo, gated_gateway, edit
+):
+    """An administrator edits program WELLNESS6's box while the submit's sale is on the
+    wire (0015 from 9.99 to 10.99, or a third line added). The card was charged 37.40 for
+    the box as priced at the check: the order must be submitted and its subscription
+    started (the answer recorded), never left with money taken and no subscription, and
+    its first shipment is the box the sale took; the later ones follow the program."""
+    from continuity.models import ProgramEventLine
+
+    seattle()
+    order = order_ready(ACTOR, APPROVE)
+    box = ProgramEventLine.objects.filter(
+        event__program__code="WELLNESS6", event__event_number=1
+    ).order_by("id")
+    with gateway_gate("sale") as gate:
+        submit, outcome = in_thread(lambda: sales_order_submit(order_id=order.pk, actor=ACTOR))
+        assert gate.reached.wait(10)
+        if edit == "price":
+            box.filter(item__item_number="0015").update(unit_price=D("10.99"))
+        else:
+            ProgramEventLine.objects.create(
+                event=box[0].event, item=Item.objects.get(item_number="0014"), unit_price=D("1.00")
+            )
+        gate.release()
+        submit.join(30)
+    assert "error" not in outcome, outcome
+    order.refresh_from_db()
+    assert order.status == "submitted"
+    sale = Payment.objects.get(sales_order=order, occurrence=None, operation="sale")
+    assert (sale.status, sale.amount) == (PaymentStatus.APPROVED, D("37.40"))
+    assert ledger_amounts(order) == [D("37.40")]
+    assert Subscription.objects.filter(parent_order=order).count() == 1
+    # The first shipment is the box the sale took, lines, parts and allocation.
+    first = shipments(order)[0]
+    assert parts(first) == BOX
+    assert list(
+        OccurrenceLine.objects.filter(occurrence=first)
+        .order_by("line_number")
+        .values_list("amount", "tax_amount")
+    ) == [(D("17.99"), D("1.84")), (D("9.99"), D("1.02"))]
+    assert allocations(first) == [D("37.40")]
+    assert audit_findings() == []
