@@ -187,9 +187,7 @@ def last_entry_id() -> int:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("change", sorted(ADMIN_CHANGES))
-def test_a_change_between_complete_and_submit_charges_nothing_until_completed_again(
-    demo, change
-):
+def test_a_change_between_complete_and_submit_charges_nothing_until_completed_again(demo, change):
     seattle()
     order = order_ready(ACTOR, APPROVE)
     assert order.amount_due == BOX[0]
@@ -252,9 +250,7 @@ def test_an_agent_cannot_change_the_delivery_mode_while_the_submit_is_on_the_wir
     demo, gated_gateway
 ):
     seattle()
-    DeliveryMode.objects.create(
-        code="EXP", name_en="Express", name_fr="Express", amount=D("15.00")
-    )
+    DeliveryMode.objects.create(code="EXP", name_en="Express", name_fr="Express", amount=D("15.00"))
     order = order_ready(ACTOR, APPROVE)
     with gateway_gate("sale") as gate:
         submit, outcome = in_thread(lambda: sales_order_submit(order_id=order.pk, actor=ACTOR))
@@ -434,7 +430,7 @@ def test_a_ship_to_change_to_a_place_that_cannot_be_taxed_is_refused_and_writes_
     address = portland(delivery_rate=False)
     before = last_entry_id()
     amounts = [parts(box) for box in shipments(order)]
-    with pytest.raises(TaxUnavailable, match="No tax group of the kind Delivery|No rate"):
+    with pytest.raises(TaxUnavailable, match="No rate of the tax group DELIVERY in Portland, OR"):
         subscription_change_ship_to(
             subscription_id=subscription.pk,
             address_id=address.pk,
@@ -503,9 +499,7 @@ def test_a_line_that_cannot_be_taxed_is_not_added(demo):
 )
 def test_a_bad_delivery_mode_code_is_refused_and_writes_nothing(demo, code):
     seattle()
-    DeliveryMode.objects.create(
-        code="EXP", name_en="Express", name_fr="Express", amount=D("15.00")
-    )
+    DeliveryMode.objects.create(code="EXP", name_en="Express", name_fr="Express", amount=D("15.00"))
     DeliveryMode.objects.create(
         code="INACTIVE", name_en="Old", name_fr="Ancien", amount=D("1.00"), active=False
     )
@@ -522,7 +516,7 @@ def test_a_bad_delivery_mode_code_is_refused_and_writes_nothing(demo, code):
 
 @pytest.mark.django_db
 def test_a_delivery_mode_code_in_any_case_with_spaces_around_is_that_mode(demo):
-    """ exp : Express 15.00 (under 50.00 and never free): 27.98 + 15.00, tax 1.84 + 1.02 +
+    """exp : Express 15.00 (under 50.00 and never free): 27.98 + 15.00, tax 1.84 + 1.02 +
     1.54 (15.00 x 0.1025 = 1.5375): 47.38; the order goes back through Complete."""
     seattle()
     express = DeliveryMode.objects.create(
@@ -586,3 +580,149 @@ def test_a_program_edited_while_the_submit_is_on_the_wire_still_submits_the_char
     ) == [(D("17.99"), D("1.84")), (D("9.99"), D("1.02"))]
     assert allocations(first) == [D("37.40")]
     assert audit_findings() == []
+
+
+# --- What a shipment stores is what it was priced --------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_delivery_rate_change_that_leaves_the_charge_alike_is_still_stored(sell):
+    """Seattle's delivery rate goes from 10.25 % to 10.26 %: 5.95 x 0.1026 = 0.610 -> 0.61,
+    the same charge, 37.40. The shipment charged after it must say the rate it was taxed
+    at (its receipt shows it), not the old one."""
+    seattle()
+    second_due_today()
+    order = sell()
+    TaxRate.objects.filter(group__kind=TaxGroupKind.DELIVERY).update(rate=D("10.26"))
+    run_payments()
+    second = shipments(order)[1]
+    second.refresh_from_db()
+    assert second.status == OccurrenceStatus.PAID
+    assert (second.amount, second.delivery_tax_amount, second.delivery_tax_rate) == (
+        D("37.40"),
+        D("0.61"),
+        D("10.2600"),
+    )
+    assert charged(second) == [(D("37.40"), PaymentStatus.APPROVED)]
+    assert audit_findings() == []
+
+
+# --- Child orders ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_rate_change_while_child_orders_are_made_copies_what_was_charged(sell, today):
+    """Child orders copy their shipments' stored parts: a rate changed after the charge
+    changes nothing of them."""
+    from continuity.child_orders import child_orders_create
+
+    seattle()
+    order = sell()
+    first = shipments(order)[0]
+    rate_set("8.00")
+    result = child_orders_create(groups=[[first.pk]], run_date=today, actor=ACTOR)
+    assert result.problems == ()
+    child = SalesOrder.objects.get(number=result.order_numbers[0])
+    assert (child.total, child.subtotal, child.delivery_amount, child.tax_amount) == (
+        D("37.40"),
+        D("27.98"),
+        D("5.95"),
+        D("3.47"),
+    )
+    assert list(child.lines.order_by("line_number").values_list("tax_amount", flat=True)) == [
+        D("1.84"),
+        D("1.02"),
+    ]
+    assert audit_findings() == []
+
+
+@pytest.mark.django_db
+@pytest.mark.xfail(
+    strict=True,
+    reason="continuity/child_orders.py (not in this change's scope): a consolidated child "
+    "order takes the first shipment's price basis; shipments priced on both sides of a "
+    "price tax basis change break its total constraint and it is never created",
+)
+def test_shipments_consolidated_across_a_price_basis_change_make_one_child_order(sell, today):
+    """88002 (22.00 a month, consolidates): shipment 1 paid at submit with prices before
+    tax: 22.00 + 5.95 + 2.26 (2.255) + 0.61 = 30.82. The administrator then says USD
+    prices include tax; shipment 2 is charged 22.00 + 5.95 = 27.95 (tax inside). Both due
+    together, they make one child order of 58.77."""
+    from continuity.child_orders import child_orders_create
+
+    seattle()
+    second_due_today()
+    order = sell("88002", start_date=today)
+    prices_include_tax_set()
+    run_payments()
+    first, second = shipments(order)[:2]
+    assert (parts(first), parts(second)) == (
+        (D("30.82"), D("2.87")),
+        (D("27.95"), D("2.60")),
+    )
+    result = child_orders_create(groups=[[first.pk, second.pk]], run_date=today, actor=ACTOR)
+    assert result.problems == ()
+    child = SalesOrder.objects.get(number=result.order_numbers[0])
+    assert child.total == D("58.77")
+    assert audit_findings() == []
+
+
+# --- Reactivation ----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_cancelled_shipment_reactivated_after_a_rate_change_is_charged_the_new_amount(sell):
+    """Cancel refunds shipment 1's 37.40; reactivated after Seattle goes to 8 %, it is
+    charged again when due: 36.65, its new parts; its first allocation stays refunded."""
+    from continuity.subscription_actions.cancel import (
+        subscription_cancel,
+        subscription_reactivate,
+    )
+
+    seattle()
+    order = sell()
+    first = shipments(order)[0]
+    subscription_cancel(subscription_id=first.subscription_id, actor=ACTOR, reason_code="CUSTOMER")
+    assert refunded(first) == [D("37.40")]
+    rate_set("8.00")
+    subscription_reactivate(
+        subscription_id=first.subscription_id, actor=ACTOR, reason_code="WINBACK"
+    )
+    run_payments()
+    first.refresh_from_db()
+    assert first.status == OccurrenceStatus.PAID
+    assert parts(first) == (D("36.65"), D("2.72"))
+    assert allocations(first) == [D("37.40"), D("36.65")]
+    assert refunded(first) == [D("37.40")]
+    assert audit_findings() == []
+
+
+# --- The money audit finds what was planted ---------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_audit_finds_a_paid_shipment_taxed_again_after_its_charge(sell):
+    """A paid shipment must never change: taxed again after a rate change (a bug planted
+    by hand), its 36.65 no longer matches the 37.40 its sale took."""
+    from continuity.pricing import occurrence_price_again
+
+    seattle()
+    order = sell()
+    first = shipments(order)[0]
+    rate_set("8.00")
+    assert occurrence_price_again(first, subscription=first.subscription, actor=ACTOR)
+    findings = audit_findings()
+    assert len(findings) == 1
+    assert findings[0].startswith("shipment_net_mismatch")
+    assert "amount 36.65, captured 37.40" in findings[0]
+
+
+@pytest.mark.django_db
+def test_the_audit_finds_a_shipment_whose_delivery_tax_is_not_in_its_tax(sell):
+    seattle()
+    order = sell()
+    second = shipments(order)[1]
+    # The delivery's tax moved a cent without the document's tax (and total) following.
+    Occurrence.objects.filter(pk=second.pk).update(delivery_tax_amount=D("0.60"))
+    findings = audit_findings()
+    assert [finding.split(":")[0] for finding in findings] == ["price_parts_mismatch"]
