@@ -238,11 +238,32 @@ def occurrence_fresh_price(
 def price_differs(
     occurrence: Occurrence, lines: list[OccurrenceLine], price: DocumentPrice
 ) -> bool:
-    if occurrence.amount != price.total or occurrence.tax_amount != price.tax:
-        return True
-    if occurrence.tax_jurisdiction != price.jurisdiction:
+    # Every stored part, not only the total: a receipt shows the delivery's rate and the
+    # basis, which can change while the amounts round alike (5.95 at 10.25 % or 10.26 %).
+    stored = (
+        occurrence.amount,
+        occurrence.subtotal,
+        occurrence.delivery_amount,
+        occurrence.delivery_tax_rate,
+        occurrence.delivery_tax_amount,
+        occurrence.tax_amount,
+        occurrence.prices_include_tax,
+        occurrence.tax_jurisdiction,
+    )
+    fresh = (
+        price.total,
+        price.subtotal,
+        price.delivery,
+        price.delivery_tax_rate,
+        price.delivery_tax_amount,
+        price.tax,
+        price.prices_include_tax,
+        price.jurisdiction,
+    )
+    if stored != fresh:
         return True
     return any(
-        (line.tax_amount, line.tax_rate) != (line_tax.tax, line_tax.rate)
+        (line.tax_group, line.tax_rate, line.tax_amount, line.gross_amount)
+        != (line_tax.tax_group, line_tax.rate, line_tax.tax, line_tax.gross)
         for line, line_tax in zip(lines, price.lines, strict=True)
     )
