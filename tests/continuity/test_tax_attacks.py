@@ -726,3 +726,172 @@ def test_the_audit_finds_a_shipment_whose_delivery_tax_is_not_in_its_tax(sell):
     Occurrence.objects.filter(pk=second.pk).update(delivery_tax_amount=D("0.60"))
     findings = audit_findings()
     assert [finding.split(":")[0] for finding in findings] == ["price_parts_mismatch"]
+
+
+# --- More replays and mixed documents ----------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_submit_whose_answer_was_lost_settles_at_the_amount_it_charged_after_changes(demo):
+    """The submit's answer is lost (the gateway charged 37.40); meanwhile Seattle goes to
+    8 % and Standard delivery to 7.00. The next submit looks the sale up and starts the
+    subscription with the first shipment as charged."""
+    from payments.services import PaymentOutcomeUnknown
+    from tests.payments.support import TIMEOUT_AFTER_CHARGE
+
+    seattle()
+    order = order_ready(ACTOR, TIMEOUT_AFTER_CHARGE)
+    with pytest.raises(PaymentOutcomeUnknown):
+        sales_order_submit(order_id=order.pk, actor=ACTOR)
+    rate_set("8.00")
+    delivery_amount_set("7.00")
+    order = sales_order_submit(order_id=order.pk, actor=ACTOR)
+    assert (order.status, order.amount_due) == ("submitted", D("37.40"))
+    assert ledger_amounts(order) == [D("37.40")]
+    first, second = shipments(order)[:2]
+    assert parts(first) == BOX
+    assert allocations(first) == [D("37.40")]
+    # Shipment 2, priced now: 27.98 + 7.00, tax 1.44 + 0.80 + 0.56 (7.00 x 0.08).
+    assert parts(second) == (D("37.78"), D("2.80"))
+    assert audit_findings() == []
+
+
+@pytest.mark.django_db
+def test_a_declined_submit_retried_after_a_rate_change_charges_nothing_until_completed_again(
+    demo,
+):
+    from payments.services import PaymentDeclined
+    from tests.payments.support import card_of_karen
+
+    seattle()
+    order = order_ready(ACTOR, SOFT_DECLINE)
+    with pytest.raises(PaymentDeclined):
+        sales_order_submit(order_id=order.pk, actor=ACTOR)
+    rate_set("8.00")
+    from orders.services import sales_order_payment_set
+
+    card = card_of_karen(ACTOR, APPROVE)
+    sales_order_payment_set(order_id=order.pk, method_code="Visa", card_id=card.pk, actor=ACTOR)
+    with pytest.raises(Conflict, match="amount due changed"):
+        sales_order_submit(order_id=order.pk, actor=ACTOR)
+    assert [row.approved for row in ledger_sales(order)] == [False]
+    sales_order_complete(order_id=order.pk, actor=ACTOR)
+    sales_order_submit(order_id=order.pk, actor=ACTOR)
+    assert ledger_amounts(order) == [D("37.40"), D("36.65")]
+    assert [row.approved for row in ledger_sales(order).order_by("id")] == [False, True]
+    assert parts(shipments(order)[0]) == (D("36.65"), D("2.72"))
+    assert allocations(shipments(order)[0]) == [D("36.65")]
+    assert audit_findings() == []
+
+
+@race
+def test_an_order_with_its_own_goods_and_a_program_keeps_both_documents_on_a_rate_change(
+    demo, gated_gateway
+):
+    """Item 0013 (19.99 off the program) ships with the order: 19.99 + 5.95, tax 2.05
+    (2.049) + 0.61 = 28.60; the first box 37.40: 66.00 due, in one sale; the box's
+    allocation is its 37.40. The rate changes while the sale is on the wire: nothing of it
+    moves."""
+    from orders.services import sales_order_create, sales_order_line_add, sales_order_payment_set
+    from tests.payments.support import card_of_karen
+
+    seattle()
+    order = sales_order_create(customer=karen(), actor=ACTOR)
+    sales_order_line_add(order_id=order.pk, item_number="0013", actor=ACTOR)
+    sales_order_line_add(order_id=order.pk, item_number="88000", actor=ACTOR)
+    sales_order_complete(order_id=order.pk, actor=ACTOR)
+    card = card_of_karen(ACTOR, APPROVE)
+    sales_order_payment_set(order_id=order.pk, method_code="Visa", card_id=card.pk, actor=ACTOR)
+    with gateway_gate("sale") as gate:
+        submit, outcome = in_thread(lambda: sales_order_submit(order_id=order.pk, actor=ACTOR))
+        assert gate.reached.wait(10)
+        rate_set("8.00")
+        gate.release()
+        submit.join(30)
+    assert "error" not in outcome, outcome
+    order.refresh_from_db()
+    assert (order.status, order.subtotal, order.delivery_amount, order.tax_amount) == (
+        "submitted",
+        D("47.97"),
+        D("11.90"),
+        D("6.13"),
+    )
+    assert order.amount_due == D("66.00")
+    assert ledger_amounts(order) == [D("66.00")]
+    first = shipments(order)[0]
+    assert parts(first) == BOX
+    assert allocations(first) == [D("37.40")]
+    assert audit_findings() == []
+
+
+@race
+def test_a_program_billed_up_front_keeps_its_allocations_when_a_rate_changes_on_the_wire(
+    demo, gated_gateway
+):
+    from orders.services import sales_order_create, sales_order_line_add, sales_order_payment_set
+    from tests.payments.support import card_of_karen
+
+    seattle()
+    order = sales_order_create(customer=karen(), actor=ACTOR)
+    sales_order_line_add(order_id=order.pk, item_number="88001", actor=ACTOR)
+    sales_order_complete(order_id=order.pk, actor=ACTOR)
+    card = card_of_karen(ACTOR, APPROVE)
+    sales_order_payment_set(order_id=order.pk, method_code="Visa", card_id=card.pk, actor=ACTOR)
+    with gateway_gate("sale") as gate:
+        submit, outcome = in_thread(lambda: sales_order_submit(order_id=order.pk, actor=ACTOR))
+        assert gate.reached.wait(10)
+        rate_set("8.00")
+        delivery_amount_set("7.00")
+        gate.release()
+        submit.join(30)
+    assert "error" not in outcome, outcome
+    boxes = shipments(order)
+    assert [parts(box) for box in boxes] == [(D("29.71"), D("2.76"))] * 3
+    assert [allocations(box) for box in boxes] == [[D("29.71")]] * 3
+    assert ledger_amounts(order) == [D("89.13")]
+    assert audit_findings() == []
+
+
+@race
+def test_a_ship_to_change_during_a_charge_that_is_declined_is_taxed_at_the_retry(
+    sell, gated_gateway
+):
+    """Shipment 2's sale (37.40, Seattle) is on the wire and declined; the subscription
+    moved to Portland meanwhile. The retry re-taxes it for Portland: 33.93."""
+    seattle()
+    second_due_today()
+    order = sell()
+    second = shipments(order)[1]
+    subscription = second.subscription
+    give_card(subscription, SOFT_DECLINE)
+    new_address = portland()
+    with gateway_gate("sale") as gate:
+        worker, outcome = in_thread(run_payments)
+        assert gate.reached.wait(10)
+        subscription_change_ship_to(
+            subscription_id=subscription.pk,
+            address_id=new_address.pk,
+            actor=ACTOR,
+            reason_code="MOVED",
+        )
+        gate.release()
+        worker.join(30)
+    assert "error" not in outcome, outcome
+    second.refresh_from_db()
+    assert (second.status, second.amount) == (OccurrenceStatus.PAYMENT_DECLINED, D("37.40"))
+    give_card(subscription, APPROVE)
+    occurrence_retry_now(occurrence_id=second.pk, actor=SUPERVISOR, reason="new card")
+    second.refresh_from_db()
+    assert second.status == OccurrenceStatus.PAID
+    assert (second.amount, second.tax_amount, second.tax_jurisdiction) == (
+        D("33.93"),
+        D("0.00"),
+        "",
+    )
+    assert second.priced_ship_to_id == new_address.pk
+    assert charged(second) == [
+        (D("37.40"), PaymentStatus.DECLINED),
+        (D("33.93"), PaymentStatus.APPROVED),
+    ]
+    assert allocations(second) == [D("33.93")]
+    assert audit_findings() == []
