@@ -495,7 +495,8 @@ def test_a_line_that_cannot_be_taxed_is_not_added(demo):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(
-    "code", ["EXP RESS", "ÉXPRÈS", "X" * 500, "EXP\u200b", "INACTIVE", "'; DROP TABLE x; --"]
+    "code",
+    ["EXP RESS", "ÉXPRÈS", "X" * 500, "EXP\u200b", "EXP\x00", "INACTIVE", "'; DROP TABLE x; --"],
 )
 def test_a_bad_delivery_mode_code_is_refused_and_writes_nothing(demo, code):
     seattle()
