@@ -896,3 +896,39 @@ def test_a_ship_to_change_during_a_charge_that_is_declined_is_taxed_at_the_retry
     ]
     assert allocations(second) == [D("33.93")]
     assert audit_findings() == []
+
+
+@race
+@pytest.mark.xfail(
+    strict=True,
+    reason="the subscription reads the program again when the sale's answer is recorded: a "
+    "shipment paid at submit that the edited program no longer plans is paid for and "
+    "written nowhere (needs the plan kept with the order line at the check)",
+)
+def test_a_prepaid_program_shortened_while_the_submit_is_on_the_wire_keeps_every_paid_box(
+    demo, gated_gateway
+):
+    """88001 (three boxes of 29.71, 89.13 in one sale): the administrator cuts it to two
+    boxes while the sale is on the wire. The customer paid for three: three shipments must
+    hold the sale, 29.71 each."""
+    from continuity.models import ProgramEvent
+    from orders.services import sales_order_create, sales_order_line_add, sales_order_payment_set
+    from tests.payments.support import card_of_karen
+
+    seattle()
+    order = sales_order_create(customer=karen(), actor=ACTOR)
+    sales_order_line_add(order_id=order.pk, item_number="88001", actor=ACTOR)
+    sales_order_complete(order_id=order.pk, actor=ACTOR)
+    card = card_of_karen(ACTOR, APPROVE)
+    sales_order_payment_set(order_id=order.pk, method_code="Visa", card_id=card.pk, actor=ACTOR)
+    with gateway_gate("sale") as gate:
+        submit, outcome = in_thread(lambda: sales_order_submit(order_id=order.pk, actor=ACTOR))
+        assert gate.reached.wait(10)
+        ProgramEvent.objects.filter(program__code="TEA3PREPAID").update(repeat_count=2)
+        gate.release()
+        submit.join(30)
+    assert "error" not in outcome, outcome
+    assert ledger_amounts(order) == [D("89.13")]
+    boxes = shipments(order)
+    assert [allocations(box) for box in boxes] == [[D("29.71")]] * 3
+    assert audit_findings() == []
