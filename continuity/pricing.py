@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from continuity.models import Occurrence, OccurrenceLine, Subscription
-from continuity.planning import PlannedOccurrence, ProgramPlan
+from continuity.planning import PlannedLine, PlannedOccurrence, ProgramPlan
 from core.actors import Actor
 from core.services import audit_record
 from orders.delivery import DeliveryMode
@@ -30,6 +30,10 @@ class ShipmentPrice:
     sequence: int
     ship_date: datetime.date
     price: DocumentPrice
+    # The goods as priced, so that a shipment paid at submit is written with the lines its
+    # sale took, even if the program is edited while the payment service answers. Empty
+    # for a price kept before the goods were.
+    goods: tuple[PlannedLine, ...] = ()
 
     def to_json(self) -> dict:
         """As an order line keeps the shipments it charged (SalesOrderLine.paid_shipments)."""
@@ -44,6 +48,16 @@ class ShipmentPrice:
             "delivery": str(price.delivery),
             "delivery_tax": _line_tax_json(price.delivery_tax) if price.delivery_tax else None,
             "lines": [_line_tax_json(line) for line in price.lines],
+            "goods": [
+                {
+                    "item_id": line.item_id,
+                    "item_number": line.item_number,
+                    "item_name": line.item_name,
+                    "quantity": line.quantity,
+                    "unit_price": str(line.unit_price),
+                }
+                for line in self.goods
+            ],
         }
 
     @classmethod
@@ -59,6 +73,16 @@ class ShipmentPrice:
                 delivery_mode_id=data["delivery_mode_id"],
                 delivery=Decimal(data["delivery"]),
                 delivery_tax=_line_tax_of(data["delivery_tax"]) if data["delivery_tax"] else None,
+            ),
+            goods=tuple(
+                PlannedLine(
+                    item_id=line["item_id"],
+                    item_number=line["item_number"],
+                    item_name=line["item_name"],
+                    quantity=line["quantity"],
+                    unit_price=Decimal(line["unit_price"]),
+                )
+                for line in data.get("goods", [])
             ),
         )
 
@@ -131,7 +155,9 @@ def shipments_price(
             currency=currency,
             on_date=shipment.ship_date,
         )
-        priced.append(ShipmentPrice(shipment.sequence, shipment.ship_date, price))
+        priced.append(
+            ShipmentPrice(shipment.sequence, shipment.ship_date, price, goods=shipment.lines)
+        )
     return priced
 
 
@@ -210,11 +236,32 @@ def occurrence_fresh_price(
 def price_differs(
     occurrence: Occurrence, lines: list[OccurrenceLine], price: DocumentPrice
 ) -> bool:
-    if occurrence.amount != price.total or occurrence.tax_amount != price.tax:
-        return True
-    if occurrence.tax_jurisdiction != price.jurisdiction:
+    # Every stored part, not only the total: a receipt shows the delivery's rate and the
+    # basis, which can change while the amounts round alike (5.95 at 10.25 % or 10.26 %).
+    stored = (
+        occurrence.amount,
+        occurrence.subtotal,
+        occurrence.delivery_amount,
+        occurrence.delivery_tax_rate,
+        occurrence.delivery_tax_amount,
+        occurrence.tax_amount,
+        occurrence.prices_include_tax,
+        occurrence.tax_jurisdiction,
+    )
+    fresh = (
+        price.total,
+        price.subtotal,
+        price.delivery,
+        price.delivery_tax_rate,
+        price.delivery_tax_amount,
+        price.tax,
+        price.prices_include_tax,
+        price.jurisdiction,
+    )
+    if stored != fresh:
         return True
     return any(
-        (line.tax_amount, line.tax_rate) != (line_tax.tax, line_tax.rate)
+        (line.tax_group, line.tax_rate, line.tax_amount, line.gross_amount)
+        != (line_tax.tax_group, line_tax.rate, line_tax.tax, line_tax.gross)
         for line, line_tax in zip(lines, price.lines, strict=True)
     )

@@ -70,6 +70,10 @@ def occurrences_create(
             priced[shipment_price.sequence] = shipment_price
     occurrences, lines = [], []
     for shipment in planned:
+        # A shipment already charged is written with the goods its sale took, whatever
+        # the program says now (an administrator may edit it while the payment service
+        # answers): its lines, parts and allocation are then exactly what was charged.
+        goods = priced[shipment.sequence].goods or shipment.lines
         occurrence = Occurrence(
             subscription=subscription,
             sequence=shipment.sequence,
@@ -92,7 +96,7 @@ def occurrences_create(
                 unit_price=line.unit_price,
                 amount=line.amount,
             )
-            for number, line in enumerate(shipment.lines, start=1)
+            for number, line in enumerate(goods, start=1)
         ]
         occurrence_price_apply(occurrence, occurrence_lines, priced[shipment.sequence].price)
         occurrences.append(occurrence)

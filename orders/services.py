@@ -334,6 +334,14 @@ def sales_order_delivery_mode_set(*, order_id: int, code: str, actor: Actor) -> 
     """How the order's goods, and its programs' shipments whose event names no mode of its
     own, are delivered: an active mode by its code, in any case; an empty code, the
     default mode. The order is priced again and goes back through Complete."""
+    if "\x00" in (code or ""):
+        # No code holds it, and the database refuses to compare with it: an unknown mode.
+        raise ValidationError(
+            {
+                "delivery_mode": _("Delivery mode %(code)s does not exist.")
+                % {"code": code.replace("\x00", "").strip()}
+            }
+        )
     mode = delivery_mode_get_by_code(code) if (code or "").strip() else None
     with transaction.atomic():
         order = _lock_open_order(order_id)
