@@ -71,12 +71,13 @@ def program_line_quote(
 
 def program_line_paid_shipments(
     item, *, start_date, quantity: int, today: datetime.date, ship_to, order_mode, currency: str
-) -> list[ShipmentPrice]:
-    """The shipments of a program line paid at submit (the first, or every shipment of a
-    program billed up front), each priced as it will be stored on the shipment."""
+) -> tuple[dict, list[ShipmentPrice]]:
+    """The program as it is now (the plan a subscription would be made from) and the
+    shipments of the line paid at submit (the first, or every shipment of a program billed
+    up front), each priced as it will be stored on the shipment."""
     quote = program_line_quote(item, start_date=start_date, quantity=quantity, today=today)
     paid = quote.occurrences if quote.program.bill_up_front else quote.occurrences[:1]
-    return shipments_price(
+    return quote.program.to_json(), shipments_price(
         plan=quote.program,
         shipments=list(paid),
         ship_to=ship_to,

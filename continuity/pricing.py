@@ -34,12 +34,14 @@ class ShipmentPrice:
     # sale took, even if the program is edited while the payment service answers. Empty
     # for a price kept before the goods were.
     goods: tuple[PlannedLine, ...] = ()
+    event_number: int = 0
 
     def to_json(self) -> dict:
         """As an order line keeps the shipments it charged (SalesOrderLine.paid_shipments)."""
         price = self.price
         return {
             "sequence": self.sequence,
+            "event_number": self.event_number,
             "ship_date": self.ship_date.isoformat(),
             "currency": price.currency,
             "prices_include_tax": price.prices_include_tax,
@@ -64,6 +66,7 @@ class ShipmentPrice:
     def from_json(cls, data: dict) -> ShipmentPrice:
         return cls(
             sequence=data["sequence"],
+            event_number=data.get("event_number", 0),
             ship_date=datetime.date.fromisoformat(data["ship_date"]),
             price=DocumentPrice(
                 currency=data["currency"],
@@ -132,6 +135,7 @@ def shipments_price(
     ship_to,
     order_mode: DeliveryMode | None,
     currency: str,
+    prices_include_tax: bool | None = None,
 ) -> list[ShipmentPrice]:
     """Price planned shipments, each at the rates in force on its ship date (the day it is
     supplied), by the delivery mode of its event or of the order."""
@@ -154,9 +158,16 @@ def shipments_price(
             delivery_mode=_delivery_mode(plan, shipment.event_number, order_mode, modes),
             currency=currency,
             on_date=shipment.ship_date,
+            prices_include_tax=prices_include_tax,
         )
         priced.append(
-            ShipmentPrice(shipment.sequence, shipment.ship_date, price, goods=shipment.lines)
+            ShipmentPrice(
+                shipment.sequence,
+                shipment.ship_date,
+                price,
+                goods=shipment.lines,
+                event_number=shipment.event_number,
+            )
         )
     return priced
 
@@ -229,6 +240,9 @@ def occurrence_fresh_price(
         currency=occurrence.currency,
         on_date=occurrence.ship_date,
         kept_delivery=(occurrence.delivery_mode_id, occurrence.delivery_amount),
+        # Its goods were sold with or without tax: a later change of its currency's basis
+        # re-taxes them on the same basis, never turns 22.00 + tax into 22.00 with tax.
+        prices_include_tax=occurrence.prices_include_tax,
     )
     return price, lines
 

@@ -57,6 +57,14 @@ def occurrences_create(
     """
     planned = list(planned)
     priced = dict(priced or {})
+    planned_sequences = {shipment.sequence for shipment in planned}
+    planned += [
+        PlannedOccurrence(
+            shipment.sequence, shipment.event_number, shipment.ship_date, shipment.goods
+        )
+        for sequence, shipment in sorted(priced.items())
+        if sequence not in planned_sequences and shipment.goods and shipment.event_number
+    ]
     missing = [shipment for shipment in planned if shipment.sequence not in priced]
     if missing:
         plan = ProgramPlan.from_json(subscription.plan)
@@ -66,6 +74,9 @@ def occurrences_create(
             ship_to=subscription.ship_to,
             order_mode=subscription.parent_order.delivery_mode,
             currency=subscription.currency,
+            # Every shipment of a subscription is priced on the basis it was sold with
+            # (with or without tax), whatever its currency's basis is now.
+            prices_include_tax=subscription.parent_order.prices_include_tax,
         ):
             priced[shipment_price.sequence] = shipment_price
     occurrences, lines = [], []
@@ -127,7 +138,13 @@ def subscription_create(
     shipment of a program billed up front.
     """
     program = program_get_for_quote(program_id=line.item.continuity_program_id)
-    plan = ProgramPlan.of_program(program)
+    # The program as the order was priced and charged (kept on the line when the order was
+    # checked for submit), not as it is now: an administrator may have edited it while
+    # the payment service answered. A line written before programs were kept: as it is.
+    if line.program_as_sold:
+        plan = ProgramPlan.from_json(line.program_as_sold)
+    else:
+        plan = ProgramPlan.of_program(program)
     start_date = line.continuity_start_date or order_date
     quote = program_quote(
         program=plan, start_date=start_date, quantity=line.quantity, horizon_from=order_date
@@ -149,19 +166,22 @@ def subscription_create(
         ship_to_id=order.ship_to_id,
         currency=order.currency,
     )
-    if plan.bill_up_front:
-        paid = frozenset(occurrence.sequence for occurrence in quote.occurrences)
-    else:
-        paid = frozenset({quote.occurrences[0].sequence})
     # The paid shipments as the card was charged for them (orders.services keeps them on
     # the line when it checks the order for submit); the others are priced now.
     charged = {
         shipment.sequence: shipment
         for shipment in map(ShipmentPrice.from_json, line.paid_shipments or [])
     }
-    # Never refused here: the card is already charged. A shipment missing from them
-    # (the program was edited while the payment service answered) is priced now, and the
-    # money audit reports the difference between the sale and its allocations.
+    if payment is not None and charged:
+        # Exactly the shipments the sale paid for: never one it did not pay.
+        paid = frozenset(charged)
+    elif plan.bill_up_front:
+        paid = frozenset(occurrence.sequence for occurrence in quote.occurrences)
+    else:
+        paid = frozenset({quote.occurrences[0].sequence})
+    # Never refused here: the card is already charged. A paid shipment the quote does not
+    # plan (the order date moved past midnight while the payment service answered) is
+    # written from what was charged; the money audit reports any other difference.
     occurrences_create(
         subscription=subscription,
         planned=quote.occurrences,

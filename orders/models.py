@@ -226,6 +226,9 @@ class SalesOrderLine(PricedLine):
     # when the order was last checked for submit (orders.services), so that the
     # subscription stores exactly what the card was charged, whatever changes while the
     # payment service answers. Empty on other lines.
+    # With them, the program as it was priced then: the subscription is made from it, so
+    # that an edit of the program while the sale is answered changes nothing that was sold.
+    program_as_sold = models.JSONField(_("program as sold"), null=True, blank=True, editable=False)
     paid_shipments = models.JSONField(
         _("shipments paid at submit"), null=True, blank=True, default=list, editable=False
     )

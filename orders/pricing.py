@@ -26,7 +26,8 @@ from orders.tax.provider import (
     get_tax_provider,
     untaxed,
 )
-from orders.tax.selectors import prices_include_tax, read_once
+from orders.tax.selectors import prices_include_tax as currency_prices_include_tax
+from orders.tax.selectors import read_once
 
 DELIVERY_KEY = "delivery"
 
@@ -108,6 +109,7 @@ def document_price(
     on_date: datetime.date,
     delivery: bool = True,
     kept_delivery: tuple[int | None, Decimal] | None = None,
+    prices_include_tax: bool | None = None,
 ) -> DocumentPrice:
     """Price one billed document on `on_date` (the rates in force that day).
 
@@ -117,9 +119,12 @@ def document_price(
     order that only sells programs ships nothing itself).
     kept_delivery: (mode id, charge) already agreed with the customer (a shipment priced
     again before its charge): kept as it is and only taxed again.
+    prices_include_tax: the basis the goods were sold on; None: the currency's now.
     Raises orders.tax.provider.TaxUnavailable when a line cannot be taxed.
     """
-    include = prices_include_tax(currency)
+    include = (
+        currency_prices_include_tax(currency) if prices_include_tax is None else prices_include_tax
+    )
     mode_id, delivery_amount = None, ZERO
     if kept_delivery is not None:
         mode_id, delivery_amount = kept_delivery

@@ -30,11 +30,12 @@ class ProgramSales:
     # (item, *, start_date, quantity, today) -> the planned shipments of one line, as the
     # order page and the API show them.
     line_quote: Callable[..., object]
-    # (item, *, start_date, quantity, today, ship_to, order_mode, currency) -> the
-    # shipments of one line paid at submit, each priced with its delivery and tax: objects
-    # with .sequence, .price (orders.pricing.DocumentPrice) and .to_json(). Raises
-    # TaxUnavailable when one cannot be taxed.
-    line_paid_shipments: Callable[..., list]
+    # (item, *, start_date, quantity, today, ship_to, order_mode, currency) -> (the
+    # program as priced, as JSON; the shipments of one line paid at submit, each priced
+    # with its delivery and tax: objects with .sequence, .price
+    # (orders.pricing.DocumentPrice) and .to_json()). Raises TaxUnavailable when one
+    # cannot be taxed.
+    line_paid_shipments: Callable[..., tuple[dict, list]]
     # (*, order, line, payment, actor) -> the name of the program started. Called inside
     # the submit transaction, under the order's lock, once per program line.
     line_submitted: Callable[..., str]

@@ -123,7 +123,7 @@ def _order_price(order: SalesOrder) -> list[SalesOrderLine]:
     for line in lines:
         if not line.item.is_continuity:
             continue
-        shipments = program_sales().line_paid_shipments(
+        program_as_sold, shipments = program_sales().line_paid_shipments(
             line.item,
             start_date=line.continuity_start_date,
             quantity=line.quantity,
@@ -145,6 +145,7 @@ def _order_price(order: SalesOrder) -> list[SalesOrderLine]:
         places = {line_tax.jurisdiction for line_tax in taxes}
         line.tax_jurisdiction = places.pop() if len(places) == 1 else ""
         line.paid_shipments = [shipment.to_json() for shipment in shipments]
+        line.program_as_sold = program_as_sold
         parts += [shipment.price for shipment in shipments]
     order.price_set(own_price)
     order.subtotal = sum((line.amount for line in lines), ZERO)
@@ -162,7 +163,9 @@ def _order_price(order: SalesOrder) -> list[SalesOrderLine]:
 def _order_price_save(order: SalesOrder, lines: list[SalesOrderLine]) -> None:
     amount_check(order.total, field="quantity")
     order.save(update_fields=[*SalesOrder.PRICE_FIELDS, "total", "amount_due", "completed_at"])
-    SalesOrderLine.objects.bulk_update(lines, [*SalesOrderLine.TAX_FIELDS, "paid_shipments"])
+    SalesOrderLine.objects.bulk_update(
+        lines, [*SalesOrderLine.TAX_FIELDS, "paid_shipments", "program_as_sold"]
+    )
 
 
 def _recompute_totals(order: SalesOrder) -> None:
