@@ -85,7 +85,7 @@ def shots(request):
 
 
 @pytest.fixture
-def new_page(browser, live_server, demo):
+def new_page(browser, live_server, demo_priced):
     """new_page(locale) opens a page in a fresh context whose browser speaks `locale`:
     the Accept-Language header it sends is what picks the page's language."""
     contexts = []

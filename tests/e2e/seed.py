@@ -20,7 +20,13 @@ KAREN_BERG = "Karen Berg"
 KAREN_ACCOUNT = "004021"
 CONTINUITY_ITEM = "88000"
 SHIPMENTS = 6
+# Each box of the Wellness club: 17.99 + 9.99 of goods; shipped to Karen Berg in Seattle
+# (10.25 %, prices before tax) with Standard delivery (5.95, under its free 50.00): tax
+# 1.84 + 1.02 on the goods, 0.61 on the delivery; the charge 27.98 + 5.95 + 3.47 = 37.40.
 SHIPMENT_AMOUNT = Decimal("27.98")
+SHIPMENT_DELIVERY = Decimal("5.95")
+SHIPMENT_TAX = Decimal("3.47")
+SHIPMENT_CHARGE = Decimal("37.40")
 CURRENCY = "USD"
 GOOD_CARD = "4111 1111 1111 1111"
 ORDER_NUMBER = re.compile(r"^SO-\d{6}$")
@@ -148,10 +154,10 @@ def step_4_complete(page: Page, words: Words, shots, order_number: str) -> None:
     """Complete: the order summary with its totals and the amount due now."""
     button(page, words["Complete"]).click()
     page.wait_for_url(re.compile(rf"/orders/{order_number}/summary/$"))
-    amount = money(SHIPMENT_AMOUNT, words.language)
-    nothing = money(Decimal("0.00"), words.language)
+    goods = money(SHIPMENT_AMOUNT, words.language)
+    charge = money(SHIPMENT_CHARGE, words.language)
     totals = page.locator("dl.totals")
-    # Karen's first shipment; the demo data sets no delivery mode nor tax rate for her.
+    # Karen's first shipment, with its delivery and Seattle's sales tax before Submit.
     expect(totals.locator("dt")).to_have_text(
         [
             words.in_context("before tax", "Subtotal"),
@@ -161,8 +167,16 @@ def step_4_complete(page: Page, words: Words, shots, order_number: str) -> None:
             words["Amount due now"],
         ]
     )
-    expect(totals.locator("dd")).to_have_text([amount, nothing, nothing, amount, amount])
-    expect(page.locator("[data-amount-due]")).to_have_text(amount)
+    expect(totals.locator("dd")).to_have_text(
+        [
+            goods,
+            money(SHIPMENT_DELIVERY, words.language),
+            money(SHIPMENT_TAX, words.language),
+            charge,
+            charge,
+        ]
+    )
+    expect(page.locator("[data-amount-due]")).to_have_text(charge)
     expect(page.locator("table.lines tbody")).to_contain_text(CURRENCY)
     expect(button(page, words["Submit"])).to_be_disabled()
     look(page, shots, "step4-complete-order-summary")
@@ -195,15 +209,15 @@ def step_6_payments(page: Page, words: Words, shots, card_number=GOOD_CARD) -> N
     expect(field(payments, words["Method of payment"])).to_have_value("Visa")
     card_select = field(payments, words["Card"])
     expect(card_select.locator("option:checked")).to_have_text(card)
-    expect(payments.locator(".amount")).to_have_text(money(SHIPMENT_AMOUNT, words.language))
+    expect(payments.locator(".amount")).to_have_text(money(SHIPMENT_CHARGE, words.language))
     look(page, shots, "step6-payments-section")
     button(payments, words["OK"]).click()
 
     line = page.get_by_role("region", name=words["Payments"]).locator("[data-payment-line]")
     expect(line.get_by_role("cell")).to_have_text(
-        ["Visa", card, money(SHIPMENT_AMOUNT, words.language)]
+        ["Visa", card, money(SHIPMENT_CHARGE, words.language)]
     )
-    expect(page.locator("[data-amount-due]")).to_have_text(money(SHIPMENT_AMOUNT, words.language))
+    expect(page.locator("[data-amount-due]")).to_have_text(money(SHIPMENT_CHARGE, words.language))
     expect(button(page, words["Submit"])).to_be_enabled()
     look(page, shots, "step6-payments-ok")
 
@@ -231,5 +245,5 @@ def expect_schedule(page: Page, words: Words) -> None:
         cells = row.get_by_role("cell")
         expect(cells.nth(0)).to_have_text(str(number + 1))
         expect(cells.nth(1)).to_have_text(ship_date)
-        expect(cells.nth(2)).to_have_text(money(SHIPMENT_AMOUNT, words.language))
+        expect(cells.nth(2)).to_have_text(money(SHIPMENT_CHARGE, words.language))
         expect(cells.nth(3)).to_have_text(paid if number == 0 else scheduled)

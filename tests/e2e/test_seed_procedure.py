@@ -48,9 +48,9 @@ def walk_seed_steps_1_to_7(new_page, shots, language):
     assert order.status == SalesOrderStatus.SUBMITTED
     assert order.kind == SalesOrderKind.CONTINUITY_PARENT
     payments = Payment.objects.filter(sales_order=order)
-    assert [(p.status, p.amount) for p in payments] == [(PaymentStatus.APPROVED, Decimal("27.98"))]
+    assert [(p.status, p.amount) for p in payments] == [(PaymentStatus.APPROVED, Decimal("37.40"))]
     assert payments.get().card.last4 == "1111"
-    assert bank_charges(payments) == [(True, 2798)]
+    assert bank_charges(payments) == [(True, 3740)]
     subscription = Subscription.objects.get(parent_order=order)
     statuses = list(
         Occurrence.objects.filter(subscription=subscription)
@@ -104,10 +104,10 @@ def test_declined_card_shows_the_reason_and_the_order_stays_editable(new_page, s
 
     attempts = Payment.objects.filter(sales_order=order).order_by("attempt_number")
     assert [(p.attempt_number, p.status, p.card.last4, p.amount) for p in attempts] == [
-        (1, PaymentStatus.DECLINED, "0002", Decimal("27.98")),
-        (2, PaymentStatus.APPROVED, "4242", Decimal("27.98")),
+        (1, PaymentStatus.DECLINED, "0002", Decimal("37.40")),
+        (2, PaymentStatus.APPROVED, "4242", Decimal("37.40")),
     ]
-    assert bank_charges(attempts) == [(False, 2798), (True, 2798)]
+    assert bank_charges(attempts) == [(False, 3740), (True, 3740)]
     assert Subscription.objects.filter(parent_order=order).count() == 1
 
 

@@ -73,4 +73,4 @@ def test_an_agent_cancels_a_subscription_and_its_paid_shipment_is_refunded(new_p
         Payment.objects.filter(sales_order=order, operation="refund").values_list(
             "status", "amount"
         )
-    ) == [("approved", Decimal("27.98"))]
+    ) == [("approved", Decimal("37.40"))]
