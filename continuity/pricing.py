@@ -222,7 +222,8 @@ def occurrence_fresh_price(
     """What the shipment would be charged now if it shipped to `ship_to` (a
     customers.Address or None): its goods and delivery as sold, taxed at the rates of its
     ship date."""
-    lines = list(occurrence.lines.order_by("line_number"))
+    # The lines prefetched by a batch (continuity.charging.prepare), or read here.
+    lines = sorted(occurrence.lines.all(), key=lambda line: line.line_number)
     groups = item_tax_groups(line.item_id for line in lines)
     goods = [
         GoodsLine(

@@ -169,5 +169,10 @@ def document_price(
 
 
 def item_tax_groups(item_ids: Iterable[int]) -> dict[int, str | None]:
-    """Each item's tax group code (None: the default Standard group), in one query."""
-    return dict(Item.objects.filter(pk__in=set(item_ids)).values_list("pk", "tax_group__code"))
+    """Each item's tax group code (None: the default Standard group), in one query (none
+    again for the same items in a tax_tables_read_once() block)."""
+    ids = frozenset(item_ids)
+    return read_once(
+        ("item tax groups", ids),
+        lambda: dict(Item.objects.filter(pk__in=ids).values_list("pk", "tax_group__code")),
+    )

@@ -71,6 +71,8 @@ def charges_prepare(
             "subscription__parent_order",
             "subscription__ship_to",
         ).order_by("pk")
+        # Each shipment is taxed again from its lines: one query for the chunk's lines.
+        occurrences = occurrences.prefetch_related("lines")
         if skip_locked:
             # The subscription's row first, as every writer of a shipment takes it
             # (continuity.locks): one query, both rows, nothing waited for.

@@ -49,10 +49,34 @@ def postal_code_normalized(postal_code: str) -> str:
 def tax_jurisdiction_for_place(
     *, country: str, region: str, postal_code: str
 ) -> TaxJurisdiction | None:
-    return read_once(
-        ("place", country, region, postal_code),
-        lambda: _jurisdiction_for_place(country=country, region=region, postal_code=postal_code),
+    if _answers.get() is None:
+        return _jurisdiction_for_place(country=country, region=region, postal_code=postal_code)
+    # In a batch block every customer's postal code differs: the country's jurisdictions
+    # are read once, and each place is matched among them by the same rule.
+    jurisdictions = read_once(
+        ("jurisdictions of", country.strip().upper()),
+        lambda: list(TaxJurisdiction.objects.filter(country=country.strip().upper())),
     )
+    return jurisdiction_matching(jurisdictions, region=region, postal_code=postal_code)
+
+
+def jurisdiction_matching(
+    jurisdictions, *, region: str, postal_code: str
+) -> TaxJurisdiction | None:
+    """_jurisdiction_for_place's rule over jurisdictions of the place's country already
+    read: the longest postal prefix that starts the postal code, then a region's (without
+    case), then the country's own."""
+    postal = postal_code_normalized(postal_code)
+    region = region.strip().upper()
+    matching = [
+        jurisdiction
+        for jurisdiction in jurisdictions
+        if (jurisdiction.region == "" or (region and jurisdiction.region.upper() == region))
+        and postal.startswith(jurisdiction.postal_prefix.upper())
+    ]
+    if not matching:
+        return None
+    return max(matching, key=lambda j: (len(j.postal_prefix), len(j.region)))
 
 
 def _jurisdiction_for_place(

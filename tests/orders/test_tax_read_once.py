@@ -79,3 +79,66 @@ def test_outside_a_block_every_pricing_reads_the_tables(seattle_address):
         price(seattle_address)
 
     assert len(tax_queries(again)) >= 3
+
+
+PLACES = [
+    ("US", "WA", "98101"),
+    ("US", "wa", "98101-1234"),
+    ("US", "WA", "98004"),
+    ("US", "WA", "98 004"),
+    ("US", "WA", "99201"),
+    ("US", "", "98101"),
+    ("US", "OR", "97204"),
+    ("FR", "", "69003"),
+    ("FR", "ARA", "69003"),
+    ("GB", "", "sw1a 1aa"),
+    ("GB", "", "SW2 1AA"),
+    ("CA", "QC", "H2X 1L4"),
+]
+
+
+def test_a_chunk_matches_each_place_as_the_database_does():
+    """Within a block, places are matched in Python among the country's jurisdictions (a
+    batch's customers all have different postal codes): the same answer as the query."""
+    for name, country, region, prefix in [
+        ("Seattle, WA", "US", "WA", "981"),
+        ("Bellevue, WA", "US", "WA", "98004"),
+        ("Washington", "US", "WA", ""),
+        ("Lyon", "FR", "", "69"),
+        ("France", "FR", "", ""),
+        ("London SW1", "GB", "", "sw1"),
+    ]:
+        TaxJurisdiction.objects.create(
+            name=name, country=country, region=region, postal_prefix=prefix
+        )
+    from orders.tax.selectors import tax_jurisdiction_for_place
+
+    def answers():
+        return [
+            getattr(
+                tax_jurisdiction_for_place(country=country, region=region, postal_code=postal),
+                "name",
+                None,
+            )
+            for country, region, postal in PLACES
+        ]
+
+    by_query = answers()
+    with tax_tables_read_once():
+        in_a_block = answers()
+
+    assert by_query == [
+        "Seattle, WA",
+        "Seattle, WA",
+        "Bellevue, WA",
+        "Bellevue, WA",
+        "Washington",
+        None,
+        None,
+        "Lyon",
+        "Lyon",
+        "London SW1",
+        None,
+        None,
+    ]
+    assert in_a_block == by_query
