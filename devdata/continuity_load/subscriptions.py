@@ -11,6 +11,7 @@ from continuity.models import (
 )
 from core.bulk import copy_rows
 from devdata.continuity_load.batch import LoadBatch, LoadShape
+from orders.pricing import item_tax_groups
 
 
 def subscription_rows_copy(shape: LoadShape, batch: LoadBatch) -> int:
@@ -82,7 +83,13 @@ def subscription_rows_copy(shape: LoadShape, batch: LoadBatch) -> int:
     line_rows = []
     allocation_rows = []
     ids = iter(occurrence_ids)
-    for subscription_id, payment_id in zip(subscription_ids, payment_ids, strict=True):
+    # Lines carry their item's tax group, as a sold shipment's do (untaxed: the load's
+    # shipments are written without tax; those shipped where tax is collected are taxed
+    # at their charge, as after a change of rates).
+    tax_groups = item_tax_groups(line.item_id for shipment in shipments for line in shipment.lines)
+    for subscription_id, payment_id, address_id in zip(
+        subscription_ids, payment_ids, batch.address_ids, strict=True
+    ):
         for shipment in shipments:
             occurrence_id = next(ids)
             paid = shipment.sequence in shape.paid_sequences
@@ -102,6 +109,7 @@ def subscription_rows_copy(shape: LoadShape, batch: LoadBatch) -> int:
                     None,
                     "",
                     None,
+                    address_id,
                 )
             )
             if paid and shipment.amount > 0:
@@ -118,6 +126,7 @@ def subscription_rows_copy(shape: LoadShape, batch: LoadBatch) -> int:
                         line.unit_price,
                         line.amount,
                         line.amount,
+                        tax_groups.get(line.item_id) or "",
                     )
                 )
     rows += copy_rows(
@@ -137,6 +146,7 @@ def subscription_rows_copy(shape: LoadShape, batch: LoadBatch) -> int:
             "next_payment_attempt_on",
             "decline_reason",
             "child_order_id",
+            "priced_ship_to_id",
         ),
         occurrence_rows,
     )
@@ -150,6 +160,7 @@ def subscription_rows_copy(shape: LoadShape, batch: LoadBatch) -> int:
             "unit_price",
             "amount",
             "gross_amount",
+            "tax_group",
         ),
         line_rows,
     )
