@@ -10,8 +10,11 @@ from django.db import connection
 
 from continuity.models import Occurrence, OccurrenceLine
 from continuity.money_audit.findings import Finding, FindingKind, shipment_subject
+from continuity.money_audit.shipments import _money
 from orders.models import SalesOrder, SalesOrderKind, SalesOrderLine
 
+# Amounts are compared rounded to the cent: exact on PostgreSQL's numeric, and what makes
+# SQLite's sums (floats, in `make run`) compare as money.
 # Documents whose lines do not add up to their parts: the sum of the lines' amounts is
 # the subtotal, the lines' tax with the delivery's is the tax, and no line's gross is
 # other than its amount (prices with tax) or its amount plus its tax (prices without).
@@ -20,8 +23,8 @@ WITH sums AS (
     SELECT l.{document}_id AS id,
            SUM(l.amount) AS subtotal,
            SUM(l.tax_amount) AS tax,
-           SUM(CASE WHEN l.gross_amount <> l.amount
-                         + CASE WHEN d.prices_include_tax THEN 0 ELSE l.tax_amount END
+           SUM(CASE WHEN ROUND(l.gross_amount, 2) <> ROUND(l.amount
+                         + CASE WHEN d.prices_include_tax THEN 0 ELSE l.tax_amount END, 2)
                     THEN 1 ELSE 0 END) AS wrong_gross
     FROM {lines} l JOIN {documents} d ON d.id = l.{document}_id
     GROUP BY l.{document}_id
@@ -29,8 +32,8 @@ WITH sums AS (
 SELECT d.id, d.subtotal, d.tax_amount, d.delivery_tax_amount,
        COALESCE(s.subtotal, 0), COALESCE(s.tax, 0), COALESCE(s.wrong_gross, 0)
 FROM {documents} d LEFT JOIN sums s ON s.id = d.id
-WHERE d.subtotal <> COALESCE(s.subtotal, 0)
-   OR d.tax_amount <> COALESCE(s.tax, 0) + d.delivery_tax_amount
+WHERE ROUND(d.subtotal, 2) <> ROUND(COALESCE(s.subtotal, 0), 2)
+   OR ROUND(d.tax_amount, 2) <> ROUND(COALESCE(s.tax, 0) + d.delivery_tax_amount, 2)
    OR COALESCE(s.wrong_gross, 0) > 0
 ORDER BY d.id
 """
@@ -47,8 +50,10 @@ WITH shipments AS (
 SELECT o.id, o.number, o.total, COALESCE(s.total, 0)
 FROM {orders} o LEFT JOIN shipments s ON s.id = o.id
 WHERE o.kind = %s
-  AND (o.total <> COALESCE(s.total, 0) OR o.subtotal <> COALESCE(s.subtotal, 0)
-       OR o.delivery_amount <> COALESCE(s.delivery, 0) OR o.tax_amount <> COALESCE(s.tax, 0))
+  AND (ROUND(o.total, 2) <> ROUND(COALESCE(s.total, 0), 2)
+       OR ROUND(o.subtotal, 2) <> ROUND(COALESCE(s.subtotal, 0), 2)
+       OR ROUND(o.delivery_amount, 2) <> ROUND(COALESCE(s.delivery, 0), 2)
+       OR ROUND(o.tax_amount, 2) <> ROUND(COALESCE(s.tax, 0), 2))
 ORDER BY o.id
 """
 
@@ -63,6 +68,9 @@ def _parts_mismatches(documents, lines, document: str):
 
 
 def _detail(subtotal, tax, delivery_tax, lines_subtotal, lines_tax, wrong_gross) -> str:
+    subtotal, tax, delivery_tax, lines_subtotal, lines_tax = (
+        _money(value) for value in (subtotal, tax, delivery_tax, lines_subtotal, lines_tax)
+    )
     return (
         f"subtotal {subtotal}, its lines {lines_subtotal}; tax {tax}, its lines "
         f"{lines_tax} and delivery {delivery_tax}; {wrong_gross} line(s) with a wrong gross"
@@ -98,7 +106,7 @@ def price_parts_findings(checked) -> list[Finding]:
                 Finding(
                     FindingKind.CHILD_ORDER_TOTAL,
                     f"sales order {number}",
-                    f"total {total}, its shipments' charges {shipments_total}",
+                    f"total {_money(total)}, its shipments' charges {_money(shipments_total)}",
                 )
             )
     checked["priced_documents"] = "orders, shipments and child orders against their lines"
