@@ -180,9 +180,17 @@ def delivery_mode_get_by_code(code: str) -> DeliveryMode:
     code = (code or "").strip()
     if not code:
         raise ValidationError({"delivery_mode": _("Enter a delivery mode.")})
-    mode = DeliveryMode.objects.filter(code__iexact=code, active=True).first()
+    # A NUL names no code, and PostgreSQL refuses to compare text with one.
+    mode = (
+        None
+        if "\x00" in code
+        else DeliveryMode.objects.filter(code__iexact=code, active=True).first()
+    )
     if mode is None:
         raise ValidationError(
-            {"delivery_mode": _("Delivery mode %(code)s does not exist.") % {"code": code}}
+            {
+                "delivery_mode": _("Delivery mode %(code)s does not exist.")
+                % {"code": code.replace("\x00", "")}
+            }
         )
     return mode

@@ -337,14 +337,6 @@ def sales_order_delivery_mode_set(*, order_id: int, code: str, actor: Actor) -> 
     """How the order's goods, and its programs' shipments whose event names no mode of its
     own, are delivered: an active mode by its code, in any case; an empty code, the
     default mode. The order is priced again and goes back through Complete."""
-    if "\x00" in (code or ""):
-        # No code holds it, and the database refuses to compare with it: an unknown mode.
-        raise ValidationError(
-            {
-                "delivery_mode": _("Delivery mode %(code)s does not exist.")
-                % {"code": code.replace("\x00", "").strip()}
-            }
-        )
     mode = delivery_mode_get_by_code(code) if (code or "").strip() else None
     with transaction.atomic():
         order = _lock_open_order(order_id)
@@ -384,10 +376,14 @@ def _payment_method(code: str) -> PaymentMethod:
     code = (code or "").strip()
     if not code:
         raise ValidationError({"payment_method": _("Enter a method of payment.")})
-    method = PaymentMethod.objects.filter(code__iexact=code).first()
+    # A NUL names no code, and PostgreSQL refuses to compare text with one.
+    method = None if "\x00" in code else PaymentMethod.objects.filter(code__iexact=code).first()
     if method is None or not method.active:
         raise ValidationError(
-            {"payment_method": _("Method of payment %(code)s does not exist.") % {"code": code}}
+            {
+                "payment_method": _("Method of payment %(code)s does not exist.")
+                % {"code": code.replace("\x00", "")}
+            }
         )
     return method
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db.models import DecimalField, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils.translation import gettext_lazy as _
 
-from core.money import ZERO
+from core.money import CENT, ZERO
 
 MONEY = DecimalField(max_digits=14, decimal_places=2)
 
@@ -81,3 +82,12 @@ def grouped_sum(queryset, by: str):
 
 def shipment_subject(occurrence_id: int, status: str) -> str:
     return f"shipment {occurrence_id} ({status})"
+
+
+def cents(value) -> Decimal:
+    # PostgreSQL answers sums as Decimal; SQLite (the embedded default) as a float or an
+    # int, whose shortest text is the amount it summed. Cents either way, as the
+    # findings print them.
+    if not isinstance(value, Decimal):
+        value = Decimal(str(value))
+    return value.quantize(CENT)

@@ -9,8 +9,7 @@ from __future__ import annotations
 from django.db import connection
 
 from continuity.models import Occurrence, OccurrenceLine
-from continuity.money_audit.findings import Finding, FindingKind, shipment_subject
-from continuity.money_audit.shipments import _money
+from continuity.money_audit.findings import Finding, FindingKind, cents, shipment_subject
 from orders.models import SalesOrder, SalesOrderKind, SalesOrderLine
 
 # Amounts are compared rounded to the cent: exact on PostgreSQL's numeric, and what makes
@@ -69,7 +68,7 @@ def _parts_mismatches(documents, lines, document: str):
 
 def _detail(subtotal, tax, delivery_tax, lines_subtotal, lines_tax, wrong_gross) -> str:
     subtotal, tax, delivery_tax, lines_subtotal, lines_tax = (
-        _money(value) for value in (subtotal, tax, delivery_tax, lines_subtotal, lines_tax)
+        cents(value) for value in (subtotal, tax, delivery_tax, lines_subtotal, lines_tax)
     )
     return (
         f"subtotal {subtotal}, its lines {lines_subtotal}; tax {tax}, its lines "
@@ -106,7 +105,7 @@ def price_parts_findings(checked) -> list[Finding]:
                 Finding(
                     FindingKind.CHILD_ORDER_TOTAL,
                     f"sales order {number}",
-                    f"total {_money(total)}, its shipments' charges {_money(shipments_total)}",
+                    f"total {cents(total)}, its shipments' charges {cents(shipments_total)}",
                 )
             )
     checked["priced_documents"] = "orders, shipments and child orders against their lines"

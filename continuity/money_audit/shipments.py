@@ -3,8 +3,6 @@ is owed back, and the sales in flight for it."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from django.db import connection
 
 from continuity.models import (
@@ -15,9 +13,8 @@ from continuity.models import (
     Occurrence,
     PaymentAllocation,
 )
-from continuity.money_audit.findings import Finding, FindingKind, shipment_subject
+from continuity.money_audit.findings import Finding, FindingKind, cents, shipment_subject
 from continuity.refunds import refunds_owed
-from core.money import CENT
 from payments.models import (
     CAPTURED_STATUSES,
     UNANSWERED_STATUSES,
@@ -75,16 +72,7 @@ ORDER BY o.id
 """
 
 
-def _money(value) -> Decimal:
-    # PostgreSQL answers sums as Decimal; SQLite (the embedded default) as a float or an
-    # int, whose shortest text is the amount it summed. Cents either way, as the
-    # findings print them.
-    if not isinstance(value, Decimal):
-        value = Decimal(str(value))
-    return value.quantize(CENT)
-
-
-def _shipments_with_money():
+def _shipments_withcents():
     """(id, status, amount, captured, refunded, unanswered sales, sales holding money) of
     every shipment that has money or should have some."""
 
@@ -121,9 +109,9 @@ def _shipments_with_money():
             yield (
                 pk,
                 status,
-                _money(amount),
-                _money(captured_amount),
-                _money(refunded),
+                cents(amount),
+                cents(captured_amount),
+                cents(refunded),
                 int(in_flight),
                 int(holding),
             )
@@ -133,7 +121,7 @@ def shipment_findings(checked) -> list[Finding]:
     checked["shipments"] = Occurrence.objects.count()
     net_wrong, not_owed, two_live, in_flight_wrong = [], [], [], []
     owed = None  # read once, and only when a shipment not sent still holds money
-    for pk, status, amount, captured, refunded, unanswered, holding in _shipments_with_money():
+    for pk, status, amount, captured, refunded, unanswered, holding in _shipments_withcents():
         net = captured - refunded
         subject = shipment_subject(pk, status)
         if (

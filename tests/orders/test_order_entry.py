@@ -252,6 +252,8 @@ def test_payment_before_complete_is_refused(karen, actor, add_card):
     ("method", "card_kind", "field", "message"),
     [
         ("Diners", "own", "payment_method", "Method of payment Diners does not exist."),
+        # A NUL names no method (and the database refuses to compare with one): not a 500.
+        ("Vi\x00sa", "own", "payment_method", "Method of payment Visa does not exist."),
         ("", "own", "payment_method", "Enter a method of payment."),
         ("Visa", None, "card", "Add a credit card for method of payment Visa."),
         ("Visa", "other customer", "card", "This card does not belong to the customer."),
