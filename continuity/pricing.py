@@ -21,6 +21,7 @@ from core.services import audit_record
 from orders.delivery import DeliveryMode
 from orders.pricing import DocumentPrice, GoodsLine, document_price, item_tax_groups
 from orders.tax.provider import LineTax
+from orders.tax.selectors import tax_tables_read_once
 
 
 @dataclass(frozen=True)
@@ -116,13 +117,19 @@ def _line_tax_of(data: dict) -> LineTax:
     )
 
 
-def _delivery_mode(
-    plan: ProgramPlan, event_number: int, order_mode: DeliveryMode | None, modes: dict
+def shipment_delivery_mode(
+    plan: ProgramPlan,
+    event_number: int,
+    order_mode: DeliveryMode | None,
+    modes: dict | None = None,
 ) -> DeliveryMode | None:
-    """The event's own mode overrides the order's (docs/delivery.md); None: the default."""
+    """The mode a shipment goes by: its event's own, as the program was sold, overrides
+    the order's (docs/delivery.md); None: the default mode. `modes`: modes already read,
+    by id, for a caller pricing many shipments."""
     mode_id = plan.delivery_modes.get(event_number)
     if mode_id is None:
         return order_mode
+    modes = {} if modes is None else modes
     if mode_id not in modes:
         modes[mode_id] = DeliveryMode.objects.get(pk=mode_id)
     return modes[mode_id]
@@ -139,6 +146,21 @@ def shipments_price(
 ) -> list[ShipmentPrice]:
     """Price planned shipments, each at the rates in force on its ship date (the day it is
     supplied), by the delivery mode of its event or of the order."""
+    with tax_tables_read_once():
+        return _shipments_price(
+            plan=plan,
+            shipments=shipments,
+            ship_to=ship_to,
+            order_mode=order_mode,
+            currency=currency,
+            prices_include_tax=prices_include_tax,
+        )
+
+
+def _shipments_price(
+    *, plan, shipments, ship_to, order_mode, currency, prices_include_tax
+) -> list[ShipmentPrice]:
+    # One place and one set of groups for every shipment: the tables are read once.
     groups = item_tax_groups(line.item_id for shipment in shipments for line in shipment.lines)
     modes: dict = {}
     priced = []
@@ -155,7 +177,7 @@ def shipments_price(
         price = document_price(
             goods=goods,
             ship_to=ship_to,
-            delivery_mode=_delivery_mode(plan, shipment.event_number, order_mode, modes),
+            delivery_mode=shipment_delivery_mode(plan, shipment.event_number, order_mode, modes),
             currency=currency,
             on_date=shipment.ship_date,
             prices_include_tax=prices_include_tax,

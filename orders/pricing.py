@@ -24,6 +24,7 @@ from orders.tax.provider import (
     TaxableLine,
     TaxAddress,
     get_tax_provider,
+    tax_total,
     untaxed,
 )
 from orders.tax.selectors import prices_include_tax as currency_prices_include_tax
@@ -68,7 +69,7 @@ class DocumentPrice:
 
     @property
     def goods_tax(self) -> Decimal:
-        return sum((line.tax for line in self.lines), ZERO)
+        return tax_total(self.lines)
 
     @property
     def delivery_tax_amount(self) -> Decimal:

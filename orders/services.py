@@ -147,7 +147,9 @@ def _order_price(order: SalesOrder) -> list[SalesOrderLine]:
         line.paid_shipments = [shipment.to_json() for shipment in shipments]
         line.program_as_sold = program_as_sold
         parts += [shipment.price for shipment in shipments]
-    order.price_set(own_price)
+    # The order's parts are the sums of its documents' (its own lines and each shipment
+    # paid now); the basis is the currency's, the same for all of them.
+    order.prices_include_tax = own_price.prices_include_tax
     order.subtotal = sum((line.amount for line in lines), ZERO)
     order.delivery_amount = sum((part.delivery for part in parts), ZERO)
     order.delivery_tax_amount = sum((part.delivery_tax_amount for part in parts), ZERO)

@@ -23,7 +23,8 @@ def tax_tables_read_once():
     block: for a batch chunk, which prices many shipments in one transaction. A rate an
     administrator changes during the block applies from the next one, as it would had
     the chunk started a moment earlier; the block is one chunk, not a whole run."""
-    token = _answers.set({})
+    # A block inside another (a chunk's charge pricing its shipments) keeps its answers.
+    token = _answers.set(_answers.get() if _answers.get() is not None else {})
     try:
         yield
     finally:

@@ -13,8 +13,9 @@ from django.utils import translation
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from continuity.delivery import delivery_mode_for
 from continuity.models import ProgramEvent
+from continuity.planning import ProgramPlan, program_get_for_quote
+from continuity.pricing import shipment_delivery_mode
 from core.limits import QUANTITY_MAX, REPEAT_MAX
 from core.money import CENT
 from orders.delivery import (
@@ -313,21 +314,29 @@ def test_the_name_follows_the_language(per_unit):
 # --- A program event's own mode ------------------------------------------------------------
 
 
+def sold_plan(event: ProgramEvent) -> ProgramPlan:
+    """The event's program as a subscription keeps it (through its JSON, as stored)."""
+    program = program_get_for_quote(program_id=event.program_id)
+    return ProgramPlan.from_json(ProgramPlan.of_program(program).to_json())
+
+
 @pytest.mark.django_db
 def test_an_events_mode_overrides_the_orders(standard, express):
-    event = ProgramEvent.objects.get(pk=ProgramEventFactory(delivery_mode=express).pk)
+    event = ProgramEventFactory(delivery_mode=express)
+    plan = sold_plan(event)
 
-    assert delivery_mode_for(event, standard) == express
-    assert delivery_mode_for(event, None) == express
+    assert shipment_delivery_mode(plan, event.event_number, standard) == express
+    assert shipment_delivery_mode(plan, event.event_number, None) == express
 
 
 @pytest.mark.django_db
 def test_an_event_without_a_mode_takes_the_orders(standard):
-    event = ProgramEvent.objects.get(pk=ProgramEventFactory().pk)
+    event = ProgramEventFactory()
+    plan = sold_plan(event)
 
     assert event.delivery_mode is None
-    assert delivery_mode_for(event, standard) == standard
-    assert delivery_mode_for(event, None) is None
+    assert shipment_delivery_mode(plan, event.event_number, standard) == standard
+    assert shipment_delivery_mode(plan, event.event_number, None) is None
 
 
 # --- The admin -----------------------------------------------------------------------------

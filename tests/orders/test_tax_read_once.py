@@ -142,3 +142,16 @@ def test_a_chunk_matches_each_place_as_the_database_does():
         None,
     ]
     assert in_a_block == by_query
+
+
+def test_a_block_inside_a_chunk_keeps_the_chunks_answers(seattle_address):
+    # A chunk (the charge's block) prices shipments, which opens a block of its own: the
+    # inner block reads nothing the chunk has read, and leaves its answers to the chunk.
+    with tax_tables_read_once():
+        price(seattle_address)
+        with tax_tables_read_once(), CaptureQueriesContext(connection) as inner:
+            price(seattle_address)
+        with CaptureQueriesContext(connection) as after:
+            price(seattle_address)
+
+    assert (tax_queries(inner), tax_queries(after)) == ([], [])
