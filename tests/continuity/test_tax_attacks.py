@@ -836,15 +836,8 @@ def test_an_order_with_its_own_goods_and_a_program_keeps_both_documents_on_a_rat
 def test_a_program_billed_up_front_keeps_its_allocations_when_a_rate_changes_on_the_wire(
     demo, gated_gateway
 ):
-    from orders.services import sales_order_create, sales_order_line_add, sales_order_payment_set
-    from tests.payments.support import card_of_karen
-
     seattle()
-    order = sales_order_create(customer=karen(), actor=ACTOR)
-    sales_order_line_add(order_id=order.pk, item_number="88001", actor=ACTOR)
-    sales_order_complete(order_id=order.pk, actor=ACTOR)
-    card = card_of_karen(ACTOR, APPROVE)
-    sales_order_payment_set(order_id=order.pk, method_code="Visa", card_id=card.pk, actor=ACTOR)
+    order = order_ready(ACTOR, APPROVE, item_number="88001")
     with gateway_gate("sale") as gate:
         submit, outcome = in_thread(lambda: sales_order_submit(order_id=order.pk, actor=ACTOR))
         assert gate.reached.wait(10)
@@ -913,15 +906,9 @@ def test_a_prepaid_program_shortened_while_the_submit_is_on_the_wire_keeps_every
     boxes while the sale is on the wire. The customer paid for three: three shipments must
     hold the sale, 29.71 each."""
     from continuity.models import ProgramEvent
-    from orders.services import sales_order_create, sales_order_line_add, sales_order_payment_set
-    from tests.payments.support import card_of_karen
 
     seattle()
-    order = sales_order_create(customer=karen(), actor=ACTOR)
-    sales_order_line_add(order_id=order.pk, item_number="88001", actor=ACTOR)
-    sales_order_complete(order_id=order.pk, actor=ACTOR)
-    card = card_of_karen(ACTOR, APPROVE)
-    sales_order_payment_set(order_id=order.pk, method_code="Visa", card_id=card.pk, actor=ACTOR)
+    order = order_ready(ACTOR, APPROVE, item_number="88001")
     with gateway_gate("sale") as gate:
         submit, outcome = in_thread(lambda: sales_order_submit(order_id=order.pk, actor=ACTOR))
         assert gate.reached.wait(10)

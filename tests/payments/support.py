@@ -61,10 +61,17 @@ def card_of_karen(actor, number: str, *, security_code: str = "321") -> Card:
     )
 
 
-def order_ready(actor, card_number: str = APPROVE, *, card: Card | None = None) -> SalesOrder:
-    """Karen's open order for 88000, completed, paid by Visa with the given card."""
+def order_ready(
+    actor,
+    card_number: str = APPROVE,
+    *,
+    card: Card | None = None,
+    item_number: str = CONTINUITY_ITEM,
+) -> SalesOrder:
+    """Karen's open order for a continuity item (88000), completed, paid by Visa with the
+    given card."""
     order = sales_order_create(customer=karen(), actor=actor)
-    sales_order_line_add(order_id=order.pk, item_number=CONTINUITY_ITEM, actor=actor)
+    sales_order_line_add(order_id=order.pk, item_number=item_number, actor=actor)
     sales_order_complete(order_id=order.pk, actor=actor)
     card = card or card_of_karen(actor, card_number)
     return sales_order_payment_set(
