@@ -56,6 +56,7 @@ class NotificationKind(models.TextChoices):
     PAYMENT_FAILED = "payment_failed", _("Payment failed")
     CHILD_ORDER_CREATED = "child_order_created", _("Shipment ordered")
     SUBSCRIPTION_CANCELLED = "subscription_cancelled", _("Subscription cancelled")
+    ORDER_SHIPPED = "order_shipped", _("Order shipped")
 
 
 class NotificationStatus(models.TextChoices):
