@@ -18,6 +18,15 @@ from orders.priced import (
     total_adds_up,
 )
 
+# Carriers, warehouse shipments and invoices are orders models too (orders.fulfilment).
+from orders.fulfilment.models import (  # noqa: F401, E402
+    Carrier,
+    Invoice,
+    InvoiceLine,
+    WarehouseShipment,
+    WarehouseShipmentLine,
+)
+
 # The tax tables are orders models too (app label "orders"), kept in their own module.
 from orders.tax.models import PriceTaxBasis, TaxGroup, TaxJurisdiction, TaxRate  # noqa: F401
 
@@ -72,7 +81,14 @@ class SalesOrderKind(models.TextChoices):
 
 class SalesOrderStatus(models.TextChoices):
     OPEN = "open", _("Open")
+    # Paid and accepted (a child order: created by the job), not yet handed to the
+    # warehouse. The only status after Open in which an order may still be cancelled.
     SUBMITTED = "submitted", _("Submitted")
+    RELEASED = "released", _("Released")
+    PARTIALLY_SHIPPED = "partially_shipped", _("Partially shipped")
+    SHIPPED = "shipped", _("Shipped")
+    INVOICED = "invoiced", _("Invoiced")
+    COMPLETED = "completed", _("Completed")
     CANCELLED = "cancelled", _("Cancelled")
 
 
@@ -80,9 +96,33 @@ SALES_ORDER_STATUS = StatusMachine(
     SalesOrderStatus,
     {
         SalesOrderStatus.OPEN: {SalesOrderStatus.SUBMITTED, SalesOrderStatus.CANCELLED},
-        SalesOrderStatus.SUBMITTED: {SalesOrderStatus.CANCELLED},
+        # A parent order completes from Submitted when its program is over and every
+        # child order is invoiced or cancelled (docs/fulfilment.md).
+        SalesOrderStatus.SUBMITTED: {
+            SalesOrderStatus.RELEASED,
+            SalesOrderStatus.CANCELLED,
+            SalesOrderStatus.COMPLETED,
+        },
+        # Released: the warehouse has it; it ships, it is no longer cancelled.
+        SalesOrderStatus.RELEASED: {
+            SalesOrderStatus.PARTIALLY_SHIPPED,
+            SalesOrderStatus.SHIPPED,
+        },
+        SalesOrderStatus.PARTIALLY_SHIPPED: {SalesOrderStatus.SHIPPED},
+        SalesOrderStatus.SHIPPED: {SalesOrderStatus.INVOICED},
+        # Completed once nothing is left to pay on its invoices.
+        SalesOrderStatus.INVOICED: {SalesOrderStatus.COMPLETED},
+        SalesOrderStatus.COMPLETED: set(),
         SalesOrderStatus.CANCELLED: set(),
     },
+)
+
+# Named sets of order statuses (docs/fulfilment.md draws the machine).
+# With the warehouse: on its pick list, or shipped in part.
+WITH_WAREHOUSE = frozenset({SalesOrderStatus.RELEASED, SalesOrderStatus.PARTIALLY_SHIPPED})
+# Nothing of it is left to ship: what closes a parent order.
+FULFILLED_OR_CANCELLED = frozenset(
+    {SalesOrderStatus.INVOICED, SalesOrderStatus.COMPLETED, SalesOrderStatus.CANCELLED}
 )
 
 
@@ -99,7 +139,7 @@ class SalesOrder(PricedDocument):
         _("kind"), max_length=20, choices=SalesOrderKind.choices, default=SalesOrderKind.STANDARD
     )
     status = models.CharField(
-        _("status"), max_length=12, choices=SalesOrderStatus.choices, default=SalesOrderStatus.OPEN
+        _("status"), max_length=20, choices=SalesOrderStatus.choices, default=SalesOrderStatus.OPEN
     )
     parent = models.ForeignKey(
         "self",
@@ -161,6 +201,7 @@ class SalesOrder(PricedDocument):
     order_date = models.DateField(_("order date"), null=True, blank=True)
     requested_ship_date = models.DateField(_("requested ship date"), null=True, blank=True)
     submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
+    released_at = models.DateTimeField(_("released at"), null=True, blank=True)
     # What made the order when no agent did, e.g. "batch-run:42" for a child order.
     source_reference = models.CharField(_("source"), max_length=40, blank=True, db_index=True)
     created_by = models.ForeignKey(
@@ -200,6 +241,12 @@ class SalesOrder(PricedDocument):
         ]
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="sales_order_customer_idx"),
+            # The warehouse's pick list: released orders, oldest release first.
+            models.Index(
+                fields=["released_at"],
+                condition=Q(status__in=["released", "partially_shipped"]),
+                name="sales_order_pick_list_idx",
+            ),
         ]
 
     def __str__(self):
@@ -217,6 +264,8 @@ class SalesOrderLine(PricedLine):
     quantity = models.PositiveIntegerField(_("quantity"), default=1, validators=[validate_quantity])
     unit_price = MoneyField(_("unit price"))
     amount = MoneyField(_("amount"))
+    # What the warehouse has confirmed as shipped of this line (orders.fulfilment).
+    shipped_quantity = models.PositiveIntegerField(_("shipped"), default=0, db_default=0)
     # On a continuity line: the date the program starts (the order date unless the
     # program prompts for one). Empty on other lines.
     continuity_start_date = models.DateField(
@@ -252,6 +301,10 @@ class SalesOrderLine(PricedLine):
                 fields=["order", "line_number"], name="sales_order_line_number_unique"
             ),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="sales_order_line_qty_gt_0"),
+            models.CheckConstraint(
+                condition=Q(shipped_quantity__lte=F("quantity")),
+                name="sales_order_line_shipped_within_quantity",
+            ),
             models.CheckConstraint(
                 condition=Q(unit_price__gte=0), name="sales_order_line_price_gte_0"
             ),

@@ -36,3 +36,11 @@ def format_sales_order_number(value: int) -> str:
 
 def next_sales_order_numbers(count: int = 1) -> list[str]:
     return [format_sales_order_number(value) for value in next_values(SALES_ORDER_SEQUENCE, count)]
+
+
+INVOICE_SEQUENCE = "invoice_number"
+INVOICE_PREFIX = "INV-"
+
+
+def next_invoice_number() -> str:
+    return f"{INVOICE_PREFIX}{next_values(INVOICE_SEQUENCE)[0]:06d}"

@@ -44,6 +44,9 @@ class ProgramSales:
     # () -> {name: serializer field}: fresh fields added to the API's sales order and item.
     order_fields: Callable[[], dict]
     item_fields: Callable[[], dict]
+    # (order_id) -> [(payment id, amount)]: what paid a child order's shipments, the
+    # payment its invoices apply (orders.fulfilment).
+    child_order_charges: Callable[[int], list[tuple[int, Decimal]]] | None = None
 
 
 _registered: ProgramSales | None = None

@@ -16,7 +16,7 @@ from continuity.models.occurrence import (
     OccurrenceStatus,
     PaymentAllocation,
 )
-from continuity.models.parameters import ContinuityParameters
+from continuity.models.parameters import ChildOrderRelease, ContinuityParameters
 from continuity.models.problems import ShipmentProblem
 from continuity.models.program import ContinuityProgram, ProgramEvent, ProgramEventLine
 from continuity.models.subscription import (
@@ -41,6 +41,7 @@ __all__ = [
     "RUNNING_SUBSCRIPTIONS",
     "SETTLED",
     "SUBSCRIPTION_STATUS",
+    "ChildOrderRelease",
     "ContinuityParameters",
     "ContinuityProgram",
     "HoldReason",

@@ -6,6 +6,14 @@ from django.utils.translation import gettext_lazy as _
 from core import limits
 
 
+class ChildOrderRelease(models.TextChoices):
+    """When the child-order job hands a child order to the warehouse."""
+
+    AT_CREATION = "at_creation", _("When the child order is created")
+    BEFORE_SHIP_DATE = "before_ship_date", _("Release lead days before the ship date")
+    BY_SUPERVISOR = "by_supervisor", _("Only when a supervisor releases it")
+
+
 class ContinuityParameters(models.Model):
     """The one row of continuity settings (the admin shows it as a single form)."""
 
@@ -25,6 +33,23 @@ class ContinuityParameters(models.Model):
         help_text=_(
             "Charge a shipment this many days before its ship date. More than the retry "
             "interval, so that a soft decline can be retried before the shipment ships."
+        ),
+        validators=[MaxValueValidator(limits.SCHEDULE_DAYS_MAX)],
+    )
+    # Until it is released, a child order can still be cancelled with its shipment (and
+    # the shipment's charge refunded); once released, the warehouse may be picking it.
+    child_order_release = models.CharField(
+        _("release child orders"),
+        max_length=20,
+        choices=ChildOrderRelease.choices,
+        default=ChildOrderRelease.AT_CREATION,
+    )
+    release_lead_days = models.PositiveIntegerField(
+        _("release lead days"),
+        default=2,
+        help_text=_(
+            "With release before the ship date: release a child order this many days "
+            "before its ship date."
         ),
         validators=[MaxValueValidator(limits.SCHEDULE_DAYS_MAX)],
     )
