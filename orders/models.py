@@ -10,21 +10,22 @@ from core.services import StatusMachine
 
 # Defined beside its charge rule; importing it here registers it with the orders app.
 from orders.delivery import DeliveryMode
+
+# Carriers, warehouse shipments and invoices are orders models too (orders.fulfilment).
+from orders.fulfilment.models import (  # noqa: F401
+    Carrier,
+    Invoice,
+    InvoiceLine,
+    ShipmentSource,
+    WarehouseShipment,
+    WarehouseShipmentLine,
+)
 from orders.priced import (
     PricedDocument,
     PricedLine,
     line_tax_not_negative,
     parts_not_negative,
     total_adds_up,
-)
-
-# Carriers, warehouse shipments and invoices are orders models too (orders.fulfilment).
-from orders.fulfilment.models import (  # noqa: F401, E402
-    Carrier,
-    Invoice,
-    InvoiceLine,
-    WarehouseShipment,
-    WarehouseShipmentLine,
 )
 
 # The tax tables are orders models too (app label "orders"), kept in their own module.
