@@ -1,5 +1,7 @@
 """/api/v1/: the REST API (docs at /api/docs/, schema at /api/schema/, see config/urls.py).
-One view per operation; /batch-runs/ joins its two (list and start) in BatchRunsApi."""
+One view per operation; /batch-runs/ joins its two (list and start) in BatchRunsApi, and
+/sales-orders/ its two (the warehouse's pick list and order entry's create) in
+SalesOrdersApi."""
 
 from django.urls import path, register_converter
 
@@ -19,12 +21,16 @@ from orders.apis import (
     ItemDetailApi,
     ItemListApi,
     SalesOrderCompleteApi,
-    SalesOrderCreateApi,
     SalesOrderDeliveryModeSetApi,
     SalesOrderDetailApi,
     SalesOrderLineAddApi,
     SalesOrderPaymentSetApi,
     SalesOrderSubmitApi,
+)
+from orders.warehouse_apis import (
+    SalesOrderReleaseApi,
+    SalesOrdersApi,
+    SalesOrderShipmentCreateApi,
 )
 from payments.apis import CustomerCardAddApi
 
@@ -57,7 +63,7 @@ urlpatterns = [
     path("items/<key:item_number>/", ItemDetailApi.as_view(), name="item-detail"),
     path("continuity-programs/", ProgramListApi.as_view(), name="program-list"),
     path("continuity-programs/<key:code>/", ProgramDetailApi.as_view(), name="program-detail"),
-    path("sales-orders/", SalesOrderCreateApi.as_view(), name="sales-order-create"),
+    path("sales-orders/", SalesOrdersApi.as_view(), name="sales-orders"),
     path("sales-orders/<key:number>/", SalesOrderDetailApi.as_view(), name="sales-order-detail"),
     path(
         "sales-orders/<key:number>/lines/",
@@ -83,6 +89,16 @@ urlpatterns = [
         "sales-orders/<key:number>/submit/",
         SalesOrderSubmitApi.as_view(),
         name="sales-order-submit",
+    ),
+    path(
+        "sales-orders/<key:number>/shipments/",
+        SalesOrderShipmentCreateApi.as_view(),
+        name="sales-order-shipment-create",
+    ),
+    path(
+        "sales-orders/<key:number>/release/",
+        SalesOrderReleaseApi.as_view(),
+        name="sales-order-release",
     ),
     path("subscriptions/", SubscriptionListApi.as_view(), name="subscription-list"),
     path(

@@ -39,7 +39,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView, set_rollback
 
 from core.errors import ServiceError
-from core.roles import can_supervise, can_take_orders
+from core.roles import can_supervise, can_take_orders, can_work_warehouse
 
 NON_FIELD_ERRORS = "non_field_errors"
 
@@ -269,6 +269,16 @@ class CanWorkPaymentExceptions(CanSupervise):
     """Supervisors and administrators: payment exceptions, releasing holds."""
 
     message = gettext_lazy("Your role does not allow working payment exceptions.")
+
+
+class IsWarehouse(permissions.BasePermission):
+    """The warehouse's system (the Warehouse role), supervisors and administrators: the
+    pick list and shipment confirmations."""
+
+    message = gettext_lazy("Your role does not allow working with the warehouse.")
+
+    def has_permission(self, request, view):
+        return can_work_warehouse(request.user)
 
 
 # --- Pagination --------------------------------------------------------------------------

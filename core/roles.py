@@ -1,6 +1,6 @@
-"""The roles (agent, supervisor, administrator) are Django groups. Checks go through
-these functions so that the rule "a supervisor can do what an agent can, and more" lives
-in one place."""
+"""The roles (agent, supervisor, administrator, and the warehouse's API user) are Django
+groups. Checks go through these functions so that the rule "a supervisor can do what an
+agent can, and more" lives in one place."""
 
 from functools import wraps
 
@@ -10,10 +10,15 @@ from django.core.exceptions import PermissionDenied
 AGENT = "Agent"
 SUPERVISOR = "Supervisor"
 ADMINISTRATOR = "Administrator"
+# The warehouse's system: the API only (its pick list and its shipment confirmations). It
+# is in neither set below, so no page lets it in; supervisors may do what it does.
+WAREHOUSE = "Warehouse"
 
 # Who may take orders, and who may run batches and work payment exceptions.
 ORDER_TAKING_ROLES = frozenset({AGENT, SUPERVISOR, ADMINISTRATOR})
 SUPERVISING_ROLES = frozenset({SUPERVISOR, ADMINISTRATOR})
+# Who may read the pick list and confirm shipments (the warehouse API).
+WAREHOUSE_ROLES = frozenset({WAREHOUSE, SUPERVISOR, ADMINISTRATOR})
 
 
 def _groups(user) -> set[str]:
@@ -34,6 +39,10 @@ def can_take_orders(user) -> bool:
 
 def can_supervise(user) -> bool:
     return has_role(user, SUPERVISING_ROLES)
+
+
+def can_work_warehouse(user) -> bool:
+    return has_role(user, WAREHOUSE_ROLES)
 
 
 def role_required(check):
@@ -80,6 +89,15 @@ ROLE_PERMISSIONS = {
         "batch.view_batchrun",
         "payments.change_payment",
     ],
+    # Not the agent's: what the warehouse API reads and writes, nothing more.
+    WAREHOUSE: [
+        "orders.view_salesorder",
+        "orders.view_salesorderline",
+        "orders.view_carrier",
+        "orders.view_warehouseshipment",
+        "orders.add_warehouseshipment",
+        "orders.add_warehouseshipmentline",
+    ],
 }
 
 
@@ -94,7 +112,7 @@ def _permissions(names: list[str]) -> list[Permission]:
 
 
 def roles_ensure() -> dict[str, Group]:
-    """Create the three role groups with their permissions, or add what they miss (a
+    """Create the four role groups with their permissions, or add what they miss (a
     permission taken away by hand stays away only until the next call: the roles are
     defined here). Run by `manage.py ensure_roles` and by the demo data."""
     agent_permissions = _permissions(ROLE_PERMISSIONS[AGENT])
@@ -102,6 +120,7 @@ def roles_ensure() -> dict[str, Group]:
         AGENT: agent_permissions,
         SUPERVISOR: agent_permissions + _permissions(ROLE_PERMISSIONS[SUPERVISOR]),
         ADMINISTRATOR: list(Permission.objects.all()),
+        WAREHOUSE: _permissions(ROLE_PERMISSIONS[WAREHOUSE]),
     }
     groups = {}
     for name, permissions in wanted.items():

@@ -1,7 +1,8 @@
 """The demo data: a few customers (several Karens, so that search has to choose), the
 items and continuity programs they buy, the reasons and methods of payment, the delivery
 modes and the tax tables of the two places the demo retailer collects tax (Seattle and
-Bellevue, WA, and France), and one user per role, each with the demo password.
+Bellevue, WA, and France), the carriers the warehouse ships with, and one user per role,
+each with the demo password (the warehouse's user signs in to the API only).
 
 Every write is keyed on a natural key (account number, item number, code, username), so
 running it again changes nothing: rows are created when missing and left alone when
@@ -31,7 +32,7 @@ from continuity.scheduling import EventAction, IntervalUnit
 from core import roles
 from customers.models import Address, AddressKind, Customer
 from orders.delivery import DeliveryChargeKind, DeliveryMode
-from orders.models import Item
+from orders.models import Carrier, Item
 from orders.tax.models import PriceTaxBasis, TaxGroup, TaxGroupKind, TaxJurisdiction
 from orders.tax.services import tax_rate_create
 from payments.models import CardBrand, PaymentMethod, PaymentMethodKind
@@ -41,6 +42,7 @@ DEMO_PASSWORD = "continuity-demo"
 ROLE_AGENT = roles.AGENT
 ROLE_SUPERVISOR = roles.SUPERVISOR
 ROLE_ADMINISTRATOR = roles.ADMINISTRATOR
+ROLE_WAREHOUSE = roles.WAREHOUSE
 
 CUSTOMERS = [
     # account, first, last, email, phone, language, street, city, state, postal code
@@ -334,6 +336,21 @@ USERS = [
     ("agent", "Alex", "Agent", ROLE_AGENT, False, False),
     ("supervisor", "Sam", "Supervisor", ROLE_SUPERVISOR, False, False),
     ("admin", "Ada", "Administrator", ROLE_ADMINISTRATOR, True, True),
+    # The warehouse's system: a token from /api/v1/auth/token/, the pick list and shipment
+    # confirmations; no page.
+    ("warehouse", "Wes", "Warehouse", ROLE_WAREHOUSE, False, False),
+]
+
+CARRIERS = [
+    # code, name, tracking page ({tracking_number} is replaced by the parcel's number)
+    ("UPS", "UPS", "https://www.ups.com/track?tracknum={tracking_number}"),
+    ("FEDEX", "FedEx", "https://www.fedex.com/fedextrack/?trknbr={tracking_number}"),
+    ("USPS", "USPS", "https://tools.usps.com/go/TrackConfirmAction?tLabels={tracking_number}"),
+    (
+        "COLISSIMO",
+        "Colissimo",
+        "https://www.laposte.fr/outils/suivre-vos-envois?code={tracking_number}",
+    ),
 ]
 
 
@@ -465,6 +482,13 @@ def _load_delivery_modes() -> None:
         )
 
 
+def _load_carriers() -> None:
+    for code, name, tracking_url in CARRIERS:
+        Carrier.objects.get_or_create(
+            code__iexact=code, defaults={"code": code, "name": name, "tracking_url": tracking_url}
+        )
+
+
 def _load_tax_tables() -> None:
     for code, name_en, name_fr, kind in TAX_GROUPS:
         is_default = not TaxGroup.objects.filter(kind=kind, is_default=True).exists()
@@ -539,7 +563,8 @@ def demo_data_load(*, pricing: bool = True) -> list[str]:
 
     pricing=False leaves out the delivery modes, the tax tables, the tea's tax group and
     Karen Laurent's euros: orders then cost their goods only, no delivery and no tax (for
-    tests whose amounts are about something else). A later load with pricing adds them."""
+    tests whose amounts are about something else). A later load with pricing adds them.
+    It leaves out the carriers too: tests of shipments make the ones they need."""
     _load_parameters()
     _load_reason_codes()
     _load_payment_methods()
@@ -549,5 +574,6 @@ def demo_data_load(*, pricing: bool = True) -> list[str]:
         _load_delivery_modes()
         _load_tax_tables()
         _load_price_lists()
+        _load_carriers()
     groups = roles.roles_ensure()
     return _load_users(groups)

@@ -3,12 +3,19 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 
 from core.dates import business_date
 from customers.models import Customer
 from orders.delivery import DeliveryMode, delivery_mode_default
-from orders.models import Item, SalesOrder, SalesOrderKind, SalesOrderLine, SalesOrderStatus
+from orders.models import (
+    Item,
+    SalesOrder,
+    SalesOrderKind,
+    SalesOrderLine,
+    SalesOrderStatus,
+    WarehouseShipment,
+)
 from orders.programs import program_sales
 from payments.models import Payment
 
@@ -149,4 +156,35 @@ def sales_order_delivery(order: SalesOrder) -> OrderDelivery:
         amount=order.delivery_amount,
         tax_rate=order.delivery_tax_rate,
         tax=order.delivery_tax_amount,
+    )
+
+
+# --- The warehouse ---------------------------------------------------------------------
+
+
+def sales_order_pick_list(*, statuses: Collection[str]):
+    """Orders in these statuses for the warehouse, oldest release first (the pick list:
+    released and partially shipped orders, which the partial index
+    sales_order_pick_list_idx serves), each with its customer, ship-to address, delivery
+    mode and lines with their items: a page costs three queries whatever its length."""
+    return (
+        SalesOrder.objects.filter(status__in=list(statuses))
+        .select_related("customer", "ship_to", "delivery_mode")
+        .prefetch_related(
+            Prefetch(
+                "lines",
+                queryset=SalesOrderLine.objects.select_related("item").order_by("line_number"),
+            )
+        )
+        .order_by(F("released_at").asc(nulls_last=True), "id")
+    )
+
+
+def warehouse_shipment_get(*, shipment_id: int) -> WarehouseShipment:
+    """A recorded shipment with its order, carrier, invoice and lines (what the warehouse
+    API answers)."""
+    return (
+        WarehouseShipment.objects.select_related("order", "carrier", "invoice")
+        .prefetch_related("lines__order_line__item")
+        .get(pk=shipment_id)
     )

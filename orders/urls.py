@@ -1,10 +1,27 @@
 from django.urls import path
 
-from orders import views
+from orders import shipment_upload_views, views
 
 app_name = "orders"
 
 urlpatterns = [
+    # Before "<str:number>/...": no order number is taken for these.
+    path("shipments/upload/", shipment_upload_views.shipment_upload, name="shipment_upload"),
+    path(
+        "shipments/upload/<uuid:token>/",
+        shipment_upload_views.shipment_upload_preview,
+        name="shipment_upload_preview",
+    ),
+    path(
+        "shipments/upload/<uuid:token>/confirm/",
+        shipment_upload_views.shipment_upload_confirm,
+        name="shipment_upload_confirm",
+    ),
+    path(
+        "shipments/upload/<uuid:token>/result/",
+        shipment_upload_views.shipment_upload_result,
+        name="shipment_upload_result",
+    ),
     path("<str:number>/", views.order_detail, name="detail"),
     path("<str:number>/lines/", views.order_line_add, name="line_add"),
     path(

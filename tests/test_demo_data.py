@@ -222,7 +222,12 @@ def test_a_customer_who_has_ordered_keeps_their_currency(priced_demo, actor):
 
 @pytest.mark.parametrize(
     ("username", "group"),
-    [("agent", "Agent"), ("supervisor", "Supervisor"), ("admin", "Administrator")],
+    [
+        ("agent", "Agent"),
+        ("supervisor", "Supervisor"),
+        ("admin", "Administrator"),
+        ("warehouse", "Warehouse"),
+    ],
 )
 def test_one_user_per_role_with_the_demo_password(demo, username, group):
     user = get_user_model().objects.get(username=username)
@@ -235,6 +240,7 @@ def test_only_the_administrator_reaches_the_admin_site(demo):
     assert users.get(username="admin").is_superuser
     assert not users.get(username="agent").is_staff
     assert not users.get(username="supervisor").is_staff
+    assert not users.get(username="warehouse").is_staff
 
 
 def test_refused_with_debug_off_without_the_flag_and_nothing_is_written(demo, settings):

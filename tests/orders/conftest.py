@@ -14,17 +14,24 @@ JOB = Actor.job("test")
 
 @pytest.fixture
 def carriers(db):
+    # get_or_create: the demo data with pricing (demo_priced) has these two already.
     return {
-        "UPS": Carrier.objects.create(
+        "UPS": Carrier.objects.get_or_create(
             code="UPS",
-            name="UPS",
-            tracking_url="https://www.ups.com/track?tracknum={tracking_number}",
-        ),
-        "COLISSIMO": Carrier.objects.create(
+            defaults={
+                "name": "UPS",
+                "tracking_url": "https://www.ups.com/track?tracknum={tracking_number}",
+            },
+        )[0],
+        "COLISSIMO": Carrier.objects.get_or_create(
             code="COLISSIMO",
-            name="Colissimo",
-            tracking_url="https://www.laposte.fr/outils/suivre-vos-envois?code={tracking_number}",
-        ),
+            defaults={
+                "name": "Colissimo",
+                "tracking_url": (
+                    "https://www.laposte.fr/outils/suivre-vos-envois?code={tracking_number}"
+                ),
+            },
+        )[0],
     }
 
 

@@ -6,7 +6,7 @@ from core.roles import roles_ensure
 
 class Command(BaseCommand):
     help = (
-        "Create the Agent, Supervisor and Administrator groups with their permissions, "
+        "Create the Agent, Supervisor, Administrator and Warehouse groups with their permissions, "
         "or add the permissions they miss. Safe to run after every migrate."
     )
 

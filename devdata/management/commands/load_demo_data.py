@@ -10,7 +10,8 @@ REFUSED = 2
 class Command(BaseCommand):
     help = (
         "Load the demo data (customers, items 0013-0015 and 88000-88002, delivery modes STD "
-        "and EXP, the tax tables of Seattle and Bellevue, WA and France, users per role "
+        "and EXP, the tax tables of Seattle and Bellevue, WA and France, carriers UPS, FEDEX, "
+        "USPS and COLISSIMO, users per role "
         "with a published password). Refused when DEBUG is off unless --allow-in-production."
     )
 
