@@ -63,9 +63,7 @@ def rows_read(content: bytes) -> list[dict]:
     UploadError for a file that is too large, empty, not UTF-8, without the header, or
     with too many rows."""
     if len(content) > MAX_BYTES:
-        raise UploadError(
-            _("The file is larger than %(size)s kB.") % {"size": MAX_BYTES // 1000}
-        )
+        raise UploadError(_("The file is larger than %(size)s kB.") % {"size": MAX_BYTES // 1000})
     try:
         # utf-8-sig: a file saved by a spreadsheet starts with a byte-order mark.
         text = content.decode("utf-8-sig")
@@ -84,7 +82,10 @@ def rows_read(content: bytes) -> list[dict]:
         missing = [name for name in REQUIRED_COLUMNS if name not in header]
         if missing:
             raise UploadError(
-                _("The first row must name the columns; missing: %(missing)s. Expected: %(columns)s.")
+                _(
+                    "The first row must name the columns; missing: %(missing)s. "
+                    "Expected: %(columns)s."
+                )
                 % {"missing": ", ".join(missing), "columns": ", ".join(COLUMNS)}
             )
         duplicated = sorted({name for name in header if name and header.count(name) > 1})
@@ -219,9 +220,7 @@ def shipments_group(rows: list[dict]) -> list[ShipmentRows]:
             if errors:
                 group.row_errors[row["row"]] = errors
         disagree = [
-            name
-            for name in SHIPMENT_COLUMNS
-            if len({_key(row, name) for row in group.rows}) > 1
+            name for name in SHIPMENT_COLUMNS if len({_key(row, name) for row in group.rows}) > 1
         ]
         if disagree:
             group.errors.append(
@@ -275,9 +274,7 @@ def upload_record(rows: list[dict], *, actor: Actor) -> list[ShipmentRows]:
 
 
 def outcome_counts(groups: list[ShipmentRows]) -> dict[str, int]:
-    counts = dict.fromkeys(
-        (Outcome.READY, Outcome.REPLAY, Outcome.REFUSED, Outcome.RECORDED), 0
-    )
+    counts = dict.fromkeys((Outcome.READY, Outcome.REPLAY, Outcome.REFUSED, Outcome.RECORDED), 0)
     for group in groups:
         counts[group.outcome] += 1
     return counts

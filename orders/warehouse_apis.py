@@ -71,9 +71,7 @@ def _statuses(text: str | None, *, user) -> list[str]:
         if hidden:
             raise ValidationError(
                 {
-                    "status": _(
-                        "The warehouse lists orders from their release on, not %(status)s."
-                    )
+                    "status": _("The warehouse lists orders from their release on, not %(status)s.")
                     % {"status": ", ".join(hidden)}
                 }
             )
@@ -95,7 +93,8 @@ class SalesOrderListApi(APIView):
         responses={
             200: page_of(PickOrderSerializer),
             **error_responses(
-                400, refused_when="a status is unknown, or not the warehouse's (error.fields.status)"
+                400,
+                refused_when="a status is unknown, or not the warehouse's (error.fields.status)",
             ),
         },
     )

@@ -81,9 +81,7 @@ def body(order, **changes) -> dict:
 
 
 def ship(api, order_number, confirmation):
-    return api.post(
-        f"/api/v1/sales-orders/{order_number}/shipments/", confirmation, format="json"
-    )
+    return api.post(f"/api/v1/sales-orders/{order_number}/shipments/", confirmation, format="json")
 
 
 # --- The pick list -----------------------------------------------------------------------
