@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 
-from core.roles import ADMINISTRATOR, AGENT, ROLE_PERMISSIONS, SUPERVISOR
+from core.roles import ADMINISTRATOR, AGENT, ROLE_PERMISSIONS, SUPERVISOR, WAREHOUSE
 
 pytestmark = pytest.mark.django_db
 
@@ -22,22 +22,31 @@ def _codenames(group_name: str) -> set[str]:
     }
 
 
-def test_ensure_roles_makes_the_three_groups_with_their_permissions():
+def test_ensure_roles_makes_the_four_groups_with_their_permissions():
     # The test session loads the demo data (and its groups) once: start as production does.
     Group.objects.all().delete()
     out = StringIO()
 
     call_command("ensure_roles", stdout=out)
 
-    assert set(Group.objects.values_list("name", flat=True)) == {AGENT, SUPERVISOR, ADMINISTRATOR}
+    assert set(Group.objects.values_list("name", flat=True)) == {
+        AGENT,
+        SUPERVISOR,
+        ADMINISTRATOR,
+        WAREHOUSE,
+    }
     assert _codenames(AGENT) == set(ROLE_PERMISSIONS[AGENT])
     assert _codenames(SUPERVISOR) == set(ROLE_PERMISSIONS[AGENT]) | set(
         ROLE_PERMISSIONS[SUPERVISOR]
     )
     assert Group.objects.get(name=ADMINISTRATOR).permissions.count() == Permission.objects.count()
+    # The warehouse's system: what its API reads and writes, none of the agent's.
+    assert _codenames(WAREHOUSE) == set(ROLE_PERMISSIONS[WAREHOUSE])
+    assert not _codenames(WAREHOUSE) & {"customers.view_customer", "payments.view_card"}
     assert out.getvalue().startswith(
         "Roles ready: Agent (18 permissions), Supervisor (21 permissions), Administrator ("
     )
+    assert out.getvalue().endswith("Warehouse (6 permissions)\n")
 
 
 def test_ensure_roles_again_restores_what_was_taken_and_adds_nothing_else():

@@ -6,7 +6,8 @@ import pytest
 from batch.models import BatchJob
 from batch.services import batch_run_inline, batch_run_request
 from core.actors import Actor
-from orders.models import Carrier, SalesOrder
+from orders.fulfilment.services import sales_order_release
+from orders.models import Carrier, SalesOrder, SalesOrderStatus
 from tests.batch.conftest import on_day, sell, today  # noqa: F401  (fixtures)
 
 JOB = Actor.job("test")
@@ -51,5 +52,20 @@ def child_order(sell, today):  # noqa: F811
             )
             batch_run_inline(run)
         return parent.child_orders.get()
+
+    return make
+
+
+@pytest.fixture
+def released(child_order):
+    """released() makes a child order (child_order) and hands it to the warehouse, if the
+    child-order job has not already."""
+
+    def make(**sell_kwargs) -> SalesOrder:
+        order = child_order(**sell_kwargs)
+        if order.status == SalesOrderStatus.SUBMITTED:
+            sales_order_release(order_id=order.pk, actor=JOB)
+        order.refresh_from_db()
+        return order
 
     return make

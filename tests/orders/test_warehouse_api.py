@@ -8,10 +8,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from core.actors import Actor
 from core.dates import business_date
 from core.models import AuditEntry
-from orders.fulfilment.services import sales_order_release
 from orders.models import (
     Invoice,
     SalesOrder,
@@ -37,21 +35,6 @@ def supervisor_api(demo):
 @pytest.fixture
 def agent_api(demo):
     return token_client(get_user_model().objects.get(username="agent"))
-
-
-@pytest.fixture
-def released(child_order):
-    """released() makes a child order and hands it to the warehouse (the child-order job
-    may already have)."""
-
-    def make() -> SalesOrder:
-        order = child_order()
-        if order.status == SalesOrderStatus.SUBMITTED:
-            sales_order_release(order_id=order.pk, actor=Actor.job("test"))
-        order.refresh_from_db()
-        return order
-
-    return make
 
 
 def written() -> tuple[int, int, int, int]:
