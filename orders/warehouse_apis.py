@@ -34,7 +34,7 @@ from orders.warehouse_serializers import (
     PickOrderSerializer,
     SalesOrderPickListQuerySerializer,
     SalesOrderReleasedSerializer,
-    ShipmentRequestSerializer,
+    SalesOrderShipmentCreateSerializer,
     ShipmentSerializer,
 )
 
@@ -130,7 +130,7 @@ class SalesOrderShipmentCreateApi(APIView):
         "cancelled or already shipped.",
         tags=["warehouse"],
         parameters=[ORDER_NUMBER],
-        request=ShipmentRequestSerializer,
+        request=SalesOrderShipmentCreateSerializer,
         responses={
             201: ShipmentSerializer,
             200: ShipmentSerializer,
@@ -146,7 +146,7 @@ class SalesOrderShipmentCreateApi(APIView):
         },
     )
     def post(self, request, number):
-        data = ShipmentRequestSerializer(data=request.data)
+        data = SalesOrderShipmentCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         fields = data.validated_data
         confirmation = ShipmentConfirmation(

@@ -61,7 +61,7 @@ class PickOrderSerializer(serializers.Serializer):
 # --- A shipment confirmation -------------------------------------------------------------
 
 
-class ShipmentLineRequestSerializer(serializers.Serializer):
+class SalesOrderShipmentLineSerializer(serializers.Serializer):
     line_number = StrictIntegerField(min_value=1, max_value=2**31 - 1)
     quantity = StrictIntegerField(min_value=1, max_value=QUANTITY_MAX)
     item_number = StrictCharField(
@@ -72,7 +72,7 @@ class ShipmentLineRequestSerializer(serializers.Serializer):
     )
 
 
-class ShipmentRequestSerializer(serializers.Serializer):
+class SalesOrderShipmentCreateSerializer(serializers.Serializer):
     warehouse_shipment_id = StrictCharField(
         max_length=REFERENCE_MAX,
         help_text="The warehouse's own id for this parcel: the idempotency key. Sent again "
@@ -86,7 +86,7 @@ class ShipmentRequestSerializer(serializers.Serializer):
     # A ListField, not many=True: an empty list is then an error of "lines" itself, and a
     # line's error is "lines.<index>.<field>".
     lines = serializers.ListField(
-        child=ShipmentLineRequestSerializer(),
+        child=SalesOrderShipmentLineSerializer(),
         allow_empty=False,
         max_length=SHIPMENT_LINES_MAX,
         help_text="The order lines in the parcel, each once.",

@@ -216,7 +216,8 @@ def test_an_unknown_order_in_a_write_is_a_404_with_nothing_written(order_api):
 
 
 def test_a_method_an_endpoint_does_not_take_is_a_405(agent_api):
-    response = agent_api.get("/api/v1/sales-orders/")
+    # (GET /sales-orders/ is the warehouse's pick list: an endpoint that takes POST only.)
+    response = agent_api.get("/api/v1/sales-orders/SO-000001/complete/")
 
     error = assert_error(response, 405, "method_not_allowed")
     assert response["Allow"] == "POST, OPTIONS"
