@@ -72,7 +72,17 @@ def _pending(request, token):
     pending = request.session.get(PENDING)
     if not pending or pending["token"] != str(token):
         return None
-    return pending
+    return {**pending, "rows": _rows_unpacked(pending["rows"])}
+
+
+# In the session, a row is a list (its line in the file, then the columns in order): the
+# session is written again on every request while the upload waits.
+def _rows_packed(rows: list[dict]) -> list[list]:
+    return [[row["row"], *(row[name] for name in COLUMNS)] for row in rows]
+
+
+def _rows_unpacked(packed: list[list]) -> list[dict]:
+    return [{"row": cells[0], **dict(zip(COLUMNS, cells[1:], strict=True))} for cells in packed]
 
 
 @require_http_methods(["GET", "POST"])
@@ -84,7 +94,7 @@ def shipment_upload(request):
         request.session[PENDING] = {
             "token": token,
             "name": form.cleaned_data["file"].name[:200],
-            "rows": form.rows,
+            "rows": _rows_packed(form.rows),
         }
         request.session.pop(RESULT, None)
         return redirect("orders:shipment_upload_preview", token=token)

@@ -15,7 +15,8 @@ state), and the same request without the token must get a 401.
 
 Valid requests draw their path parameters and body fields half of the time from objects
 that exist (Karen Berg, the demo items and programs, Visa, her cards, an open order with a
-line, an order ready to submit, a submitted parent order, its subscription, a batch run),
+line, an order ready to submit, a submitted parent order, its subscription, a batch run,
+a child order with the warehouse and a carrier),
 so that the fuzzer reaches the services and not only their 404s and 400s. Charges go to
 the in-process gateway simulator. POST /batch-runs/ queues nothing: the test's transaction
 never commits, so the dispatch registered with on_commit never runs and the broker is
@@ -48,8 +49,9 @@ from core.dates import business_date
 from core.rest import REFUSED_BY_A_RULE
 from core.services import api_token_issue
 from devdata.demo import DEMO_PASSWORD
-from orders.models import SalesOrder
+from orders.models import Carrier, SalesOrder
 from payments.models import Card
+from tests.orders.conftest import child_order, released  # noqa: F401  (fixtures)
 
 from .conftest import GOOD_CARD
 
@@ -137,7 +139,7 @@ def fuzz_token(users):
 
 
 @pytest.fixture
-def existing(order_api, supervisor_api):
+def existing(order_api, supervisor_api, released):  # noqa: F811
     """Values of objects that exist, by path parameter or body field name."""
     submitted = order_api.ready()
     assert order_api.submit(submitted).status_code == 200
@@ -147,7 +149,13 @@ def existing(order_api, supervisor_api):
     run = supervisor_api.post("/api/v1/batch-runs/", {"job": "create_child_orders"})
     assert run.status_code == 202
     subscription = SalesOrder.objects.get(number=submitted).subscriptions.get()
-    orders = [open_order, ready, submitted]
+    # A child order with the warehouse, and a carrier: a shipment confirmation can be
+    # recorded (201), and sent again (200).
+    with_warehouse = released().number
+    Carrier.objects.create(
+        code="UPS", name="UPS", tracking_url="https://ups.example/{tracking_number}"
+    )
+    orders = [open_order, ready, submitted, with_warehouse]
     items = ["88000", "88001", "88002", "0013"]
     return {
         # path parameters
@@ -169,6 +177,12 @@ def existing(order_api, supervisor_api):
         "card_number": [GOOD_CARD, DECLINED_CARD],
         "expiry_year": [business_date().year + 3],
         "security_code": ["737"],
+        "carrier": ["UPS"],
+        "shipped_date": [business_date().isoformat()],
+        "lines": [
+            [{"line_number": 1, "quantity": 1}],
+            [{"line_number": 2, "quantity": 1, "item_number": "0015"}],
+        ],
         "username": ["supervisor"],
         "password": [DEMO_PASSWORD],
     }
