@@ -333,3 +333,5 @@ def test_the_warehouse_user_opens_no_page(demo, released):
         assert response.status_code == 302, path
         assert response.url.startswith("/admin/login/")
     assert not get_user_model().objects.get(username="warehouse").is_staff
+    # The API's documentation is for whoever calls the API.
+    assert client.get("/api/docs/").status_code == 200
