@@ -10,6 +10,7 @@ row is not written at all; the others are, each in its own transaction."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime
 import io
 from dataclasses import dataclass, field
@@ -236,13 +237,23 @@ def shipments_group(rows: list[dict]) -> list[ShipmentRows]:
 
 
 def upload_check(rows: list[dict]) -> list[ShipmentRows]:
-    """The preview: what confirming would do with each shipment, nothing written."""
+    """The preview: what confirming would do with each shipment, nothing written.
+
+    The shipments are recorded in file order, so each is checked with the units the
+    file's earlier shipments of the same order lines will have shipped by then: two
+    parcels that together ship more than is left are told apart in the preview, not
+    only at the confirm."""
     groups = shipments_group(rows)
+    # (order number, line number) -> units that the file's earlier new shipments ship.
+    shipped_before: dict[tuple[str, int], int] = {}
     for group in groups:
         if group.outcome == Outcome.REFUSED:
             continue
+        confirmation = _confirmation(group)
         try:
-            replay = warehouse_shipment_check(_confirmation(group))
+            replay = warehouse_shipment_check(confirmation)
+            if replay is None:
+                _check_after_earlier(confirmation, shipped_before)
         except (ValidationError, Conflict, NotFound) as error:
             group.errors.extend(_messages(error))
             group.outcome = Outcome.REFUSED
@@ -250,7 +261,43 @@ def upload_check(rows: list[dict]) -> list[ShipmentRows]:
         if replay is not None:
             group.outcome = Outcome.REPLAY
             group.invoice = replay.shipment.invoice.number
+            continue
+        order = confirmation.order_number.strip().upper()
+        for number, quantity, _item in confirmation.lines:
+            shipped_before[order, number] = shipped_before.get((order, number), 0) + quantity
     return groups
+
+
+def _check_after_earlier(
+    confirmation: ShipmentConfirmation, shipped_before: dict[tuple[str, int], int]
+) -> None:
+    """The service's check of this shipment as if the file's earlier shipments of its
+    lines were recorded: the same lines with their units added."""
+    order = confirmation.order_number.strip().upper()
+    earlier = {
+        number: shipped_before[order, number]
+        for number, _quantity, _item in confirmation.lines
+        if (order, number) in shipped_before
+    }
+    if not earlier:
+        return
+    together = dataclasses.replace(
+        confirmation,
+        lines=tuple(
+            (number, quantity + earlier.get(number, 0), item)
+            for number, quantity, item in confirmation.lines
+        ),
+    )
+    try:
+        warehouse_shipment_check(together)
+    except ValidationError as error:
+        raise ValidationError(
+            [
+                _("With this file's earlier shipments of the same lines: %(message)s")
+                % {"message": message}
+                for message in error.messages
+            ]
+        ) from None
 
 
 def upload_record(rows: list[dict], *, actor: Actor) -> list[ShipmentRows]:

@@ -231,6 +231,29 @@ def test_a_row_that_cannot_be_read_is_refused_with_its_message(
     assert written() == (0, 0, 0, 0)
 
 
+def test_two_parcels_of_one_line_that_ship_too_much_together_are_told_in_the_preview(
+    supervisor, released, carriers
+):
+    order = released()
+    file = csv_file(
+        row(order, "WH-1", line=1),
+        row(order, "WH-2", line=2),
+        # Line 1 has one unit: the first parcel ships it.
+        row(order, "WH-3", line=1),
+    )
+
+    preview = upload(supervisor, file)
+
+    assert outcomes(preview) == {2: "ready", 3: "ready", 4: "refused"}
+    assert (
+        "With this file&#x27;s earlier shipments of the same lines: Line 1 has 1 left to ship, "
+        "not 2." in preview.content.decode()
+    )
+    result = confirm(supervisor, preview)
+    assert outcomes(result) == {2: "recorded", 3: "recorded", 4: "refused"}
+    assert written() == (2, 2, 2, 2)
+
+
 def test_the_same_file_again_is_harmless(supervisor, released, carriers):
     order = released()
     file_rows = (row(order, "WH-1", line=1), row(order, "WH-2", line=2))
