@@ -15,9 +15,12 @@ from django.utils import timezone
 from continuity.models import (
     OCCURRENCE_STATUS,
     SETTLED,
+    ChildOrderRelease,
+    ContinuityParameters,
     Occurrence,
     OccurrenceLine,
     OccurrenceStatus,
+    PaymentAllocation,
     Subscription,
     SubscriptionStatus,
 )
@@ -254,8 +257,14 @@ def _child_orders_write(
         if connection.vendor == "postgresql"
         else _child_orders_insert_orm
     )
+    release = ContinuityParameters.load().child_order_release == ChildOrderRelease.AT_CREATION
     order_ids = insert(
-        groups, numbers=numbers, run_date=run_date, now=now, source_reference=source_reference
+        groups,
+        numbers=numbers,
+        run_date=run_date,
+        now=now,
+        source_reference=source_reference,
+        release=release,
     )
     entries = []
     for order_id, number, group in zip(order_ids, numbers, groups, strict=True):
@@ -273,6 +282,19 @@ def _child_orders_write(
                 },
             )
         )
+        if release:
+            # Released as it is written (the parameter says at creation): its trail
+            # still shows both steps.
+            entries.append(
+                audit_entry_build(
+                    actor=actor,
+                    action="status_change",
+                    obj=AuditSubject(SalesOrder, order_id),
+                    customer_id=customer_id,
+                    from_status=SalesOrderStatus.SUBMITTED,
+                    to_status=SalesOrderStatus.RELEASED,
+                )
+            )
         for shipment in group:
             entries.append(
                 audit_entry_build(
@@ -287,6 +309,10 @@ def _child_orders_write(
             )
     audit_entries_insert(entries)
     return list(zip(numbers, groups, strict=True))
+
+
+def _created_status(release: bool) -> SalesOrderStatus:
+    return SalesOrderStatus.RELEASED if release else SalesOrderStatus.SUBMITTED
 
 
 def _group_price(group: list[_PaidShipment]) -> dict:
@@ -327,6 +353,7 @@ def _child_orders_insert_postgresql(
     run_date: datetime.date,
     now: datetime.datetime,
     source_reference: str,
+    release: bool,
 ) -> list[int]:
     """Orders, lines and the shipments' new status in three statements; returns the
     order ids in the order of `groups`.
@@ -351,7 +378,7 @@ def _child_orders_insert_postgresql(
                 amount_due, order_date, requested_ship_date, submitted_at, completed_at,
                 source_reference, created_at, subtotal, delivery_amount, delivery_tax_rate,
                 delivery_tax_amount, tax_amount, prices_include_tax, tax_jurisdiction,
-                delivery_mode_id
+                delivery_mode_id, released_at
             )
             SELECT
                 new.number, new.customer_id, %(kind)s, %(status)s, new.parent_id,
@@ -359,7 +386,8 @@ def _child_orders_insert_postgresql(
                 0, %(run_date)s, new.requested_ship_date, %(now)s, %(now)s,
                 %(source_reference)s, %(now)s, new.subtotal, new.delivery_amount,
                 new.delivery_tax_rate, new.delivery_tax_amount, new.tax_amount,
-                new.prices_include_tax, new.tax_jurisdiction, new.delivery_mode_id
+                new.prices_include_tax, new.tax_jurisdiction, new.delivery_mode_id,
+                %(released_at)s
             FROM unnest(
                 %(numbers)s::varchar[], %(customers)s::bigint[], %(parents)s::bigint[],
                 %(ship_tos)s::bigint[], %(currencies)s::varchar[], %(totals)s::numeric[],
@@ -377,7 +405,8 @@ def _child_orders_insert_postgresql(
             """,
             {
                 "kind": SalesOrderKind.CONTINUITY_CHILD.value,
-                "status": SalesOrderStatus.SUBMITTED.value,
+                "status": _created_status(release).value,
+                "released_at": now if release else None,
                 "run_date": run_date,
                 "now": now,
                 "source_reference": source_reference,
@@ -441,6 +470,7 @@ def _child_orders_insert_orm(
     run_date: datetime.date,
     now: datetime.datetime,
     source_reference: str,
+    release: bool,
 ) -> list[int]:
     """The same writes through the ORM, for SQLite (`make run`)."""
     orders = SalesOrder.objects.bulk_create(
@@ -449,7 +479,8 @@ def _child_orders_insert_orm(
                 number=number,
                 customer_id=group[0].customer_id,
                 kind=SalesOrderKind.CONTINUITY_CHILD,
-                status=SalesOrderStatus.SUBMITTED,
+                status=_created_status(release),
+                released_at=now if release else None,
                 parent_id=group[0].parent_order_id,
                 ship_to_id=group[0].ship_to_id,
                 currency=group[0].currency,
@@ -520,3 +551,13 @@ def _subscriptions_complete(subscription_ids: set[int], *, actor: Actor) -> int:
         )
         completed += 1
     return completed
+
+
+def child_order_charges(order_id: int) -> list[tuple[int, Decimal]]:
+    """What paid a child order: the allocations of its shipments' charges (payment id,
+    amount), oldest first. Its invoices apply them (orders.fulfilment)."""
+    return list(
+        PaymentAllocation.objects.filter(occurrence__child_order_id=order_id)
+        .order_by("id")
+        .values_list("payment_id", "amount")
+    )

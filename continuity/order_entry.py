@@ -137,6 +137,14 @@ def item_fields() -> dict:
     }
 
 
+def child_order_charges(order_id: int):
+    # Imported here: child_orders imports the subscription services, which this module's
+    # importers load first.
+    from continuity.child_orders import child_order_charges as charges
+
+    return charges(order_id)
+
+
 def register() -> None:
     program_sales_register(
         ProgramSales(
@@ -147,5 +155,6 @@ def register() -> None:
             order_prefetches=order_prefetches,
             order_fields=order_fields,
             item_fields=item_fields,
+            child_order_charges=child_order_charges,
         )
     )
