@@ -20,7 +20,6 @@ from continuity.models import (
     Occurrence,
     OccurrenceLine,
     OccurrenceStatus,
-    PaymentAllocation,
     Subscription,
     SubscriptionStatus,
 )
@@ -551,13 +550,3 @@ def _subscriptions_complete(subscription_ids: set[int], *, actor: Actor) -> int:
         )
         completed += 1
     return completed
-
-
-def child_order_charges(order_id: int) -> list[tuple[int, Decimal]]:
-    """What paid a child order: the allocations of its shipments' charges (payment id,
-    amount), oldest first. Its invoices apply them (orders.fulfilment)."""
-    return list(
-        PaymentAllocation.objects.filter(occurrence__child_order_id=order_id)
-        .order_by("id")
-        .values_list("payment_id", "amount")
-    )

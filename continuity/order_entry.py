@@ -138,9 +138,9 @@ def item_fields() -> dict:
 
 
 def child_order_charges(order_id: int):
-    # Imported here: child_orders imports the subscription services, which this module's
-    # importers load first.
-    from continuity.child_orders import child_order_charges as charges
+    # Imported here: continuity.fulfilment imports orders' fulfilment services, and this
+    # module is loaded while the app registry is not ready.
+    from continuity.fulfilment import child_order_charges as charges
 
     return charges(order_id)
 
