@@ -333,3 +333,44 @@ def test_the_close_command_refuses_an_unknown_or_non_parent_order(sell, today, c
     order.refresh_from_db()
     assert order.status == "submitted"
     assert Occurrence.objects.filter(subscription__parent_order=order).exists()
+
+
+def test_the_money_audit_finds_nothing_wrong_after_a_whole_fulfilment_and_a_cancel(sell, today):
+    from continuity.money_audit import money_audit
+
+    release_setting("before_ship_date", lead_days=0)
+    order = sell()
+    run_child_orders(today)
+    first = shipments(order)[0]
+    ship_all(first.child_order, "WH-300")
+    other = sell()
+    params = ContinuityParameters.load()
+    params.child_order_release = "by_supervisor"
+    params.save()
+    run_child_orders(today)
+    cancelled_first = shipments(other)[0]
+    subscription_cancel(
+        subscription_id=cancelled_first.subscription_id, actor=ACTOR, reason_code="PRICE"
+    )
+    subscription_cancel(subscription_id=first.subscription_id, actor=ACTOR, reason_code="PRICE")
+    assert sorted(parent_orders_close(actor=ACTOR)) == sorted([order.number, other.number])
+    audit = money_audit(source="test", save=False)
+    assert audit.findings == []
+    assert audit.checked["invoices"] == 1
+
+
+def test_the_money_audit_finds_an_invoice_that_bills_more_than_its_order(sell, today):
+    from continuity.money_audit import money_audit
+
+    order = sell()
+    run_child_orders(today)
+    child = shipments(order)[0].child_order
+    invoice = ship_all(child, "WH-400").shipment.invoice
+    # Tamper as a bug would: the invoice bills a cent more (its parts still add up).
+    from orders.models import Invoice
+
+    Invoice.objects.filter(pk=invoice.pk).update(
+        total=invoice.total + Decimal("0.01"), subtotal=invoice.subtotal + Decimal("0.01")
+    )
+    kinds = [finding["kind"] for finding in money_audit(source="test", save=False).findings]
+    assert kinds.count("invoices_mismatch") == 1
