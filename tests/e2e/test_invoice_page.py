@@ -13,7 +13,7 @@ from orders.fulfilment.services import (
 )
 from tests.orders.conftest import carriers, child_order  # noqa: F401  (fixtures)
 
-from .conftest import log_in
+from .conftest import DESKTOP, PHONE, log_in
 from .words import Words
 
 WAREHOUSE = Actor.job("e2e-warehouse")
@@ -68,6 +68,12 @@ def test_an_english_invoice_on_screen_and_printed(new_page, shots, child_order, 
     expect(page.locator(".topbar")).to_be_visible()
     shots(page, "invoice-en-screen")
     check_printed(page, shots, "invoice-en-print")
+
+    # On a phone the page does not scroll sideways (the lines scroll in their own box).
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shots(page, "invoice-en-390")
+    page.set_viewport_size(DESKTOP)
 
     # Back on the order: its fulfilment, with the shipment and a link to the invoice.
     page.get_by_role("link", name=f"Back to order {invoice.order.number}").click()
