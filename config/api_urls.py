@@ -26,6 +26,7 @@ from orders.apis import (
     SalesOrderPaymentSetApi,
     SalesOrderSubmitApi,
 )
+from orders.invoice_apis import InvoiceDetailApi
 from payments.apis import CustomerCardAddApi
 
 
@@ -84,6 +85,8 @@ urlpatterns = [
         SalesOrderSubmitApi.as_view(),
         name="sales-order-submit",
     ),
+    # Invoices (one per warehouse shipment).
+    path("invoices/<key:number>/", InvoiceDetailApi.as_view(), name="invoice-detail"),
     path("subscriptions/", SubscriptionListApi.as_view(), name="subscription-list"),
     path(
         "subscriptions/<int:subscription_id>/",

@@ -1,10 +1,12 @@
 from django.urls import path
 
-from orders import views
+from orders import invoice_views, views
 
 app_name = "orders"
 
 urlpatterns = [
+    # Before the order's own paths: an invoice number is not an order number.
+    path("invoices/<str:number>/", invoice_views.invoice_detail, name="invoice"),
     path("<str:number>/", views.order_detail, name="detail"),
     path("<str:number>/lines/", views.order_line_add, name="line_add"),
     path(
@@ -21,4 +23,5 @@ urlpatterns = [
     path("<str:number>/cards/", views.order_card_add, name="card_add"),
     path("<str:number>/payment/", views.order_payment_set, name="payment_set"),
     path("<str:number>/submit/", views.order_submit, name="submit"),
+    path("<str:number>/release/", views.order_release, name="release"),
 ]

@@ -40,6 +40,7 @@ OPERATIONS = {
     ("post", "/api/v1/batch-runs/{run_id}/resume/"),
     ("get", "/api/v1/payment-exceptions/"),
     ("post", "/api/v1/subscriptions/{subscription_id}/release-hold/"),
+    ("get", "/api/v1/invoices/{number}/"),
 }
 # Operations that take a JSON body; complete and submit take none.
 WITH_BODY = {
