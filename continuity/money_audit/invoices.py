@@ -1,6 +1,6 @@
 """Each order's invoices against the order: together they never bill more than it, an
-order invoiced or completed (but a parent order) is billed exactly, and a child order's invoices never apply
-more than its shipments' charges paid (orders.fulfilment)."""
+order invoiced or completed (but a parent order) is billed exactly, and a child order's
+invoices never apply more than its shipments' charges paid (orders.fulfilment)."""
 
 from __future__ import annotations
 
