@@ -27,6 +27,7 @@ from orders.apis import (
     SalesOrderPaymentSetApi,
     SalesOrderSubmitApi,
 )
+from orders.invoice_apis import InvoiceDetailApi
 from orders.warehouse_apis import (
     SalesOrderReleaseApi,
     SalesOrdersApi,
@@ -100,6 +101,8 @@ urlpatterns = [
         SalesOrderReleaseApi.as_view(),
         name="sales-order-release",
     ),
+    # Invoices (one per warehouse shipment).
+    path("invoices/<key:number>/", InvoiceDetailApi.as_view(), name="invoice-detail"),
     path("subscriptions/", SubscriptionListApi.as_view(), name="subscription-list"),
     path(
         "subscriptions/<int:subscription_id>/",

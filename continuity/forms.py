@@ -1,12 +1,14 @@
 from django import forms
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from continuity.models import CHANGEABLE, Subscription
+from continuity.models import CHANGEABLE, OccurrenceStatus, Subscription
 from continuity.reason_codes import reason_codes_for
 from core.dates import business_date
 from core.formatting import day_text, money_text
 from core.forms import BusinessDateField
 from core.limits import REASON_MAX_LENGTH
+from orders.models import SalesOrderStatus
 
 
 class ActionForm(forms.Form):
@@ -23,7 +25,16 @@ class ActionForm(forms.Form):
         ]
 
 
-def _shipment_choices(subscription: Subscription, statuses) -> list[tuple[int, str]]:
+def _shipment_choices(
+    subscription: Subscription, statuses, *, with_unreleased_child_orders: bool = False
+) -> list[tuple[int, str]]:
+    """The shipments an action may be about; with `with_unreleased_child_orders`, those
+    whose child order is not released yet too (skipping one cancels its child order)."""
+    which = Q(status__in=statuses)
+    if with_unreleased_child_orders:
+        which |= Q(
+            status=OccurrenceStatus.CHILD_CREATED, child_order__status=SalesOrderStatus.SUBMITTED
+        )
     return [
         (
             occurrence.pk,
@@ -32,21 +43,28 @@ def _shipment_choices(subscription: Subscription, statuses) -> list[tuple[int, s
             f"{occurrence.get_status_display()}",
         )
         for occurrence in subscription.occurrences.filter(
-            status__in=statuses, ship_date__gte=business_date()
+            which, ship_date__gte=business_date()
         ).order_by("ship_date", "sequence")
     ]
 
 
 class SkipForm(ActionForm):
     occurrence = forms.TypedChoiceField(label=_("Shipment"), coerce=int)
+    # A skip cancels a child order not released yet; a new date does not move one.
+    offers_unreleased_child_orders = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["occurrence"].choices = _shipment_choices(self.subscription, CHANGEABLE)
+        self.fields["occurrence"].choices = _shipment_choices(
+            self.subscription,
+            CHANGEABLE,
+            with_unreleased_child_orders=self.offers_unreleased_child_orders,
+        )
 
 
 class RescheduleForm(SkipForm):
     new_date = BusinessDateField(label=_("New ship date"))
+    offers_unreleased_child_orders = False
 
 
 class PauseForm(ActionForm):

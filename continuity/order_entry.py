@@ -137,6 +137,14 @@ def item_fields() -> dict:
     }
 
 
+def child_order_charges(order_id: int):
+    # Imported here: continuity.fulfilment imports orders' fulfilment services, and this
+    # module is loaded while the app registry is not ready.
+    from continuity.fulfilment import child_order_charges as charges
+
+    return charges(order_id)
+
+
 def register() -> None:
     program_sales_register(
         ProgramSales(
@@ -147,5 +155,6 @@ def register() -> None:
             order_prefetches=order_prefetches,
             order_fields=order_fields,
             item_fields=item_fields,
+            child_order_charges=child_order_charges,
         )
     )

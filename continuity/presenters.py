@@ -16,6 +16,11 @@ def effect_text(effect: Effect, currency: str) -> str:
         "amount": money_text(amount, currency),
         "before": money_text(effect.before, currency) if effect.before is not None else "",
         "order": occurrence.child_order.number if occurrence and occurrence.child_order_id else "",
+        "order_status": (
+            occurrence.child_order.get_status_display()
+            if occurrence and occurrence.child_order_id
+            else ""
+        ),
         **_parts(occurrence, currency),
     }
     texts = {
@@ -49,7 +54,12 @@ def effect_text(effect: Effect, currency: str) -> str:
         ),
         "cancel": _("Shipment %(sequence)s of %(date)s is cancelled."),
         "keep": _(
-            "Shipment %(sequence)s of %(date)s has its child order %(order)s: it is not changed."
+            "Shipment %(sequence)s of %(date)s has its child order %(order)s, released to the "
+            "warehouse (%(order_status)s): it is not changed."
+        ),
+        "cancel_child_order": _(
+            "Child order %(order)s of shipment %(sequence)s is cancelled: it is not released "
+            "to the warehouse yet."
         ),
     }
     return texts[effect.what] % values

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 from django.db import transaction
 from django.db.models import Max
+from django.utils.translation import gettext as _
 
 from continuity.models import (
     OCCURRENCE_STATUS,
@@ -32,10 +33,13 @@ from continuity.planning import (
 from continuity.pricing import ShipmentPrice, occurrence_price_apply, shipments_price
 from core.actors import Actor
 from core.dates import business_date
+from core.errors import Conflict
 from core.services import (
     audit_record,
     status_change,
 )
+from orders.fulfilment.services import sales_order_cancel_before_release
+from orders.models import SalesOrder, SalesOrderStatus
 from orders.tax.selectors import tax_tables_read_once
 
 
@@ -235,6 +239,7 @@ def occurrence_set_status(
     actor: Actor,
     customer_id: int,
     reason: str = "",
+    details: dict | None = None,
     update_fields: tuple[str, ...] = (),
 ) -> Occurrence:
     """The one way an occurrence changes status (caller holds the transaction)."""
@@ -245,6 +250,7 @@ def occurrence_set_status(
         actor=actor,
         customer_id=customer_id,
         reason=reason,
+        details=details,
         update_fields=update_fields,
     )
     return occurrence
@@ -257,6 +263,7 @@ def occurrence_move(
     actor: Actor,
     customer_id: int,
     reason: str = "",
+    details: dict | None = None,
     update_fields: tuple[str, ...] = (),
 ) -> None:
     """Save the occurrence's fields and move its status when it changes; a second decline
@@ -272,6 +279,7 @@ def occurrence_move(
             from_status=to_status,
             to_status=to_status,
             reason=reason,
+            details=details,
         )
         return
     occurrence_set_status(
@@ -280,26 +288,70 @@ def occurrence_move(
         actor=actor,
         customer_id=customer_id,
         reason=reason,
+        details=details,
         update_fields=update_fields,
     )
 
 
 def occurrence_close(
-    occurrence_id: int, *, to_status: str, customer_id: int, actor: Actor, reason: str
+    occurrence_id: int,
+    *,
+    to_status: str,
+    customer_id: int,
+    actor: Actor,
+    reason: str,
+    closing_with: frozenset[int] = frozenset(),
 ) -> Occurrence:
     """Skip or cancel one shipment (caller holds the transaction): locked, moved, and
-    never tried again by dunning."""
+    never tried again by dunning. One whose child order is not released yet is closed
+    with it (the child order cancelled; `closing_with`: the other shipments the same
+    action closes)."""
     occurrence = Occurrence.objects.select_for_update().get(pk=occurrence_id)
     occurrence.next_payment_attempt_on = None
+    details = {}
+    if occurrence.status == OccurrenceStatus.CHILD_CREATED:
+        details["child_order_cancelled"] = _child_order_cancel(
+            occurrence, actor, reason, closing_with
+        )
+        occurrence.child_order = None
     occurrence_move(
         occurrence,
         to_status=to_status,
         actor=actor,
         customer_id=customer_id,
         reason=reason,
-        update_fields=("next_payment_attempt_on",),
+        details=details,
+        update_fields=("next_payment_attempt_on", "child_order"),
     )
     return occurrence
+
+
+def _child_order_cancel(
+    occurrence: Occurrence, actor: Actor, reason: str, closing_with: frozenset[int]
+) -> str:
+    """Cancel the child order of a shipment being skipped or cancelled, which only a
+    child order not yet released allows (its row locked after the shipment's, the lock
+    order of docs/money.md). A child order that ships several shipments (a program that
+    consolidates) is cancelled with the first of them; the others follow in the same
+    action (a cancelled subscription) or the action is refused. Returns its number."""
+    order = SalesOrder.objects.select_for_update().get(pk=occurrence.child_order_id)
+    if order.status == SalesOrderStatus.CANCELLED:
+        return order.number
+    others = list(
+        Occurrence.objects.filter(child_order_id=order.pk)
+        .exclude(pk=occurrence.pk)
+        .values_list("pk", flat=True)
+    )
+    if not set(others) <= closing_with:
+        raise Conflict(
+            _(
+                "Child order %(order)s also ships other shipments of this subscription; "
+                "cancel the subscription to cancel it."
+            )
+            % {"order": order.number}
+        )
+    sales_order_cancel_before_release(order_id=order.pk, actor=actor, reason=reason)
+    return order.number
 
 
 def occurrences_due_again(*, subscription: Subscription, actor: Actor, reason: str) -> int:

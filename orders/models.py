@@ -3,6 +3,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from core.limits import validate_business_date, validate_quantity
 from core.money import CurrencyField, MoneyField
@@ -89,7 +90,8 @@ class SalesOrderStatus(models.TextChoices):
     PARTIALLY_SHIPPED = "partially_shipped", _("Partially shipped")
     SHIPPED = "shipped", _("Shipped")
     INVOICED = "invoiced", _("Invoiced")
-    COMPLETED = "completed", _("Completed")
+    # Its own context: French says "Terminée" of an order, "Terminé" of a subscription.
+    COMPLETED = "completed", pgettext_lazy("sales order status", "Completed")
     CANCELLED = "cancelled", _("Cancelled")
 
 

@@ -9,6 +9,7 @@ from core.dates import business_date
 from customers.models import Customer
 from orders.delivery import DeliveryMode, delivery_mode_default
 from orders.models import (
+    Invoice,
     Item,
     SalesOrder,
     SalesOrderKind,
@@ -38,6 +39,13 @@ def sales_order_get(*, number: str) -> SalesOrder:
                 queryset=Payment.objects.select_related("card", "method").order_by("id"),
             ),
             "child_orders",
+            Prefetch("invoices", queryset=Invoice.objects.order_by("id")),
+            Prefetch(
+                "warehouse_shipments",
+                queryset=WarehouseShipment.objects.select_related("carrier", "invoice")
+                .prefetch_related("lines__order_line__item")
+                .order_by("id"),
+            ),
             *program_sales().order_prefetches(),
         )
         .get(number=number)

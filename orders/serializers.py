@@ -145,6 +145,9 @@ class SalesOrderLineSerializer(serializers.Serializer):
         help_text="The line with its tax: the amount plus the tax where prices exclude tax, "
         "the amount itself where they include it.",
     )
+    shipped_quantity = serializers.IntegerField(
+        help_text="How many of the line's units the warehouse has confirmed as shipped."
+    )
 
 
 class SalesOrderDeliverySerializer(serializers.Serializer):
@@ -169,6 +172,106 @@ class ChildOrderSerializer(serializers.Serializer):
     requested_ship_date = serializers.DateField(allow_null=True)
     total = money_field()
     currency = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+# --- Fulfilment: warehouse shipments and invoices ----------------------------------------
+
+
+class WarehouseShipmentLineSerializer(serializers.Serializer):
+    line_number = serializers.IntegerField(source="order_line.line_number")
+    item_number = serializers.CharField(source="order_line.item.item_number")
+    quantity = serializers.IntegerField()
+
+
+class WarehouseShipmentSerializer(serializers.Serializer):
+    """One parcel the warehouse confirmed as shipped."""
+
+    warehouse_shipment_id = serializers.CharField(source="warehouse_reference")
+    carrier = serializers.CharField(source="carrier.code")
+    carrier_name = serializers.CharField(source="carrier.name")
+    tracking_number = serializers.CharField()
+    tracking_url = serializers.SerializerMethodField(
+        help_text="The carrier's tracking page for this parcel; empty when the carrier has none."
+    )
+    shipped_date = serializers.DateField()
+    invoice = serializers.SerializerMethodField(help_text="The number of the invoice it made.")
+    lines = WarehouseShipmentLineSerializer(many=True, source="lines.all")
+
+    def get_tracking_url(self, shipment) -> str:
+        return shipment.carrier.tracking_link(shipment.tracking_number)
+
+    def get_invoice(self, shipment) -> str | None:
+        invoice = getattr(shipment, "invoice", None)
+        return invoice.number if invoice is not None else None
+
+
+class InvoiceSummarySerializer(serializers.Serializer):
+    number = serializers.CharField()
+    invoice_date = serializers.DateField()
+    currency = serializers.CharField()
+    total = money_field()
+    payment_applied = money_field(help_text="The part of the order's payment that pays it.")
+    balance = money_field(help_text="What is left to pay: total - payment_applied.")
+
+
+class InvoiceLineSerializer(serializers.Serializer):
+    line_number = serializers.IntegerField()
+    order_line = serializers.IntegerField(
+        source="order_line.line_number", help_text="The sales order line it bills."
+    )
+    item_number = serializers.CharField(source="item.item_number")
+    item_name = serializers.CharField(source="item.name")
+    quantity = serializers.IntegerField()
+    unit_price = money_field()
+    amount = money_field()
+    tax_rate = rate_field(allow_null=True, help_text="In percent.")
+    tax = money_field(source="tax_amount")
+    total = money_field(
+        source="gross_amount",
+        help_text="The line with its tax (its amount itself where prices include tax).",
+    )
+
+
+class InvoiceDeliverySerializer(serializers.Serializer):
+    amount = money_field(
+        source="delivery_amount",
+        help_text="The order's delivery charge, on its first invoice; 0 on the others.",
+    )
+    tax_rate = rate_field(source="delivery_tax_rate", help_text="In percent.")
+    tax = money_field(source="delivery_tax_amount")
+
+
+class InvoicePaymentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    method = serializers.CharField(source="method.code")
+    card = serializers.CharField(
+        source="card.last4", allow_null=True, help_text="The card's last four digits."
+    )
+
+
+class InvoiceSerializer(serializers.Serializer):
+    """An invoice: what one warehouse shipment billed, and the payment applied to it."""
+
+    number = serializers.CharField()
+    invoice_date = serializers.DateField()
+    order = serializers.CharField(source="order.number")
+    customer = CustomerRefSerializer()
+    currency = serializers.CharField()
+    prices_include_tax = serializers.BooleanField(
+        help_text="true (e.g. EUR, VAT): amounts include their tax, total = subtotal + "
+        "delivery; false: total = subtotal + delivery + tax."
+    )
+    subtotal = money_field()
+    delivery = InvoiceDeliverySerializer(source="*")
+    tax = money_field(source="tax_amount", help_text="Every line's tax, delivery's included.")
+    total = money_field()
+    tax_jurisdiction = serializers.CharField()
+    payment = InvoicePaymentSerializer(allow_null=True)
+    payment_applied = money_field()
+    balance = money_field(help_text="total - payment_applied.")
+    shipment = WarehouseShipmentSerializer()
+    lines = InvoiceLineSerializer(many=True, source="lines.all")
     created_at = serializers.DateTimeField()
 
 
@@ -206,11 +309,22 @@ class SalesOrderSerializer(serializers.Serializer):
     order_date = serializers.DateField(allow_null=True)
     requested_ship_date = serializers.DateField(allow_null=True)
     submitted_at = serializers.DateTimeField(allow_null=True)
+    released_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the order was released to the warehouse."
+    )
     created_at = serializers.DateTimeField()
     lines = SalesOrderLineSerializer(many=True, source="lines.all")
     payments = PaymentSerializer(many=True, source="payments.all")
     child_orders = ChildOrderSerializer(
         many=True, source="child_orders.all", help_text="A continuity parent's child orders."
+    )
+    warehouse_shipments = WarehouseShipmentSerializer(
+        many=True,
+        source="warehouse_shipments.all",
+        help_text="The parcels the warehouse confirmed as shipped, oldest first.",
+    )
+    invoices = InvoiceSummarySerializer(
+        many=True, source="invoices.all", help_text="One per warehouse shipment, oldest first."
     )
 
     def get_fields(self):

@@ -1,11 +1,11 @@
 from django.urls import path
 
-from orders import shipment_upload_views, views
+from orders import invoice_views, shipment_upload_views, views
 
 app_name = "orders"
 
 urlpatterns = [
-    # Before "<str:number>/...": no order number is taken for these.
+    # Before the order's own paths: these are not order numbers.
     path("shipments/upload/", shipment_upload_views.shipment_upload, name="shipment_upload"),
     path(
         "shipments/upload/<uuid:token>/",
@@ -22,6 +22,7 @@ urlpatterns = [
         shipment_upload_views.shipment_upload_result,
         name="shipment_upload_result",
     ),
+    path("invoices/<str:number>/", invoice_views.invoice_detail, name="invoice"),
     path("<str:number>/", views.order_detail, name="detail"),
     path("<str:number>/lines/", views.order_line_add, name="line_add"),
     path(
@@ -38,4 +39,5 @@ urlpatterns = [
     path("<str:number>/cards/", views.order_card_add, name="card_add"),
     path("<str:number>/payment/", views.order_payment_set, name="payment_set"),
     path("<str:number>/submit/", views.order_submit, name="submit"),
+    path("<str:number>/release/", views.order_release, name="release"),
 ]

@@ -19,8 +19,9 @@ from core.actors import Actor
 from core.errors import Conflict
 from core.formatting import amount_text, money_text
 from core.forms import form_service_call
-from core.roles import can_take_orders, role_required
+from core.roles import can_supervise, can_take_orders, role_required
 from orders.forms import DeliveryModeForm, OrderLineForm, PaymentForm, StartDateForm
+from orders.fulfilment.services import RELEASABLE_KINDS, sales_order_release
 from orders.models import SalesOrder, SalesOrderKind, SalesOrderStatus
 from orders.selectors import (
     delivery_mode_list,
@@ -174,8 +175,39 @@ def order_detail(request, number):
             "order": order,
             "receipt": receipt,
             "child": order.kind == SalesOrderKind.CONTINUITY_CHILD,
+            "shipments": [
+                {
+                    "shipment": shipment,
+                    "tracking_url": shipment.carrier.tracking_link(shipment.tracking_number),
+                }
+                for shipment in order.warehouse_shipments.all()
+            ],
+            "invoices": order.invoices.all(),
+            "shows_shipped": order.kind in RELEASABLE_KINDS
+            and order.status != SalesOrderStatus.CANCELLED,
+            "can_release": can_supervise(request.user)
+            and order.kind in RELEASABLE_KINDS
+            and order.status == SalesOrderStatus.SUBMITTED,
         },
     )
+
+
+@require_POST
+@role_required(can_supervise)
+def order_release(request, number):
+    """A supervisor hands a submitted child order to the warehouse: from then on the
+    subscription's actions no longer change it."""
+    order = _order(number)
+    try:
+        sales_order_release(order_id=order.pk, actor=Actor.of_user(request.user))
+    except Conflict as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            _("Sales order %(number)s is released to the warehouse.") % {"number": order.number},
+        )
+    return redirect("orders:detail", number=order.number)
 
 
 @require_POST

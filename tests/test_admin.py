@@ -11,6 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from batch.models import BatchChunk, BatchJob, BatchRun, BatchRunProblem, BatchRunStatus
+from batch.services import batch_run_inline, batch_run_request
 from continuity.models import (
     ContinuityParameters,
     ContinuityProgram,
@@ -25,7 +26,20 @@ from core.dates import business_date
 from core.models import AuditEntry, Notification
 from customers.models import Address, Customer
 from devdata.demo import DEMO_PASSWORD
-from orders.models import Item, NumberSequence, SalesOrder, SalesOrderLine
+from orders.fulfilment.services import (
+    ShipmentConfirmation,
+    sales_order_release,
+    warehouse_shipment_record,
+)
+from orders.models import (
+    Carrier,
+    Invoice,
+    Item,
+    NumberSequence,
+    SalesOrder,
+    SalesOrderLine,
+    WarehouseShipment,
+)
 from orders.services import (
     sales_order_complete,
     sales_order_create,
@@ -54,6 +68,8 @@ READ_ONLY_MODELS = [
     Notification,
     SalesOrder,
     SalesOrderLine,
+    WarehouseShipment,
+    Invoice,
     NumberSequence,
     Subscription,
     Occurrence,
@@ -170,6 +186,38 @@ def record_batch_run(order: SalesOrder, number: int) -> BatchRun:
     return run
 
 
+def ship_first_child_order(order: SalesOrder) -> None:
+    """A carrier, and the order's first child order made by the job, released and shipped
+    (its warehouse shipment and invoice), through the services."""
+    job = Actor.job("admin-test")
+    batch_run_inline(
+        batch_run_request(
+            job=BatchJob.CREATE_CHILD_ORDERS,
+            actor=job,
+            run_date=business_date(),
+            order_number=order.number,
+        )
+    )
+    child = order.child_orders.get()
+    if child.status == "submitted":
+        sales_order_release(order_id=child.pk, actor=job)
+    Carrier.objects.create(
+        code="UPS", name="UPS", tracking_url="https://www.ups.com/track?tracknum={tracking_number}"
+    )
+    warehouse_shipment_record(
+        ShipmentConfirmation(
+            order_number=child.number,
+            warehouse_reference="WH-ADMIN-1",
+            carrier_code="UPS",
+            tracking_number="1ZADMIN",
+            shipped_date=business_date(),
+            lines=((1, 1, ""),),
+        ),
+        source="api",
+        actor=job,
+    )
+
+
 @pytest.fixture
 def every_model_has_rows(demo, actor):
     """Rows for the models the demo data leaves empty: orders, subscriptions, payments,
@@ -177,6 +225,7 @@ def every_model_has_rows(demo, actor):
     tables."""
     order = sell_continuity_item(account_number="004021", actor=actor)
     record_batch_run(order, 1)
+    ship_first_child_order(order)
     DeliveryModeFactory(code="STD", name_en="Standard", name_fr="Standard", is_default=True)
     tax_tables_seattle_and_france()
     return order
@@ -626,7 +675,7 @@ def test_order_page_shows_lines_and_payments(administrator_client, every_model_h
 
 @pytest.mark.django_db
 def test_batch_run_page_counts_problems_by_reason(administrator_client, every_model_has_rows):
-    run = BatchRun.objects.get()
+    run = BatchRun.objects.get(job=BatchJob.PROCESS_PAYMENTS)
 
     response = administrator_client.get(admin_url(BatchRun, "change", run.pk))
 

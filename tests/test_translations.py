@@ -74,6 +74,12 @@ CONCEPT_WORDS = [
     ("child order", r"\bchild orders?\b", r"commandes? enfant"),
     ("delivery mode", r"\bdelivery modes?\b", r"modes? de livraison"),
     ("delivery charge", r"\bdelivery charges?\b", r"frais de livraison"),
+    # Releasing to the warehouse, not releasing a payment hold (that is "hold").
+    ("release", r"^(?!.*\bholds?\b).*\breleas", r"\blan[cç]"),
+    ("warehouse", r"\bwarehouse", r"entrepôt"),
+    ("carrier", r"(?<!%\()\bcarriers?\b", r"transporteur"),
+    ("tracking number", r"\btracking numbers?\b", r"numéros? de suivi"),
+    ("invoice", r"\binvoic", r"factur"),
 ]
 
 # French words that belong to one concept only: a message using one says that concept in

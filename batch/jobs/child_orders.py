@@ -13,6 +13,7 @@ from batch.jobs.chunks import ChunkIncomplete, ChunkLedger, ChunkOutcome
 from batch.models import BatchChunk, BatchJob, BatchRun
 from batch.selectors import batch_run_child_orders
 from continuity.child_orders import child_orders_create
+from continuity.fulfilment import child_orders_release_due, parent_orders_close
 from continuity.models import ContinuityParameters, ShipmentProblem
 from continuity.selectors import (
     occurrences_due_for_child_orders,
@@ -116,6 +117,26 @@ class CreateChildOrdersJob(BatchJobSpec):
             raise ChunkIncomplete(f"{len(held)} shipments held elsewhere")
         return True
 
+    def after_run(self, run: BatchRun) -> dict | None:
+        """Once the run's child orders are written: release those due to the warehouse
+        (when the parameters release them some days before the ship date), and complete
+        the parent orders that are done (the D365 close job), within the run's filters."""
+        if run.dry_run:
+            return None
+        actor = actor_of(run)
+        released = child_orders_release_due(
+            run_date=run.run_date,
+            actor=actor,
+            item_id=run.item_id,
+            parent_order_id=run.sales_order_id,
+        )
+        closed = parent_orders_close(
+            actor=actor,
+            parent_order_ids=[run.sales_order_id] if run.sales_order_id else None,
+            item_id=run.item_id,
+        )
+        return {"released": released, "parent_orders_completed": len(closed)}
+
     def summary_line(self, run: BatchRun) -> str:
         summary = run.summary or {}
         if run.dry_run:
@@ -125,9 +146,15 @@ class CreateChildOrdersJob(BatchJobSpec):
             }
         else:
             text = _("Child orders created: %(count)d.") % {"count": summary.get("created", 0)}
-        return f"{text} " + _("Not created: %(reasons)s") % {
+        text = f"{text} " + _("Not created: %(reasons)s") % {
             "reasons": _not_created_text(summary.get("not_processed", {}))
         }
+        # Named only when they happened, so that the line stays short on most days.
+        if released := summary.get("released"):
+            text += ". " + _("Released to the warehouse: %(count)d") % {"count": released}
+        if closed := summary.get("parent_orders_completed"):
+            text += ". " + _("Parent orders completed: %(count)d") % {"count": closed}
+        return text
 
     def child_orders(self, run: BatchRun):
         return batch_run_child_orders(run)

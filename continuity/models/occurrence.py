@@ -63,7 +63,9 @@ OCCURRENCE_STATUS = StatusMachine(
             OccurrenceStatus.CANCELLED,
             OccurrenceStatus.SKIPPED,
         },
-        OccurrenceStatus.CHILD_CREATED: set(),
+        # Only while its child order is not released to the warehouse: the child order is
+        # cancelled with it and its charge refunded (continuity.services.occurrence_close).
+        OccurrenceStatus.CHILD_CREATED: {OccurrenceStatus.CANCELLED, OccurrenceStatus.SKIPPED},
         OccurrenceStatus.SKIPPED: set(),
         # Reactivation, once every refund of the shipment is settled.
         OccurrenceStatus.CANCELLED: {OccurrenceStatus.SCHEDULED},

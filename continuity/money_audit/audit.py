@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from continuity.models import MoneyAudit
 from continuity.money_audit.child_orders import child_order_findings
+from continuity.money_audit.invoices import invoice_findings
 from continuity.money_audit.ledger import ledger_findings
 from continuity.money_audit.parts import price_parts_findings
 from continuity.money_audit.sales import order_sale_findings, sale_findings
@@ -26,6 +27,7 @@ def money_audit(
         *child_order_findings(),
         *order_sale_findings(),
         *price_parts_findings(checked),
+        *invoice_findings(checked),
     ]
     audit = MoneyAudit(
         source=source[:60],

@@ -32,6 +32,7 @@ class FindingKind:
     ORDER_SALE_MISMATCH = "order_sale_mismatch"
     PRICE_PARTS_MISMATCH = "price_parts_mismatch"
     CHILD_ORDER_TOTAL = "child_order_total"
+    INVOICES_MISMATCH = "invoices_mismatch"
 
     LABELS = {
         LEDGER_WITHOUT_PAYMENT: _("The gateway approved a request no payment of ours records"),
@@ -51,6 +52,7 @@ class FindingKind:
             "A document's lines do not add up to its subtotal, tax and delivery"
         ),
         CHILD_ORDER_TOTAL: _("A child order does not bill its shipments' charges"),
+        INVOICES_MISMATCH: _("An order's invoices do not bill it, or apply more than paid it"),
     }
 
 

@@ -10,7 +10,14 @@ from django.db import connection
 
 from continuity.models import Occurrence, OccurrenceLine
 from continuity.money_audit.findings import Finding, FindingKind, cents, shipment_subject
-from orders.models import SalesOrder, SalesOrderKind, SalesOrderLine
+from orders.models import (
+    Invoice,
+    InvoiceLine,
+    SalesOrder,
+    SalesOrderKind,
+    SalesOrderLine,
+    SalesOrderStatus,
+)
 
 # Amounts are compared rounded to the cent: exact on PostgreSQL's numeric, and what makes
 # SQLite's sums (floats, in `make run`) compare as money.
@@ -48,7 +55,7 @@ WITH shipments AS (
 )
 SELECT o.id, o.number, o.total, COALESCE(s.total, 0)
 FROM {orders} o LEFT JOIN shipments s ON s.id = o.id
-WHERE o.kind = %s
+WHERE o.kind = %s AND o.status <> %s
   AND (ROUND(o.total, 2) <> ROUND(COALESCE(s.total, 0), 2)
        OR ROUND(o.subtotal, 2) <> ROUND(COALESCE(s.subtotal, 0), 2)
        OR ROUND(o.delivery_amount, 2) <> ROUND(COALESCE(s.delivery, 0), 2)
@@ -82,6 +89,10 @@ def price_parts_findings(checked) -> list[Finding]:
         findings.append(
             Finding(FindingKind.PRICE_PARTS_MISMATCH, f"sales order {pk}", _detail(*amounts))
         )
+    for pk, *amounts in _parts_mismatches(Invoice, InvoiceLine, "invoice"):
+        findings.append(
+            Finding(FindingKind.PRICE_PARTS_MISMATCH, f"invoice {pk}", _detail(*amounts))
+        )
     shipments = list(_parts_mismatches(Occurrence, OccurrenceLine, "occurrence"))
     statuses = dict(
         Occurrence.objects.filter(pk__in=[row[0] for row in shipments]).values_list("pk", "status")
@@ -99,7 +110,10 @@ def price_parts_findings(checked) -> list[Finding]:
         occurrences=Occurrence._meta.db_table, orders=SalesOrder._meta.db_table
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [SalesOrderKind.CONTINUITY_CHILD.value])
+        # A cancelled child order no longer names its shipments (orders.fulfilment).
+        cursor.execute(
+            sql, [SalesOrderKind.CONTINUITY_CHILD.value, SalesOrderStatus.CANCELLED.value]
+        )
         for _pk, number, total, shipments_total in cursor.fetchall():
             findings.append(
                 Finding(
@@ -108,5 +122,5 @@ def price_parts_findings(checked) -> list[Finding]:
                     f"total {cents(total)}, its shipments' charges {cents(shipments_total)}",
                 )
             )
-    checked["priced_documents"] = "orders, shipments and child orders against their lines"
+    checked["priced_documents"] = "orders, shipments, child orders and invoices against their lines"
     return findings

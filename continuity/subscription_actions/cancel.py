@@ -18,9 +18,10 @@ from continuity.subscription_actions.base import (
     action_register,
 )
 from continuity.subscription_actions.shared import (
+    child_order_released,
     close_previewed,
+    closing_effects,
     is_running,
-    refund_effect,
     refused_if_in_flight,
     require_running,
     status_set_ending_pause,
@@ -32,26 +33,30 @@ from core.errors import Conflict
 from core.models import AuditEntry, NotificationKind
 from core.notifications import NotificationEvent, notifications_add
 from core.roles import can_take_orders
+from orders.models import SalesOrderStatus
 
 
 def cancel_preview(*, subscription_id: int) -> Preview:
     subscription = subscription_for_action(subscription_id)
     require_running(subscription)
     preview = Preview(CANCEL.name, subscription)
-    for occurrence in subscription.occurrences.exclude(status__in=NOT_SENT).order_by("ship_date"):
-        if occurrence.status == OccurrenceStatus.CHILD_CREATED:
+    for occurrence in (
+        subscription.occurrences.exclude(status__in=NOT_SENT)
+        .select_related("child_order")
+        .order_by("ship_date")
+    ):
+        if child_order_released(occurrence):
             preview.effects.append(Effect("keep", occurrence, day=occurrence.ship_date))
             continue
         refused_if_in_flight(occurrence)
-        preview.effects.append(Effect("cancel", occurrence, day=occurrence.ship_date))
-        if refund := refund_effect(occurrence):
-            preview.effects.append(refund)
+        preview.effects += closing_effects(occurrence, "cancel")
     return preview
 
 
 def subscription_cancel(*, subscription_id: int, actor: Actor, reason_code: str) -> Preview:
-    """Cancel: every shipment not yet ordered is cancelled, those paid are refunded; the
-    child orders already created are not touched."""
+    """Cancel: every shipment not with the warehouse is cancelled (with its child order
+    when it has one not released yet), those paid are refunded; the child orders
+    released to the warehouse are not touched."""
     reason = reason_code_audit_reason(CANCEL.name, reason_code)
     with transaction.atomic():
         subscription = subscription_for_action(subscription_id, lock=True)
@@ -94,6 +99,11 @@ def reactivate_preview(*, subscription_id: int) -> Preview:
     subscription = subscription_for_action(subscription_id)
     if subscription.status != SubscriptionStatus.CANCELLED:
         raise Conflict(_("Only a cancelled subscription can be reactivated."))
+    if subscription.parent_order.status == SalesOrderStatus.COMPLETED:
+        raise Conflict(
+            _("Its sales order %(order)s is completed: sell the program again instead.")
+            % {"order": subscription.parent_order.number}
+        )
     if subscription_refunds_unsettled(subscription.pk):
         raise Conflict(_("A refund of this subscription is not settled yet; try again once it is."))
     preview = Preview(REACTIVATE.name, subscription)

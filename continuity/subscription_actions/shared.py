@@ -5,11 +5,13 @@ may still change."""
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from continuity.models import (
     CHANGEABLE,
     CHARGE_IN_FLIGHT,
+    CHARGE_KEPT,
     ENDED_SUBSCRIPTIONS,
     NOT_SENT,
     Occurrence,
@@ -21,6 +23,7 @@ from continuity.subscription_actions.base import Effect
 from core.dates import business_date
 from core.errors import Conflict
 from core.formatting import day_text
+from orders.models import SalesOrderStatus
 
 
 def subscription_for_action(subscription_id: int, *, lock: bool = False) -> Subscription:
@@ -56,8 +59,30 @@ def refused_if_in_flight(occurrence: Occurrence) -> None:
         )
 
 
+def child_order_released(occurrence: Occurrence) -> bool:
+    """The shipment's child order is with the warehouse (or shipped): nothing of the
+    shipment can change any more. A child order not released yet can still be cancelled
+    with its shipment."""
+    return (
+        occurrence.status == OccurrenceStatus.CHILD_CREATED
+        and occurrence.child_order.status != SalesOrderStatus.SUBMITTED
+    )
+
+
+def closing_effects(occurrence: Occurrence, what: str) -> list[Effect]:
+    """What skipping or cancelling (`what`) a changeable shipment does: its child order
+    cancelled first if it has one, then the shipment, then its refund if it was paid."""
+    effects = []
+    if occurrence.status == OccurrenceStatus.CHILD_CREATED:
+        effects.append(Effect("cancel_child_order", occurrence, day=occurrence.ship_date))
+    effects.append(Effect(what, occurrence, day=occurrence.ship_date))
+    if refund := refund_effect(occurrence):
+        effects.append(refund)
+    return effects
+
+
 def refund_effect(occurrence: Occurrence) -> Effect | None:
-    if occurrence.status == OccurrenceStatus.PAID:
+    if occurrence.status in CHARGE_KEPT:
         return Effect("refund", occurrence, amount=occurrence.amount)
     return None
 
@@ -65,7 +90,11 @@ def refund_effect(occurrence: Occurrence) -> Effect | None:
 def _next_open_occurrence(subscription: Subscription) -> Occurrence | None:
     return (
         subscription.occurrences.filter(
-            status__in=[*CHANGEABLE, *CHARGE_IN_FLIGHT],
+            Q(status__in=[*CHANGEABLE, *CHARGE_IN_FLIGHT])
+            | Q(
+                status=OccurrenceStatus.CHILD_CREATED,
+                child_order__status=SalesOrderStatus.SUBMITTED,
+            ),
             ship_date__gte=business_date(),
         )
         .order_by("ship_date", "sequence")
@@ -85,12 +114,23 @@ def occurrence_of(subscription: Subscription, occurrence_id: int | None) -> Occu
     return occurrence
 
 
-def require_open(occurrence: Occurrence) -> None:
-    if occurrence.status == OccurrenceStatus.CHILD_CREATED:
+def require_open(occurrence: Occurrence, *, child_order_cancels: bool = False) -> None:
+    """Refused unless the shipment may still change. With `child_order_cancels` (skip,
+    cancel), a shipment whose child order is not released yet may: the child order is
+    cancelled with it."""
+    if child_order_released(occurrence):
         raise Conflict(
             _(
-                "The shipment of %(date)s has its child order %(order)s already; it can no "
-                "longer change."
+                "The shipment of %(date)s has its child order %(order)s, released to the "
+                "warehouse: it can no longer change."
+            )
+            % {"date": day_text(occurrence.ship_date), "order": occurrence.child_order.number}
+        )
+    if occurrence.status == OccurrenceStatus.CHILD_CREATED and not child_order_cancels:
+        raise Conflict(
+            _(
+                "The shipment of %(date)s has its child order %(order)s already; it can "
+                "still be skipped, which cancels its child order, but not changed."
             )
             % {"date": day_text(occurrence.ship_date), "order": occurrence.child_order.number}
         )
@@ -104,6 +144,7 @@ def require_open(occurrence: Occurrence) -> None:
 
 def close_previewed(preview, what, to_status, subscription, actor, reason) -> None:
     """Skip or cancel every shipment the preview says so of."""
+    closing = frozenset(effect.occurrence.pk for effect in preview.effects if effect.what == what)
     for effect in preview.effects:
         if effect.what == what:
             occurrence_close(
@@ -112,6 +153,7 @@ def close_previewed(preview, what, to_status, subscription, actor, reason) -> No
                 customer_id=subscription.customer_id,
                 actor=actor,
                 reason=reason,
+                closing_with=closing,
             )
 
 

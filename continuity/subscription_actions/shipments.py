@@ -22,9 +22,9 @@ from continuity.subscription_actions.base import (
     action_register,
 )
 from continuity.subscription_actions.shared import (
+    closing_effects,
     is_running,
     occurrence_of,
-    refund_effect,
     require_open,
     require_running,
     subscription_for_action,
@@ -41,11 +41,9 @@ def skip_preview(*, subscription_id: int, occurrence_id: int | None = None) -> P
     subscription = subscription_for_action(subscription_id)
     require_running(subscription)
     occurrence = occurrence_of(subscription, occurrence_id)
-    require_open(occurrence)
+    require_open(occurrence, child_order_cancels=True)
     preview = Preview(SKIP.name, subscription)
-    preview.effects.append(Effect("skip", occurrence, day=occurrence.ship_date))
-    if refund := refund_effect(occurrence):
-        preview.effects.append(refund)
+    preview.effects += closing_effects(occurrence, "skip")
     return preview
 
 

@@ -1,5 +1,6 @@
 """What one warehouse shipment's invoice bills. Each line bills its share of the order
-line it ships: quantity x unit price, and the line's tax in proportion; the shipment that
+line it ships: quantity x unit price, and the line's tax in proportion (of the units
+billed so far, rounded once); the shipment that
 ships a line's last units bills what is left of it, so that an order's invoices add up to
 the order to the cent, whatever the rounding of the parts. The order's delivery charge is
 on its first invoice, as the customer was told at the order."""
@@ -55,7 +56,13 @@ def invoice_price(
             gross = line.gross_amount - done_gross
         else:
             amount = line.unit_price * quantity
-            tax = round_half_up(line.tax_amount * quantity / line.quantity, order.currency)
+            # The tax billed so far, rounded once, less what was billed: each invoice's
+            # share is never negative (rounding each share on its own could bill seven
+            # units of a 0.05 tax 0.01 each, and leave -0.02 for the last).
+            billed_so_far = round_half_up(
+                line.tax_amount * (done_quantity + quantity) / line.quantity, order.currency
+            )
+            tax = billed_so_far - done_tax
             gross = amount if order.prices_include_tax else amount + tax
         lines.append(InvoiceLinePrice(line, quantity, amount, tax, gross))
     delivery = order.delivery_amount if first_invoice else ZERO

@@ -11,6 +11,11 @@
     if (target) target.focus();
   }
 
+  // The invoice page's Print button (the CSP allows no inline script).
+  document.addEventListener("click", (event) => {
+    if (event.target.closest("[data-print]")) window.print();
+  });
+
   // Language switcher: switch as soon as a language is picked.
   document.addEventListener("change", (event) => {
     if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();

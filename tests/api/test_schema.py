@@ -43,6 +43,7 @@ OPERATIONS = {
     ("get", "/api/v1/sales-orders/"),
     ("post", "/api/v1/sales-orders/{number}/shipments/"),
     ("post", "/api/v1/sales-orders/{number}/release/"),
+    ("get", "/api/v1/invoices/{number}/"),
 }
 # Operations that take a JSON body; complete and submit take none.
 WITH_BODY = {

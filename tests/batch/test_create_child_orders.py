@@ -46,9 +46,10 @@ def test_the_paid_first_shipment_becomes_a_child_order_of_the_parent(sell, today
     first = occurrences(order)[0]
     child = first.child_order
     assert first.status == "child_created"
+    # Released as written: the parameters' default is release at creation.
     assert (child.kind, child.status, child.parent_id, child.customer_id) == (
         "continuity_child",
-        "submitted",
+        "released",
         order.pk,
         order.customer_id,
     )

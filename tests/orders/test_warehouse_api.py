@@ -374,6 +374,7 @@ def test_release_refuses_an_order_already_released_or_unknown(
         ("post", "/api/v1/sales-orders/SO-000001/lines/"),
         ("post", "/api/v1/sales-orders/SO-000001/submit/"),
         ("post", "/api/v1/sales-orders/SO-000001/release/"),
+        ("get", "/api/v1/invoices/INV-000001/"),
         ("get", "/api/v1/subscriptions/"),
         ("get", "/api/v1/subscriptions/1/"),
         ("post", "/api/v1/subscriptions/1/skip/"),
