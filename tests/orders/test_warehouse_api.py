@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from continuity.models import ChildOrderRelease, ContinuityParameters
 from core.dates import business_date
 from core.models import AuditEntry
 from orders.models import (
@@ -223,7 +224,7 @@ def test_the_rest_shipped_later_invoices_the_order(warehouse_api, released, carr
     assert rest.status_code == 201, rest.content
     order.refresh_from_db()
     assert rest.json()["order_status"] == order.status
-    assert order.status in (SalesOrderStatus.INVOICED, SalesOrderStatus.COMPLETED)
+    assert order.status == SalesOrderStatus.COMPLETED
     assert rest.json()["tracking_url"].startswith("https://www.laposte.fr/")
     assert list(order.lines.order_by("line_number").values_list("shipped_quantity", flat=True)) == [
         1,
@@ -331,6 +332,9 @@ def test_an_agent_may_not_confirm_a_shipment_nor_list(agent_api, released, carri
 
 
 def test_a_supervisor_releases_a_submitted_child_order(supervisor_api, child_order):
+    parameters = ContinuityParameters.load()
+    parameters.child_order_release = ChildOrderRelease.BY_SUPERVISOR
+    parameters.save()
     order = child_order()
     assert order.status == SalesOrderStatus.SUBMITTED
 
