@@ -56,6 +56,7 @@ RELEASABLE_KINDS = frozenset({SalesOrderKind.CONTINUITY_CHILD})
 
 REFERENCE_MAX = 64
 TRACKING_MAX = 64
+CARRIER_CODE_MAX = 20
 
 
 def _lock_order(order_id: int) -> SalesOrder:
@@ -215,8 +216,9 @@ def _check_fields(confirmation: ShipmentConfirmation) -> Carrier:
     code = confirmation.carrier_code.strip()
     if not code:
         errors["carrier"] = _("Enter the carrier's code.")
-    elif "\x00" not in code:
-        carrier = Carrier.objects.filter(code__iexact=code[:20], active=True).first()
+    elif "\x00" not in code and len(code) <= CARRIER_CODE_MAX:
+        # Never a prefix: a code longer than any carrier's names none.
+        carrier = Carrier.objects.filter(code__iexact=code, active=True).first()
     if carrier is None and "carrier" not in errors:
         errors["carrier"] = _("No active carrier has the code %(code)s.") % {"code": code[:20]}
     today = business_date()

@@ -116,6 +116,11 @@ def test_the_same_confirmation_again_writes_nothing_and_other_content_is_refused
             "A warehouse shipment id has at most 64 characters.",
         ),
         ({"carrier": "DHL"}, "carrier", "No active carrier has the code DHL."),
+        (
+            {"carrier": "UPS" + "X" * 30},
+            "carrier",
+            "No active carrier has the code UPSXXXXXXXXXXXXXXXXX.",
+        ),
         ({"carrier": ""}, "carrier", "Enter the carrier's code."),
         ({"tracking": " "}, "tracking_number", "Enter the tracking number."),
         ({"date": None}, "shipped_date", "Enter the shipped date."),
