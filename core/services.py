@@ -8,6 +8,7 @@ from django.db import connection, models, transaction
 from core.actors import Actor
 from core.errors import Conflict
 from core.models import AuditEntry
+from core.outbox import outbox_event_for, outbox_events_insert
 
 
 def audit_entry_build(
@@ -50,9 +51,20 @@ class AuditSubject:
 def audit_entries_insert(entries: list[AuditEntry]) -> None:
     """AuditEntry.objects.bulk_create(entries), in one statement on PostgreSQL: through
     the ORM, building the statement costs more than the database's work for the thousands
-    of entries a batch chunk writes."""
+    of entries a batch chunk writes.
+
+    The entries of registered models (core.outbox) also become outbound events, in one
+    more statement of the same transaction."""
     if not entries:
         return
+    # No savepoint: inside the caller's transaction this adds nothing; alone, it makes
+    # the entries and their events one transaction.
+    with transaction.atomic(savepoint=False):
+        _audit_entries_insert(entries)
+        outbox_events_insert(entries)
+
+
+def _audit_entries_insert(entries: list[AuditEntry]) -> None:
     if connection.vendor != "postgresql":
         AuditEntry.objects.bulk_create(entries, batch_size=1000)
         return
@@ -91,8 +103,12 @@ def audit_entries_insert(entries: list[AuditEntry]) -> None:
 
 
 def audit_record(**kwargs) -> AuditEntry:
+    """Save one entry and, for a registered model (core.outbox), its outbound event, in
+    the same transaction."""
     entry = audit_entry_build(**kwargs)
-    entry.save()
+    with transaction.atomic(savepoint=False):
+        entry.save()
+        outbox_event_for(entry, kwargs["obj"])
     return entry
 
 

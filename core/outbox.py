@@ -1,0 +1,213 @@
+"""Outbound events: every audited change of a registered model also writes an
+OutboxEvent, in the same transaction (core.services calls this module), and the webhook
+dispatcher (core.webhooks) sends them on.
+
+core sits below the apps whose changes become events, so it never names their models:
+each app registers its models' topics in its AppConfig.ready()
+(`outbox_topic_register("orders.salesorder", "order", ...)`), and only audit entries of a
+registered model label become events.
+
+An event's type is "<topic>.<to_status>" for an entry that sets a status ("order.submitted",
+"shipment.paid"), otherwise "<topic>.<action>", the action without the model's own prefix
+("order_line_added" -> "order.line_added", "occurrence_rescheduled" ->
+"shipment.rescheduled"). docs/webhooks.md lists them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.db import connection
+
+from core.models import AuditEntry, OutboxEvent
+
+ALL_EVENTS = "*"
+
+
+@dataclass(frozen=True)
+class OutboxTopic:
+    model_label: str  # "orders.salesorder": AuditEntry.object_type
+    topic: str  # "order": the first part of its events' types
+    # The types an endpoint may choose ("order.submitted"); new ones may still be sent.
+    event_types: frozenset[str] = field(default_factory=frozenset)
+    # The object's attribute worth repeating in the event (an order's number): read from
+    # the instance when one is recorded, else from the entry's details under that name.
+    reference: str = ""
+    # The action prefixes stripped from the type ("occurrence_" for a shipment).
+    prefixes: tuple[str, ...] = ()
+
+
+_topics: dict[str, OutboxTopic] = {}
+
+
+def outbox_topic_register(
+    model_label: str,
+    topic: str,
+    *,
+    statuses: Iterable[str] = (),
+    actions: Iterable[str] = (),
+    reference: str = "",
+) -> OutboxTopic:
+    """Make the audited changes of `model_label` outbound events of `topic`. `statuses`
+    and `actions` name the events endpoints may choose (the model's status values, the
+    audit actions its services write without a status); registering again replaces."""
+    model_name = model_label.partition(".")[2]
+    prefixes = tuple(dict.fromkeys((f"{topic}_", f"{model_name}_")))
+    names = [str(status) for status in statuses] + [
+        _strip(prefixes, str(action)) for action in actions
+    ]
+    spec = OutboxTopic(
+        model_label=model_label,
+        topic=topic,
+        event_types=frozenset(f"{topic}.{name}" for name in names),
+        reference=reference,
+        prefixes=prefixes,
+    )
+    _topics[model_label] = spec
+    return spec
+
+
+def outbox_topics() -> list[OutboxTopic]:
+    return sorted(_topics.values(), key=lambda spec: spec.topic)
+
+
+def outbox_known_event_types() -> frozenset[str]:
+    return frozenset().union(*(spec.event_types for spec in _topics.values()))
+
+
+def _strip(prefixes: tuple[str, ...], action: str) -> str:
+    for prefix in prefixes:
+        if action.startswith(prefix):
+            return action[len(prefix) :]
+    return action
+
+
+def outbox_event_type(spec: OutboxTopic, *, action: str, to_status: str) -> str:
+    return f"{spec.topic}.{to_status or _strip(spec.prefixes, action)}"
+
+
+def outbox_event_types_invalid(chosen: Iterable[str]) -> list[str]:
+    """The entries of an endpoint's event types that name nothing known: not "*", not
+    "<topic>.*" of a registered topic, not a registered type."""
+    topics = {spec.topic for spec in _topics.values()}
+    known = outbox_known_event_types()
+    invalid = []
+    for entry in chosen:
+        if not isinstance(entry, str):
+            invalid.append(str(entry))
+            continue
+        topic, dot, name = entry.partition(".")
+        if entry == ALL_EVENTS or (dot and name == "*" and topic in topics) or entry in known:
+            continue
+        invalid.append(entry)
+    return invalid
+
+
+def event_type_matches(chosen: list[str], event_type: str) -> bool:
+    """Whether an endpoint that chose `chosen` receives events of `event_type`."""
+    if not chosen or ALL_EVENTS in chosen:
+        return True
+    return event_type in chosen or f"{event_type.partition('.')[0]}.*" in chosen
+
+
+def _ordering_key(entry: AuditEntry) -> str:
+    if entry.customer_id is not None:
+        return f"customer:{entry.customer_id}"
+    return f"{entry.object_type}:{entry.object_id}"
+
+
+def _data(spec: OutboxTopic, entry: AuditEntry, reference) -> dict:
+    """The event's "data": what the audit entry says, with the object's topic for type."""
+    data = {
+        "object": spec.topic,
+        "id": entry.object_id,
+        "customer_id": entry.customer_id,
+        "action": entry.action,
+        "from_status": str(entry.from_status),
+        "to_status": str(entry.to_status),
+        "reason": entry.reason,
+        "details": entry.details,
+    }
+    if spec.reference and reference not in (None, ""):
+        data[spec.reference] = reference
+    return data
+
+
+def _event_values(spec: OutboxTopic, entry: AuditEntry, reference=None) -> dict:
+    if reference is None and spec.reference:
+        reference = (entry.details or {}).get(spec.reference)
+    return {
+        "type": outbox_event_type(spec, action=entry.action, to_status=str(entry.to_status)),
+        "topic": spec.topic,
+        "object_type": entry.object_type,
+        "object_id": entry.object_id,
+        "ordering_key": _ordering_key(entry),
+        "customer_id": entry.customer_id,
+        "occurred_at": entry.at,
+        "payload": _data(spec, entry, reference),
+    }
+
+
+def outbox_event_for(entry: AuditEntry, obj=None) -> OutboxEvent | None:
+    """The event of one saved entry (its caller's transaction), or None for a model no
+    app registered."""
+    spec = _topics.get(entry.object_type)
+    if spec is None:
+        return None
+    reference = getattr(obj, spec.reference, None) if (obj is not None and spec.reference) else None
+    return OutboxEvent.objects.create(**_event_values(spec, entry, reference))
+
+
+def outbox_events_insert(entries: list[AuditEntry]) -> int:
+    """The events of entries written in bulk (core.services.audit_entries_insert, same
+    transaction); how many. On PostgreSQL one INSERT ... SELECT FROM unnest for the whole
+    batch: a batch chunk writes thousands, and building one ORM object per row costs more
+    than the database's work. Event ids come from gen_random_uuid() there."""
+    events = [
+        _event_values(spec, entry)
+        for entry in entries
+        if (spec := _topics.get(entry.object_type)) is not None
+    ]
+    if not events:
+        return 0
+    if connection.vendor != "postgresql":
+        OutboxEvent.objects.bulk_create(
+            [OutboxEvent(**values) for values in events], batch_size=1000
+        )
+        return len(events)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {OutboxEvent._meta.db_table} (
+                event_id, type, topic, object_type, object_id, ordering_key, customer_id,
+                occurred_at, payload, fanned_out
+            )
+            SELECT 'evt_' || gen_random_uuid(), type, topic, object_type, object_id,
+                ordering_key, customer_id, occurred_at, payload::jsonb, false
+            FROM unnest(
+                %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[],
+                %s::bigint[], %s::timestamptz[], %s::text[]
+            ) AS event(
+                type, topic, object_type, object_id, ordering_key, customer_id, occurred_at,
+                payload
+            )
+            """,
+            [
+                *(
+                    [event[name] for event in events]
+                    for name in (
+                        "type",
+                        "topic",
+                        "object_type",
+                        "object_id",
+                        "ordering_key",
+                        "customer_id",
+                        "occurred_at",
+                    )
+                ),
+                [json.dumps(event["payload"]) for event in events],
+            ],
+        )
+    return len(events)
