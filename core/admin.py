@@ -217,7 +217,7 @@ class WebhookAttemptInline(ReadOnlyInline):
 class EventTypeFilter(admin.SimpleListFilter):
     """The registered types (core.outbox), not a SELECT DISTINCT over every event."""
 
-    title = _("type")
+    title = _("event type")
     parameter_name = "type"
 
     def lookups(self, request, model_admin):
@@ -292,7 +292,7 @@ class WebhookDeliveryAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.Model
     def event_code(self, delivery):
         return delivery.event.event_id
 
-    @admin.display(description=_("type"))
+    @admin.display(description=_("event type"))
     def event_type(self, delivery):
         return delivery.event.type
 

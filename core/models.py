@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class AuditEntry(models.Model):
@@ -124,7 +125,7 @@ class OutboxEvent(models.Model):
     id = models.BigAutoField(primary_key=True)
     # What receivers de-duplicate on: the same in every attempt and every resend.
     event_id = models.CharField(_("event id"), max_length=40, unique=True, default=outbox_event_id)
-    type = models.CharField(_("type"), max_length=100)
+    type = models.CharField(_("event type"), max_length=100)
     topic = models.CharField(_("topic"), max_length=32)
     object_type = models.CharField(_("object type"), max_length=64)
     object_id = models.CharField(_("object id"), max_length=64)
@@ -188,12 +189,13 @@ class WebhookEndpoint(models.Model):
 
 
 class WebhookDeliveryStatus(models.TextChoices):
-    PENDING = "pending", _("Pending")
-    DELIVERED = "delivered", _("Delivered")
+    # A context of their own: in French a delivery ("envoi") takes masculine adjectives.
+    PENDING = "pending", pgettext_lazy("webhook delivery status", "Pending")
+    DELIVERED = "delivered", pgettext_lazy("webhook delivery status", "Delivered")
     # Not accepted within the retry window: it waits for a supervisor.
-    FAILED = "failed", _("Failed")
+    FAILED = "failed", pgettext_lazy("webhook delivery status", "Failed")
     # Given up by a supervisor: it no longer holds back the deliveries behind it.
-    DISCARDED = "discarded", _("Discarded")
+    DISCARDED = "discarded", pgettext_lazy("webhook delivery status", "Discarded")
 
 
 # Deliveries that hold back the later ones of their endpoint and ordering key.
