@@ -36,7 +36,7 @@ def test_ensure_roles_makes_the_three_groups_with_their_permissions():
     )
     assert Group.objects.get(name=ADMINISTRATOR).permissions.count() == Permission.objects.count()
     assert out.getvalue().startswith(
-        "Roles ready: Agent (18 permissions), Supervisor (21 permissions), Administrator ("
+        "Roles ready: Agent (18 permissions), Supervisor (24 permissions), Administrator ("
     )
 
 
