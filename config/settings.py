@@ -572,7 +572,7 @@ BATCH_STALL_SECONDS = env_int("BATCH_STALL_SECONDS", 300, minimum=10)
 # --- Webhooks ---------------------------------------------------------------------------
 # Seconds a webhook endpoint has to answer a delivery (connecting, then each read) before
 # the attempt counts as failed ("timeout") and is tried again later (docs/webhooks.md). A
-# sender holds a delivery for this long plus a minute before another may take it over.
+# sender holds a delivery for twice this long plus a minute before another may take it.
 WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 
 # --- Logging ----------------------------------------------------------------------------

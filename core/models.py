@@ -120,11 +120,26 @@ class OutboxEvent(models.Model):
     """One change of an order, shipment, payment or subscription, for the webhook
     endpoints: written with its audit entry, in the same transaction (core.outbox), so an
     event exists if and only if its change committed. Rows are only inserted; the
-    dispatcher marks them fanned out once each matching endpoint has its delivery."""
+    dispatcher marks them fanned out once each matching endpoint has its delivery.
+
+    What a receiver reads of the change is its audit entry's: the event adds its id, its
+    type and its ordering key, so that writing thousands costs little more than their
+    entries."""
 
     id = models.BigAutoField(primary_key=True)
+    # The change itself: the data sent are its action, statuses, reason and details.
+    # Entries are never deleted (append-only), so no index for the way back.
+    audit_entry = models.ForeignKey(
+        AuditEntry,
+        verbose_name=_("audit entry"),
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="+",
+    )
     # What receivers de-duplicate on: the same in every attempt and every resend.
-    event_id = models.CharField(_("event id"), max_length=40, unique=True, default=outbox_event_id)
+    # Unique by a constraint (Meta), not unique=True, which would add a second index
+    # for LIKE searches that nothing makes.
+    event_id = models.CharField(_("event id"), max_length=40, default=outbox_event_id)
     type = models.CharField(_("event type"), max_length=100)
     topic = models.CharField(_("topic"), max_length=32)
     object_type = models.CharField(_("object type"), max_length=64)
@@ -139,15 +154,22 @@ class OutboxEvent(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        # Nothing looks events up by customer (the ordering key serves the deliveries);
+        # every index is paid for by each of the thousands of rows a batch chunk writes.
+        db_index=False,
     )
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
-    payload = models.JSONField(_("data"), default=dict)
+    # Worth repeating in the event when the change knew it (an order's number).
+    reference = models.CharField(_("reference"), max_length=64, blank=True)
     fanned_out = models.BooleanField(_("fanned out"), default=False)
 
     class Meta:
         verbose_name = _("outbound event")
         verbose_name_plural = _("outbound events")
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event_id"], name="outbox_event_id_unique"),
+        ]
         indexes = [
             # The dispatcher's queue: small, however long the table grows.
             models.Index(
@@ -155,7 +177,6 @@ class OutboxEvent(models.Model):
                 condition=models.Q(fanned_out=False),
                 name="outbox_event_waiting_idx",
             ),
-            models.Index(fields=["object_type", "object_id"], name="outbox_event_object_idx"),
         ]
 
     def __str__(self):

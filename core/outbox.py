@@ -15,11 +15,8 @@ An event's type is "<topic>.<to_status>" for an entry that sets a status ("order
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-from django.db import connection
 
 from core.models import AuditEntry, OutboxEvent
 
@@ -118,36 +115,18 @@ def _ordering_key(entry: AuditEntry) -> str:
     return f"{entry.object_type}:{entry.object_id}"
 
 
-def _data(spec: OutboxTopic, entry: AuditEntry, reference) -> dict:
-    """The event's "data": what the audit entry says, with the object's topic for type."""
-    data = {
-        "object": spec.topic,
-        "id": entry.object_id,
-        "customer_id": entry.customer_id,
-        "action": entry.action,
-        "from_status": str(entry.from_status),
-        "to_status": str(entry.to_status),
-        "reason": entry.reason,
-        "details": entry.details,
-    }
-    if spec.reference and reference not in (None, ""):
-        data[spec.reference] = reference
-    return data
-
-
-def _event_values(spec: OutboxTopic, entry: AuditEntry, reference=None) -> dict:
-    if reference is None and spec.reference:
-        reference = (entry.details or {}).get(spec.reference)
-    return {
-        "type": outbox_event_type(spec, action=entry.action, to_status=str(entry.to_status)),
-        "topic": spec.topic,
-        "object_type": entry.object_type,
-        "object_id": entry.object_id,
-        "ordering_key": _ordering_key(entry),
-        "customer_id": entry.customer_id,
-        "occurred_at": entry.at,
-        "payload": _data(spec, entry, reference),
-    }
+def _event(spec: OutboxTopic, entry: AuditEntry, reference: str = "") -> OutboxEvent:
+    return OutboxEvent(
+        audit_entry=entry,
+        type=outbox_event_type(spec, action=entry.action, to_status=str(entry.to_status)),
+        topic=spec.topic,
+        object_type=entry.object_type,
+        object_id=entry.object_id,
+        ordering_key=_ordering_key(entry),
+        customer_id=entry.customer_id,
+        occurred_at=entry.at,
+        reference=reference,
+    )
 
 
 def outbox_event_for(entry: AuditEntry, obj=None) -> OutboxEvent | None:
@@ -156,58 +135,79 @@ def outbox_event_for(entry: AuditEntry, obj=None) -> OutboxEvent | None:
     spec = _topics.get(entry.object_type)
     if spec is None:
         return None
-    reference = getattr(obj, spec.reference, None) if (obj is not None and spec.reference) else None
-    return OutboxEvent.objects.create(**_event_values(spec, entry, reference))
+    reference = getattr(obj, spec.reference, "") if spec.reference else ""
+    event = _event(spec, entry, str(reference or "")[:64])
+    event.save()
+    return event
 
 
-def outbox_events_insert(entries: list[AuditEntry]) -> int:
-    """The events of entries written in bulk (core.services.audit_entries_insert, same
-    transaction); how many. On PostgreSQL one INSERT ... SELECT FROM unnest for the whole
-    batch: a batch chunk writes thousands, and building one ORM object per row costs more
-    than the database's work. Event ids come from gen_random_uuid() there."""
+def outbox_events_create(entries: list[AuditEntry]) -> int:
+    """The events of entries saved in bulk through the ORM (their ids known); how many.
+    PostgreSQL writes them in the entries' own statement instead (outbox_events_sql)."""
     events = [
-        _event_values(spec, entry)
+        _event(spec, entry)
         for entry in entries
         if (spec := _topics.get(entry.object_type)) is not None
     ]
-    if not events:
-        return 0
-    if connection.vendor != "postgresql":
-        OutboxEvent.objects.bulk_create(
-            [OutboxEvent(**values) for values in events], batch_size=1000
-        )
-        return len(events)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {OutboxEvent._meta.db_table} (
-                event_id, type, topic, object_type, object_id, ordering_key, customer_id,
-                occurred_at, payload, fanned_out
-            )
-            SELECT 'evt_' || gen_random_uuid(), type, topic, object_type, object_id,
-                ordering_key, customer_id, occurred_at, payload::jsonb, false
-            FROM unnest(
-                %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[],
-                %s::bigint[], %s::timestamptz[], %s::text[]
-            ) AS event(
-                type, topic, object_type, object_id, ordering_key, customer_id, occurred_at,
-                payload
-            )
-            """,
-            [
-                *(
-                    [event[name] for event in events]
-                    for name in (
-                        "type",
-                        "topic",
-                        "object_type",
-                        "object_id",
-                        "ordering_key",
-                        "customer_id",
-                        "occurred_at",
-                    )
-                ),
-                [json.dumps(event["payload"]) for event in events],
-            ],
-        )
+    OutboxEvent.objects.bulk_create(events, batch_size=1000)
     return len(events)
+
+
+def outbox_registered(entries: list[AuditEntry]) -> bool:
+    return any(entry.object_type in _topics for entry in entries)
+
+
+def outbox_events_sql(source: str) -> tuple[str, list]:
+    """An INSERT of the events of the audit entries that `source` names (a WITH query of
+    the entries just inserted, RETURNING id, at, action, object_type, object_id,
+    customer_id, to_status), with its parameters.
+
+    The same rules as outbox_event_type and _ordering_key, in SQL: a batch chunk writes
+    thousands of entries at once, and the events then cost the database's work only, with
+    nothing sent twice over the wire. Event ids come from gen_random_uuid()."""
+    specs = list(_topics.values())
+    sql = f"""
+        INSERT INTO {OutboxEvent._meta.db_table} (
+            event_id, audit_entry_id, type, topic, object_type, object_id, ordering_key,
+            customer_id, occurred_at, reference, fanned_out
+        )
+        SELECT 'evt_' || gen_random_uuid(), entry.id,
+            topic.topic || '.' || CASE
+                WHEN entry.to_status <> '' THEN entry.to_status
+                ELSE regexp_replace(entry.action, topic.prefixes, '')
+            END,
+            topic.topic, entry.object_type, entry.object_id,
+            COALESCE('customer:' || entry.customer_id, entry.object_type || ':' || entry.object_id),
+            entry.customer_id, entry.at, '', false
+        FROM {source} AS entry
+        JOIN unnest(%s::varchar[], %s::varchar[], %s::text[]) AS topic(label, topic, prefixes)
+            ON topic.label = entry.object_type
+        ORDER BY entry.id
+    """
+    return sql, [
+        [spec.model_label for spec in specs],
+        [spec.topic for spec in specs],
+        # Model and topic names are lower-case letters and underscores: no escaping.
+        ["^(" + "|".join(spec.prefixes) + ")" for spec in specs],
+    ]
+
+
+def outbox_event_data(event: OutboxEvent) -> dict:
+    """The event's "data" as sent: what its audit entry says, under the event's topic."""
+    entry = event.audit_entry
+    data = {
+        "object": event.topic,
+        "id": event.object_id,
+        "customer_id": event.customer_id,
+        "action": entry.action,
+        "from_status": entry.from_status,
+        "to_status": entry.to_status,
+        "reason": entry.reason,
+        "details": entry.details,
+    }
+    spec = _topics.get(event.object_type)
+    if spec is not None and spec.reference:
+        reference = event.reference or (entry.details or {}).get(spec.reference)
+        if reference:
+            data[spec.reference] = reference
+    return data

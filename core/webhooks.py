@@ -29,6 +29,7 @@ import logging
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -46,7 +47,7 @@ from core.models import (
     WebhookEndpoint,
     webhook_secret,
 )
-from core.outbox import event_type_matches
+from core.outbox import event_type_matches, outbox_event_data
 from core.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -57,9 +58,15 @@ RETRY_WINDOW = datetime.timedelta(hours=24)
 # The wait after the n-th failed attempt: 1 minute, doubling, at most an hour.
 BACKOFF_FIRST = datetime.timedelta(minutes=1)
 BACKOFF_MAX = datetime.timedelta(hours=1)
-# How long a claimed delivery is left to its sender beyond the call's timeout (reading
-# the answer, recording it) before another sender may take it.
+# How long a claimed delivery is left to its sender beyond the call's timeouts (connect,
+# then read: two of them at most) before another sender may take it.
 LEASE_MARGIN = datetime.timedelta(seconds=60)
+# Calls a sender makes at once, and so the deliveries it claims at a time: a round lasts
+# about one call, however many endpoints are slow, well within the lease.
+SEND_CONCURRENCY = 16
+# A sender starts no new round after this long: beat starts another every minute, and
+# tasks that never end would pile up behind an endpoint that is down.
+SEND_BUDGET_SECONDS = 50
 # How much of an answer is kept (the admin shows it).
 ANSWER_EXCERPT = 500
 # Two numbers for PostgreSQL's advisory lock of the fan-out ("hook", "fan").
@@ -137,7 +144,7 @@ def webhook_body(event: OutboxEvent) -> bytes:
             "id": event.event_id,
             "type": event.type,
             "created": event.occurred_at.isoformat(),
-            "data": event.payload,
+            "data": outbox_event_data(event),
         },
         separators=(",", ":"),
         ensure_ascii=False,
@@ -216,7 +223,7 @@ def _claim(*, limit: int) -> list[int]:
         event_id__lt=OuterRef("event_id"),
         status__in=WEBHOOK_BLOCKING_STATUSES,
     )
-    lease = datetime.timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS) + LEASE_MARGIN
+    lease = 2 * datetime.timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS) + LEASE_MARGIN
     with transaction.atomic():
         ids = list(
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
@@ -266,21 +273,35 @@ def _record(delivery_id: int, answer: _Answer, *, at: datetime.datetime) -> bool
     return answer.delivered
 
 
-def webhook_deliveries_send(*, limit: int = 100, max_rounds: int = 50) -> int:
-    """Send what is due, a claim at a time, until nothing is; how many were delivered.
+def _send_round(ids: list[int]) -> int:
+    """POST the claimed deliveries at once (threads that touch no database: the rows are
+    read before and the answers recorded after, here); how many were delivered."""
+    deliveries = sorted(
+        WebhookDelivery.objects.select_related("endpoint", "event__audit_entry").filter(pk__in=ids),
+        key=lambda one: one.event_id,
+    )
+    started = timezone.now()
+    with ThreadPoolExecutor(max_workers=min(SEND_CONCURRENCY, len(deliveries))) as pool:
+        answers = list(pool.map(lambda one: _post(one.endpoint, one.event), deliveries))
+    return sum(
+        _record(delivery.pk, answer, at=started)
+        for delivery, answer in zip(deliveries, answers, strict=True)
+    )
+
+
+def webhook_deliveries_send(*, budget_seconds: float = SEND_BUDGET_SECONDS) -> int:
+    """Send what is due, a round of claims at a time, until nothing is or the budget is
+    spent; how many were delivered.
 
     A delivery held back by an earlier one of its key becomes due when that one is
     delivered: the next round takes it."""
     delivered = 0
-    for _round in range(max_rounds):
-        ids = _claim(limit=limit)
+    deadline = time.monotonic() + budget_seconds
+    while time.monotonic() < deadline:
+        ids = _claim(limit=SEND_CONCURRENCY)
         if not ids:
             break
-        deliveries = WebhookDelivery.objects.select_related("endpoint", "event").filter(pk__in=ids)
-        for delivery in sorted(deliveries, key=lambda one: one.event_id):
-            at = timezone.now()
-            answer = _post(delivery.endpoint, delivery.event)
-            delivered += _record(delivery.pk, answer, at=at)
+        delivered += _send_round(ids)
     return delivered
 
 

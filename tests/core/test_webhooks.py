@@ -609,15 +609,15 @@ def in_threads(count: int, work) -> list:
 def test_two_senders_at_once_never_send_the_same_delivery(receiver, quiet_outbox):
     receiver.answers["/hook"] = lambda received, count: (200, b"ok", 0.05)
     endpoint(receiver)
-    events = events_of_many_customers(20)
+    events = events_of_many_customers(40)
     webhook_events_fan_out()
 
-    delivered = in_threads(2, lambda: webhook_deliveries_send(limit=3))
+    delivered = in_threads(2, webhook_deliveries_send)
 
-    assert sum(delivered) == 20
+    assert sum(delivered) == 40
     assert sorted(receiver.event_ids()) == sorted(event.event_id for event in events)
     assert set(WebhookDelivery.objects.values_list("status", "attempts")) == {("delivered", 1)}
-    assert WebhookAttempt.objects.count() == 20
+    assert WebhookAttempt.objects.count() == 40
 
 
 @pytest.mark.django_db(transaction=True)
