@@ -32,7 +32,8 @@ class OutboxTopic:
     # The object's attribute worth repeating in the event (an order's number): read from
     # the instance when one is recorded, else from the entry's details under that name.
     reference: str = ""
-    # The action prefixes stripped from the type ("occurrence_" for a shipment).
+    # The action prefixes stripped from the type ("occurrence_" and "shipment_" for a
+    # shipment).
     prefixes: tuple[str, ...] = ()
 
 
@@ -51,7 +52,9 @@ def outbox_topic_register(
     and `actions` name the events endpoints may choose (the model's status values, the
     audit actions its services write without a status); registering again replaces."""
     model_name = model_label.partition(".")[2]
-    prefixes = tuple(dict.fromkeys((f"{topic}_", f"{model_name}_")))
+    # Longest first: where one prefix begins the other, Python's first match and
+    # PostgreSQL's alternation (outbox_events_sql) then strip the same one.
+    prefixes = tuple(sorted({f"{topic}_", f"{model_name}_"}, key=len, reverse=True))
     names = [str(status) for status in statuses] + [
         _strip(prefixes, str(action)) for action in actions
     ]
@@ -64,10 +67,6 @@ def outbox_topic_register(
     )
     _topics[model_label] = spec
     return spec
-
-
-def outbox_topics() -> list[OutboxTopic]:
-    return sorted(_topics.values(), key=lambda spec: spec.topic)
 
 
 def outbox_known_event_types() -> frozenset[str]:

@@ -98,8 +98,13 @@ def receiver():
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+        # Two senders make 16 calls at once each: the default backlog (5) would refuse
+        # some connections before the server accepts them.
+        request_queue_size = 64
+
+    server = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     receiving.base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -370,8 +375,9 @@ def test_a_customers_later_event_waits_while_an_earlier_one_fails(receiver, kare
 
     assert deliver() == 1
 
-    # Karen's second event was not sent; the other customer's was.
-    assert receiver.event_ids() == [first.event_id, other.event_id]
+    # Karen's second event was not sent; the other customer's was (in the same round as
+    # her first, so in either order).
+    assert sorted(receiver.event_ids()) == sorted([first.event_id, other.event_id])
     assert delivery_of(second, hook).attempts == 0
     assert delivery_of(second, hook).status == WebhookDeliveryStatus.PENDING
 
@@ -379,7 +385,7 @@ def test_a_customers_later_event_waits_while_an_earlier_one_fails(receiver, kare
     with time_machine.travel(timezone.now() + datetime.timedelta(seconds=61), tick=True):
         assert deliver() == 2
 
-    assert receiver.event_ids() == [first.event_id, other.event_id, first.event_id, second.event_id]
+    assert receiver.event_ids()[2:] == [first.event_id, second.event_id]
     assert {delivery_of(event, hook).status for event in (first, second, other)} == {
         WebhookDeliveryStatus.DELIVERED
     }
