@@ -569,6 +569,12 @@ BATCH_MAX_DAYS_AHEAD = env_int("BATCH_MAX_DAYS_AHEAD", 7, minimum=0)
 # unfinished chunks are dispatched again.
 BATCH_STALL_SECONDS = env_int("BATCH_STALL_SECONDS", 300, minimum=10)
 
+# --- Webhooks ---------------------------------------------------------------------------
+# Seconds a webhook endpoint has to answer a delivery (connecting, then each read) before
+# the attempt counts as failed ("timeout") and is tried again later (docs/webhooks.md). A
+# sender holds a delivery for twice this long plus a minute before another may take it.
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+
 # --- Logging ----------------------------------------------------------------------------
 # One JSON object a line (LOG_FORMAT=json, the default with DEBUG off) for a log
 # collector, or readable lines (console, the default with DEBUG on). Django's, Celery's and

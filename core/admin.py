@@ -1,9 +1,37 @@
-from django.contrib import admin
-from django.contrib.admin.widgets import AutocompleteSelect
-from django.core.exceptions import ValidationError
-from django.utils.translation import gettext_lazy as _
+import json
 
-from core.models import AuditEntry, Notification
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import OuterRef, Subquery
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from core.actors import Actor
+from core.models import (
+    WEBHOOK_BLOCKING_STATUSES,
+    AuditEntry,
+    Notification,
+    OutboxEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDeliveryStatus,
+    WebhookEndpoint,
+)
+from core.outbox import (
+    outbox_event_data,
+    outbox_event_types_invalid,
+    outbox_known_event_types,
+)
+from core.roles import can_supervise
+from core.webhooks import (
+    webhook_deliveries_discard,
+    webhook_deliveries_resend,
+    webhook_endpoint_secret_rotate,
+)
 
 
 class TolerantAutocompleteSelect(AutocompleteSelect):
@@ -104,5 +132,239 @@ class NotificationAdmin(ReadOnlyAdminMixin, LargeTableAdminMixin, admin.ModelAdm
     list_display = ("key", "kind", "customer", "status", "attempts", "created_at", "sent_at")
     list_filter = ("kind", "status")
     search_fields = ("=key", "=customer__account_number")
+    list_select_related = ("customer",)
+    raw_id_fields = ("customer",)
+
+
+# --- Webhooks (docs/webhooks.md) ----------------------------------------------------------
+
+
+class EventTypesField(forms.CharField):
+    """An endpoint's event types typed as text, one or more per line or comma separated,
+    kept as a JSON list."""
+
+    widget = forms.Textarea(attrs={"rows": 3})
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return "\n".join(value)
+        return value
+
+    def to_python(self, value):
+        text = super().to_python(value) or ""
+        return [part for part in text.replace(",", " ").split() if part]
+
+
+class WebhookEndpointForm(forms.ModelForm):
+    url = forms.URLField(label=_("URL"), max_length=500, assume_scheme="https")
+    event_types = EventTypesField(
+        label=_("event types"),
+        required=False,
+        help_text=_(
+            "Empty or * for every event; otherwise types such as order.submitted, or "
+            "shipment.* for every event of a topic. docs/webhooks.md lists them."
+        ),
+    )
+
+    class Meta:
+        model = WebhookEndpoint
+        fields = ("url", "description", "event_types", "active")
+
+    def clean_url(self):
+        url = self.cleaned_data["url"]
+        if not url.lower().startswith(("http://", "https://")):
+            raise ValidationError(_("Enter an http:// or https:// address."))
+        return url
+
+    def clean_event_types(self):
+        chosen = self.cleaned_data["event_types"]
+        invalid = outbox_event_types_invalid(chosen)
+        if invalid:
+            raise ValidationError(
+                _("Unknown event types: %(types)s. Known: %(known)s, or * for every event.")
+                % {
+                    "types": ", ".join(invalid),
+                    "known": ", ".join(sorted(outbox_known_event_types())),
+                }
+            )
+        return list(dict.fromkeys(chosen))
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(admin.ModelAdmin):
+    """Administrators only (the model's permissions): where events go, and the secret
+    the receiver checks their signatures with."""
+
+    form = WebhookEndpointForm
+    list_display = ("url", "description", "event_types", "active", "created_at")
+    list_filter = ("active",)
+    readonly_fields = ("secret", "created_at")
+    actions = ("rotate_secret",)
+
+    @admin.action(description=_("Rotate the secret"), permissions=("change",))
+    def rotate_secret(self, request, queryset):
+        actor = Actor.of_user(request.user)
+        for endpoint in queryset.order_by("pk"):
+            webhook_endpoint_secret_rotate(endpoint_id=endpoint.pk, actor=actor)
+        self.message_user(
+            request,
+            _("New secrets: %(count)d. Give each receiver its new secret.")
+            % {"count": queryset.count()},
+            messages.SUCCESS,
+        )
+
+
+class WebhookAttemptInline(ReadOnlyInline):
+    model = WebhookAttempt
+    fields = ("at", "status_code", "error", "answer", "duration_ms")
+    show_change_link = False
+
+
+class EventTypeFilter(admin.SimpleListFilter):
+    """The registered types (core.outbox), not a SELECT DISTINCT over every event."""
+
+    title = _("event type")
+    parameter_name = "type"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in sorted(outbox_known_event_types())]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(event__type=self.value())
+        return queryset
+
+
+def _may_resend(user) -> bool:
+    return can_supervise(user) and user.has_perm("core.change_webhookdelivery")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Each event owed to each endpoint, its attempts and answers. Supervisors send one
+    again, or discard a failed one that holds back the later ones of its customer."""
+
+    list_display = (
+        "id",
+        "event_type",
+        "event_code",
+        "endpoint",
+        "status",
+        "attempts",
+        "last_status_code",
+        "next_attempt_at",
+        "blocked_by",
+    )
+    list_filter = ("status", "endpoint", EventTypeFilter)
+    search_fields = ("=event__event_id", "=ordering_key")
+    search_help_text = _("Exact event id, or ordering key (customer:<id>).")
+    list_select_related = ("event", "endpoint")
+    fields = (
+        "event_code",
+        "event_type",
+        "endpoint",
+        "ordering_key",
+        "status",
+        "blocked_by",
+        "attempts",
+        "first_attempt_at",
+        "next_attempt_at",
+        "last_status_code",
+        "last_answer",
+        "delivered_at",
+        "created_at",
+        "event_data",
+    )
+    readonly_fields = fields
+    inlines = [WebhookAttemptInline]
+    actions = ("send_again", "discard")
+
+    def get_queryset(self, request):
+        # The earliest delivery still owed before each one: one indexed subquery a row.
+        earlier = WebhookDelivery.objects.filter(
+            endpoint_id=OuterRef("endpoint_id"),
+            ordering_key=OuterRef("ordering_key"),
+            event_id__lt=OuterRef("event_id"),
+            status__in=WEBHOOK_BLOCKING_STATUSES,
+        ).order_by("event_id")
+        return (
+            super().get_queryset(request).annotate(blocked_by_id=Subquery(earlier.values("id")[:1]))
+        )
+
+    def has_resend_permission(self, request):
+        return _may_resend(request.user)
+
+    @admin.display(description=_("event"))
+    def event_code(self, delivery):
+        return delivery.event.event_id
+
+    @admin.display(description=_("event type"))
+    def event_type(self, delivery):
+        return delivery.event.type
+
+    @admin.display(description=_("data"))
+    def event_data(self, delivery):
+        return format_html(
+            "<pre>{}</pre>",
+            json.dumps(outbox_event_data(delivery.event), indent=2, ensure_ascii=False),
+        )
+
+    @admin.display(description=_("blocked by"))
+    def blocked_by(self, delivery):
+        # Only a pending delivery waits; a failed one is itself what holds others back.
+        blocker_id = delivery.blocked_by_id
+        if blocker_id is None or delivery.status != WebhookDeliveryStatus.PENDING:
+            return "-"
+        url = reverse("admin:core_webhookdelivery_change", args=[blocker_id])
+        return format_html('<a href="{}">{}</a>', url, blocker_id)
+
+    def _require_resend(self, request):
+        if not _may_resend(request.user):
+            raise PermissionDenied
+
+    @admin.action(description=_("Send again"), permissions=("resend",))
+    def send_again(self, request, queryset):
+        self._require_resend(request)
+        count = webhook_deliveries_resend(
+            delivery_ids=list(queryset.values_list("pk", flat=True)),
+            actor=Actor.of_user(request.user),
+        )
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d delivery will be sent again within a minute.",
+                "%(count)d deliveries will be sent again within a minute.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
+
+    @admin.action(
+        description=_("Discard (stop holding back later events)"), permissions=("resend",)
+    )
+    def discard(self, request, queryset):
+        self._require_resend(request)
+        count = webhook_deliveries_discard(
+            delivery_ids=list(queryset.values_list("pk", flat=True)),
+            actor=Actor.of_user(request.user),
+        )
+        self.message_user(
+            request,
+            ngettext("%(count)d delivery discarded.", "%(count)d deliveries discarded.", count)
+            % {"count": count},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(OutboxEvent)
+class OutboxEventAdmin(LargeTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The outbound events as written with their changes (read-only)."""
+
+    list_display = ("id", "event_id", "type", "object_id", "customer", "occurred_at", "fanned_out")
+    list_filter = ("fanned_out",)
+    # Only what is indexed: the table grows by thousands of rows a batch chunk.
+    search_fields = ("=event_id",)
+    search_help_text = _("Exact event id.")
     list_select_related = ("customer",)
     raw_id_fields = ("customer",)

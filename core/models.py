@@ -1,7 +1,11 @@
+import secrets
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class AuditEntry(models.Model):
@@ -106,3 +110,199 @@ class Notification(models.Model):
 
     def __str__(self):
         return self.key
+
+
+def outbox_event_id() -> str:
+    return f"evt_{uuid.uuid4()}"
+
+
+class OutboxEvent(models.Model):
+    """One change of an order, shipment, payment or subscription, for the webhook
+    endpoints: written with its audit entry, in the same transaction (core.outbox), so an
+    event exists if and only if its change committed. Rows are only inserted; the
+    dispatcher marks them fanned out once each matching endpoint has its delivery.
+
+    What a receiver reads of the change is its audit entry's: the event adds its id, its
+    type and its ordering key, so that writing thousands costs little more than their
+    entries."""
+
+    id = models.BigAutoField(primary_key=True)
+    # The change itself: the data sent are its action, statuses, reason and details.
+    # Entries are never deleted (append-only), so no index for the way back.
+    audit_entry = models.ForeignKey(
+        AuditEntry,
+        verbose_name=_("audit entry"),
+        on_delete=models.PROTECT,
+        db_index=False,
+        related_name="+",
+    )
+    # What receivers de-duplicate on: the same in every attempt and every resend.
+    # Unique by a constraint (Meta), not unique=True, which would add a second index
+    # for LIKE searches that nothing makes.
+    event_id = models.CharField(_("event id"), max_length=40, default=outbox_event_id)
+    type = models.CharField(_("event type"), max_length=100)
+    topic = models.CharField(_("topic"), max_length=32)
+    object_type = models.CharField(_("object type"), max_length=64)
+    object_id = models.CharField(_("object id"), max_length=64)
+    # Deliveries of one key reach an endpoint in event order: "customer:<id>" keeps an
+    # order's events with its subscription's, shipments' and payments' (docs/webhooks.md).
+    ordering_key = models.CharField(_("ordering key"), max_length=80)
+    customer = models.ForeignKey(
+        "customers.Customer",
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        # Nothing looks events up by customer (the ordering key serves the deliveries);
+        # every index is paid for by each of the thousands of rows a batch chunk writes.
+        db_index=False,
+    )
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
+    # Worth repeating in the event when the change knew it (an order's number).
+    reference = models.CharField(_("reference"), max_length=64, blank=True)
+    fanned_out = models.BooleanField(_("fanned out"), default=False)
+
+    class Meta:
+        verbose_name = _("outbound event")
+        verbose_name_plural = _("outbound events")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event_id"], name="outbox_event_id_unique"),
+        ]
+        indexes = [
+            # The dispatcher's queue: small, however long the table grows.
+            models.Index(
+                fields=["id"],
+                condition=models.Q(fanned_out=False),
+                name="outbox_event_waiting_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event_id} {self.type}"
+
+
+def webhook_secret() -> str:
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
+class WebhookEndpoint(models.Model):
+    """A receiver of outbound events, set by an administrator (docs/webhooks.md)."""
+
+    url = models.URLField(_("URL"), max_length=500)
+    # Shared with the receiver, who checks each delivery's signature with it.
+    secret = models.CharField(_("secret"), max_length=100, default=webhook_secret)
+    # Empty, or "*", for every event; otherwise types ("order.submitted") or a topic's
+    # every type ("shipment.*").
+    event_types = models.JSONField(_("event types"), default=list, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("webhook endpoint")
+        verbose_name_plural = _("webhook endpoints")
+        ordering = ["id"]
+
+    def __str__(self):
+        return self.description or self.url
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    # A context of their own: in French a delivery ("envoi") takes masculine adjectives.
+    PENDING = "pending", pgettext_lazy("webhook delivery status", "Pending")
+    DELIVERED = "delivered", pgettext_lazy("webhook delivery status", "Delivered")
+    # Not accepted within the retry window: it waits for a supervisor.
+    FAILED = "failed", pgettext_lazy("webhook delivery status", "Failed")
+    # Given up by a supervisor: it no longer holds back the deliveries behind it.
+    DISCARDED = "discarded", pgettext_lazy("webhook delivery status", "Discarded")
+
+
+# Deliveries that hold back the later ones of their endpoint and ordering key.
+WEBHOOK_BLOCKING_STATUSES = frozenset({WebhookDeliveryStatus.PENDING, WebhookDeliveryStatus.FAILED})
+
+
+class WebhookDelivery(models.Model):
+    """One event owed to one endpoint, and where its sending stands."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint,
+        verbose_name=_("endpoint"),
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+    )
+    event = models.ForeignKey(
+        OutboxEvent, verbose_name=_("event"), on_delete=models.PROTECT, related_name="deliveries"
+    )
+    # The event's, copied: the "earlier delivery of the same key" check reads one index.
+    ordering_key = models.CharField(_("ordering key"), max_length=80)
+    status = models.CharField(
+        _("status"),
+        max_length=10,
+        choices=WebhookDeliveryStatus.choices,
+        default=WebhookDeliveryStatus.PENDING,
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    # Also the lease of a sender that took it: later than now while a call is in flight.
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
+    # The retry window runs from here; a resend starts it again.
+    first_attempt_at = models.DateTimeField(_("first attempt at"), null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(
+        _("last status code"), null=True, blank=True
+    )
+    last_answer = models.CharField(_("last answer"), max_length=500, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["endpoint", "event"], name="webhook_delivery_once_per_endpoint"
+            ),
+        ]
+        indexes = [
+            # The sender's queue.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="webhook_delivery_due_idx",
+            ),
+            # "Is an earlier delivery of this key still owed?"
+            models.Index(
+                fields=["endpoint", "ordering_key", "event"],
+                condition=models.Q(status__in=["pending", "failed"]),
+                name="webhook_delivery_owed_idx",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event_id} → {self.endpoint_id}"
+
+
+class WebhookAttempt(models.Model):
+    """One POST of a delivery and its answer (or why there was none)."""
+
+    delivery = models.ForeignKey(
+        WebhookDelivery,
+        verbose_name=_("webhook delivery"),
+        on_delete=models.CASCADE,
+        related_name="attempt_rows",
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    # None: no answer (timeout, refused connection).
+    status_code = models.PositiveSmallIntegerField(_("status code"), null=True, blank=True)
+    answer = models.CharField(_("answer"), max_length=500, blank=True)
+    error = models.CharField(_("error"), max_length=255, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
+
+    class Meta:
+        verbose_name = _("webhook attempt")
+        verbose_name_plural = _("webhook attempts")
+        ordering = ["id"]
+
+    def __str__(self):
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.status_code or self.error}"

@@ -88,6 +88,11 @@ ROLE_PERMISSIONS = {
         "batch.add_batchrun",
         "batch.view_batchrun",
         "payments.change_payment",
+        # Webhook deliveries: see them with their attempts, send one again (core.admin);
+        # the endpoints themselves are the Administrators'.
+        "core.view_webhookdelivery",
+        "core.change_webhookdelivery",
+        "core.view_webhookattempt",
     ],
     # Not the agent's: what the warehouse API reads and writes, nothing more.
     WAREHOUSE: [

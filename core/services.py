@@ -8,6 +8,12 @@ from django.db import connection, models, transaction
 from core.actors import Actor
 from core.errors import Conflict
 from core.models import AuditEntry
+from core.outbox import (
+    outbox_event_for,
+    outbox_events_create,
+    outbox_events_sql,
+    outbox_registered,
+)
 
 
 def audit_entry_build(
@@ -50,49 +56,67 @@ class AuditSubject:
 def audit_entries_insert(entries: list[AuditEntry]) -> None:
     """AuditEntry.objects.bulk_create(entries), in one statement on PostgreSQL: through
     the ORM, building the statement costs more than the database's work for the thousands
-    of entries a batch chunk writes."""
+    of entries a batch chunk writes.
+
+    The entries of registered models (core.outbox) also become outbound events, in the
+    same statement on PostgreSQL (a WITH query), in the same transaction elsewhere."""
     if not entries:
         return
     if connection.vendor != "postgresql":
-        AuditEntry.objects.bulk_create(entries, batch_size=1000)
+        with transaction.atomic(savepoint=False):
+            AuditEntry.objects.bulk_create(entries, batch_size=1000)
+            outbox_events_create(entries)
         return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            INSERT INTO {AuditEntry._meta.db_table} (
-                at, actor_user_id, actor_label, action, object_type, object_id, customer_id,
-                from_status, to_status, reason, details
-            )
-            SELECT at, actor_user_id, actor_label, action, object_type, object_id,
-                customer_id, from_status, to_status, reason, details::jsonb
-            FROM unnest(
-                %s::timestamptz[], %s::integer[], %s::varchar[], %s::varchar[],
-                %s::varchar[], %s::varchar[], %s::bigint[], %s::varchar[], %s::varchar[],
-                %s::varchar[], %s::text[]
-            ) AS entry(
-                at, actor_user_id, actor_label, action, object_type, object_id,
-                customer_id, from_status, to_status, reason, details
-            )
-            """,
-            [
-                [entry.at for entry in entries],
-                [entry.actor_user_id for entry in entries],
-                [entry.actor_label for entry in entries],
-                [entry.action for entry in entries],
-                [entry.object_type for entry in entries],
-                [entry.object_id for entry in entries],
-                [entry.customer_id for entry in entries],
-                [str(entry.from_status) for entry in entries],
-                [str(entry.to_status) for entry in entries],
-                [entry.reason for entry in entries],
-                [json.dumps(entry.details) for entry in entries],
-            ],
+    statement = f"""
+        INSERT INTO {AuditEntry._meta.db_table} (
+            at, actor_user_id, actor_label, action, object_type, object_id, customer_id,
+            from_status, to_status, reason, details
         )
+        SELECT at, actor_user_id, actor_label, action, object_type, object_id,
+            customer_id, from_status, to_status, reason, details::jsonb
+        FROM unnest(
+            %s::timestamptz[], %s::integer[], %s::varchar[], %s::varchar[],
+            %s::varchar[], %s::varchar[], %s::bigint[], %s::varchar[], %s::varchar[],
+            %s::varchar[], %s::text[]
+        ) AS entry(
+            at, actor_user_id, actor_label, action, object_type, object_id,
+            customer_id, from_status, to_status, reason, details
+        )
+    """
+    parameters = [
+        [entry.at for entry in entries],
+        [entry.actor_user_id for entry in entries],
+        [entry.actor_label for entry in entries],
+        [entry.action for entry in entries],
+        [entry.object_type for entry in entries],
+        [entry.object_id for entry in entries],
+        [entry.customer_id for entry in entries],
+        [str(entry.from_status) for entry in entries],
+        [str(entry.to_status) for entry in entries],
+        [entry.reason for entry in entries],
+        [json.dumps(entry.details) for entry in entries],
+    ]
+    if outbox_registered(entries):
+        events, event_parameters = outbox_events_sql("inserted")
+        statement = f"""
+            WITH inserted AS (
+                {statement}
+                RETURNING id, at, action, object_type, object_id, customer_id, to_status
+            )
+            {events}
+        """
+        parameters += event_parameters
+    with connection.cursor() as cursor:
+        cursor.execute(statement, parameters)
 
 
 def audit_record(**kwargs) -> AuditEntry:
+    """Save one entry and, for a registered model (core.outbox), its outbound event, in
+    the same transaction."""
     entry = audit_entry_build(**kwargs)
-    entry.save()
+    with transaction.atomic(savepoint=False):
+        entry.save()
+        outbox_event_for(entry, kwargs["obj"])
     return entry
 
 

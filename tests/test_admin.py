@@ -23,7 +23,15 @@ from continuity.models import (
 )
 from core.actors import Actor
 from core.dates import business_date
-from core.models import AuditEntry, Notification
+from core.models import (
+    AuditEntry,
+    Notification,
+    OutboxEvent,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from core.webhooks import webhook_events_fan_out
 from customers.models import Address, Customer
 from devdata.demo import DEMO_PASSWORD
 from orders.fulfilment.services import (
@@ -66,6 +74,8 @@ PROJECT_APPS = {
 READ_ONLY_MODELS = [
     AuditEntry,
     Notification,
+    OutboxEvent,
+    WebhookDelivery,
     SalesOrder,
     SalesOrderLine,
     WarehouseShipment,
@@ -221,11 +231,17 @@ def ship_first_child_order(order: SalesOrder) -> None:
 @pytest.fixture
 def every_model_has_rows(demo, actor):
     """Rows for the models the demo data leaves empty: orders, subscriptions, payments,
-    cards, the simulator's ledger, the audit trail, batch runs, delivery modes, the tax
-    tables."""
+    cards, the simulator's ledger, the audit trail, outbound events and their webhook
+    deliveries, batch runs, delivery modes, the tax tables."""
+    endpoint = WebhookEndpoint.objects.create(url="https://erp.example/hooks")
     order = sell_continuity_item(account_number="004021", actor=actor)
     record_batch_run(order, 1)
     ship_first_child_order(order)
+    # Its events' deliveries, one with an attempt (sending is tests/core's subject).
+    webhook_events_fan_out()
+    WebhookAttempt.objects.create(
+        delivery=WebhookDelivery.objects.filter(endpoint=endpoint).first(), status_code=500
+    )
     DeliveryModeFactory(code="STD", name_en="Standard", name_fr="Standard", is_default=True)
     tax_tables_seattle_and_france()
     return order

@@ -44,7 +44,7 @@ def test_ensure_roles_makes_the_four_groups_with_their_permissions():
     assert _codenames(WAREHOUSE) == set(ROLE_PERMISSIONS[WAREHOUSE])
     assert not _codenames(WAREHOUSE) & {"customers.view_customer", "payments.view_card"}
     assert out.getvalue().startswith(
-        "Roles ready: Agent (18 permissions), Supervisor (21 permissions), Administrator ("
+        "Roles ready: Agent (18 permissions), Supervisor (24 permissions), Administrator ("
     )
     assert out.getvalue().endswith("Warehouse (6 permissions)\n")
 
