@@ -279,6 +279,8 @@ def _child_orders_write(
                 customer_id=customer_id,
                 to_status=SalesOrderStatus.SUBMITTED,
                 details={
+                    # The number: outbound events of bulk-written orders carry it.
+                    "number": number,
                     "parent": group[0].parent_order_id,
                     "occurrences": [shipment.pk for shipment in group],
                 },
@@ -295,6 +297,7 @@ def _child_orders_write(
                     customer_id=customer_id,
                     from_status=SalesOrderStatus.SUBMITTED,
                     to_status=SalesOrderStatus.RELEASED,
+                    details={"number": number},
                 )
             )
         for shipment in group:

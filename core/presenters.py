@@ -22,7 +22,11 @@ ACTIONS = {
     "order_created": lambda: _("created"),
     "order_line_added": lambda: _("line added"),
     "order_line_removed": lambda: _("line removed"),
+    # Order entry's Complete (recorded as "order_completed" before fulfilment had an
+    # order status Completed).
     "order_completed": lambda: _("completed"),
+    "order_entry_completed": lambda: _("completed"),
+    "shipment_recorded": lambda: _("shipment recorded"),
     "order_payment_set": lambda: _("payment line entered"),
     "card_added": lambda: _("card added"),
     "payment_created": lambda: _("sent to the payment service"),

@@ -35,8 +35,11 @@ class OrdersConfig(AppConfig):
                 "order_line_removed",
                 "order_line_start_date_set",
                 "order_delivery_mode_set",
-                "order_completed",
+                # Order entry's Complete: "order.entry_completed", not the status
+                # Completed an order reaches once fulfilled ("order.completed").
+                "order_entry_completed",
                 "order_payment_set",
+                "shipment_recorded",
             ),
             reference="number",
         )

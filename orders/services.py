@@ -367,7 +367,7 @@ def sales_order_complete(*, order_id: int, actor: Actor) -> SalesOrder:
         _audit(
             order,
             actor,
-            "order_completed",
+            "order_entry_completed",
             total=str(order.total),
             amount_due=str(order.amount_due),
         )

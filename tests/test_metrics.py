@@ -120,6 +120,7 @@ def test_a_scrape_counts_the_charges_child_orders_runs_and_owed_emails(sell, tod
         "payment_failed": 0,
         "child_order_created": 1,
         "subscription_cancelled": 0,
+        "order_shipped": 0,
     }
 
 

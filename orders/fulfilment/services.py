@@ -113,9 +113,9 @@ def sales_orders_release(*, order_ids: list[int], actor: Actor) -> list[int]:
                 kind__in=RELEASABLE_KINDS,
             )
             .select_for_update()
-            .values_list("pk", "customer_id")
+            .values_list("pk", "customer_id", "number")
         )
-        ids = [pk for pk, _customer in released]
+        ids = [pk for pk, _customer, _number in released]
         SalesOrder.objects.filter(pk__in=ids).update(
             status=SalesOrderStatus.RELEASED, released_at=now
         )
@@ -128,8 +128,9 @@ def sales_orders_release(*, order_ids: list[int], actor: Actor) -> list[int]:
                     customer_id=customer_id,
                     from_status=SalesOrderStatus.SUBMITTED,
                     to_status=SalesOrderStatus.RELEASED,
+                    details={"number": number},
                 )
-                for pk, customer_id in released
+                for pk, customer_id, number in released
             ]
         )
     return ids
