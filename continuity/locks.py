@@ -6,8 +6,10 @@ order and only going down it:
 1. the batch chunk's row (batch runs only: ChunkLedger),
 2. the subscriptions' rows, in id order,
 3. the shipments' rows, in id order,
-4. the payments' rows: a sale, then its refunds and voids,
-5. the batch run's row (its counters).
+4. a shipment's child order's row (orders.fulfilment: the row a release, a warehouse
+   confirmation and a cancel meet on),
+5. the payments' rows: a sale, then its refunds and voids,
+6. the batch run's row (its counters).
 
 Agents and supervisors wait for these locks; batch chunks take 2 and 3 with SKIP LOCKED
 and come back later for what they skipped. Holding the subscription's row is what lets
