@@ -1,0 +1,50 @@
+"""`make run` keeps its data in SQLite, which adds and multiplies decimals as floats: the
+database's checks that a document's total is its parts and a line's amount is quantity x
+unit price must still hold for amounts a float cannot write (17.99 + 5.95 + 2.45 is
+26.389999... there, 7 x 17.99 is 125.92999...). A fresh SQLite database, migrated and
+written through the ORM in a process of its own, as `make run` does."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WRITE = """
+from decimal import Decimal as D
+from customers.models import Customer
+from orders.models import Item, SalesOrder, SalesOrderLine
+customer = Customer.objects.create(account_number="009001", first_name="Ada", last_name="Float")
+item = Item.objects.create(item_number="9001", name="Vitamins", unit_price=D("17.99"))
+order = SalesOrder.objects.create(
+    number="SO-900001", customer=customer, currency="USD", total=D("26.39"),
+    subtotal=D("17.99"), delivery_amount=D("5.95"), tax_amount=D("2.45"),
+)
+SalesOrderLine.objects.create(
+    order=order, line_number=1, item=item, quantity=7, unit_price=D("17.99"),
+    amount=D("125.93"), tax_amount=D("12.91"), gross_amount=D("138.84"),
+)
+print("written", SalesOrder.objects.count(), SalesOrderLine.objects.count())
+"""
+
+
+def test_totals_and_line_amounts_a_float_cannot_write_are_accepted_on_sqlite(tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'run.sqlite3'}",
+        "CELERY_BROKER_URL": "memory://",
+        "DEBUG": "true",
+    }
+    env.pop("GATEWAY_DATABASE_URL", None)
+    manage = [sys.executable, str(ROOT / "manage.py")]
+    subprocess.run([*manage, "migrate", "--no-input", "-v0"], env=env, check=True, cwd=ROOT)
+    written = subprocess.run(
+        [*manage, "shell", "-c", WRITE],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert written.returncode == 0, written.stderr[-2000:]
+    assert written.stdout.strip().splitlines()[-1] == "written 1 1"
