@@ -35,6 +35,9 @@ from core.actors import Actor
 from core.dates import business_date
 from core.errors import Conflict
 from core.services import (
+    AuditSubject,
+    audit_entries_insert,
+    audit_entry_build,
     audit_record,
     status_change,
 )
@@ -50,6 +53,7 @@ def occurrences_create(
     priced: dict[int, ShipmentPrice] | None = None,
     paid_by=None,
     paid_sequences: frozenset[int] = frozenset(),
+    actor: Actor,
 ) -> list[Occurrence]:
     """Write planned shipments with their lines, prices copied as they are now, each
     priced with its delivery and tax (continuity.pricing).
@@ -129,6 +133,26 @@ def occurrences_create(
                 if occurrence.sequence in paid_sequences and occurrence.amount > 0
             ]
         )
+    # One entry per shipment written (scheduled, or paid with the order): each is an
+    # outbound event of its own (core.outbox), in one statement.
+    audit_entries_insert(
+        [
+            audit_entry_build(
+                actor=actor,
+                action="occurrence_created",
+                obj=AuditSubject(Occurrence, occurrence.pk),
+                customer_id=subscription.customer_id,
+                to_status=occurrence.status,
+                details={
+                    "subscription": subscription.pk,
+                    "sequence": occurrence.sequence,
+                    "ship_date": occurrence.ship_date.isoformat(),
+                    "amount": str(occurrence.amount),
+                },
+            )
+            for occurrence in occurrences
+        ]
+    )
     return occurrences
 
 
@@ -192,6 +216,7 @@ def subscription_create(
         priced={sequence: charged[sequence] for sequence in paid if sequence in charged},
         paid_by=payment,
         paid_sequences=paid,
+        actor=actor,
     )
     audit_record(
         actor=actor,
@@ -406,7 +431,7 @@ def subscription_materialise(
     if subscription.schedule_shift_days:
         shift = datetime.timedelta(days=subscription.schedule_shift_days)
         planned = [replace(shipment, ship_date=shipment.ship_date + shift) for shipment in planned]
-    created = occurrences_create(subscription=subscription, planned=planned)
+    created = occurrences_create(subscription=subscription, planned=planned, actor=actor)
     subscription.planned_through = through
     subscription.save(update_fields=["planned_through"])
     if created:

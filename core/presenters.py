@@ -32,6 +32,7 @@ ACTIONS = {
     "payment_created": lambda: _("sent to the payment service"),
     "subscription_created": lambda: _("started"),
     "subscription_planned": lambda: _("shipments planned ahead"),
+    "occurrence_created": lambda: _("planned"),
     "subscription_card_changed": lambda: _("card changed"),
     "subscription_ship_to_changed": lambda: _("ship-to address changed"),
     "occurrence_rescheduled": lambda: _("date changed"),
