@@ -51,7 +51,7 @@ run: install
 	$(PY) manage.py load_demo_data
 	@echo
 	@echo "  Continuity is starting on http://$(HOST):$(PORT)/  (Ctrl-C stops web, worker and beat)"
-	@echo "  Logins: agent, supervisor, admin; password: continuity-demo"
+	@echo "  Logins: agent, supervisor, admin, warehouse (API only); password: continuity-demo"
 	@echo
 	@# When any of the three stops (or on Ctrl-C), stop the other two.
 	@trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT; \

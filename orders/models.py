@@ -24,6 +24,7 @@ from orders.fulfilment.models import (  # noqa: F401
 from orders.priced import (
     PricedDocument,
     PricedLine,
+    amount_of_quantity,
     line_tax_not_negative,
     parts_not_negative,
     total_adds_up,
@@ -312,7 +313,7 @@ class SalesOrderLine(PricedLine):
                 condition=Q(unit_price__gte=0), name="sales_order_line_price_gte_0"
             ),
             models.CheckConstraint(
-                condition=Q(amount=F("quantity") * F("unit_price")),
+                condition=Q(amount=amount_of_quantity()),
                 name="sales_order_line_amount_is_qty_times_price",
             ),
             *line_tax_not_negative("sales_order_line"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Round
 from django.utils.translation import gettext_lazy as _
 
 from core.money import ZERO, MoneyField
@@ -86,9 +87,13 @@ class PricedDocument(models.Model):
 
 def total_adds_up(total_field: str, name: str) -> models.CheckConstraint:
     """The database's own check that a document's total is its parts: subtotal + delivery
-    + tax where prices exclude tax, subtotal + delivery where they include it."""
-    without_tax = F("subtotal") + F("delivery_amount") + F("tax_amount")
-    with_tax = F("subtotal") + F("delivery_amount")
+    + tax where prices exclude tax, subtotal + delivery where they include it.
+
+    The sums are rounded to the cent: exact on PostgreSQL's numeric already, and what
+    makes SQLite (`make run`), which adds decimals as floats, see 17.99 + 5.95 + 2.45 as
+    26.39."""
+    without_tax = Round(F("subtotal") + F("delivery_amount") + F("tax_amount"), 2)
+    with_tax = Round(F("subtotal") + F("delivery_amount"), 2)
     return models.CheckConstraint(
         condition=(
             Q(prices_include_tax=False, **{total_field: without_tax})
@@ -147,12 +152,20 @@ class PricedLine(models.Model):
         self.gross_amount = line_tax.gross
 
 
+def amount_of_quantity():
+    """A line's quantity x unit price, rounded to the cent (total_adds_up: SQLite's
+    7 x 17.99 is not 125.93 until it is)."""
+    return Round(F("quantity") * F("unit_price"), 2)
+
+
 def line_tax_not_negative(prefix: str) -> list[models.CheckConstraint]:
     return [
         models.CheckConstraint(condition=Q(tax_amount__gte=0), name=f"{prefix}_tax_gte_0"),
         # The gross is the amount (prices with tax) or the amount plus its tax (without).
         models.CheckConstraint(
-            condition=Q(gross_amount=F("amount")) | Q(gross_amount=F("amount") + F("tax_amount")),
+            # Rounded to the cent for SQLite's float sums (total_adds_up).
+            condition=Q(gross_amount=F("amount"))
+            | Q(gross_amount=Round(F("amount") + F("tax_amount"), 2)),
             name=f"{prefix}_gross_is_amount_with_tax",
         ),
     ]

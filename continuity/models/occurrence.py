@@ -2,7 +2,7 @@
 and the part of a sale that paid each."""
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from continuity.models.subscription import Subscription
@@ -12,6 +12,7 @@ from core.services import StatusMachine
 from orders.priced import (
     PricedDocument,
     PricedLine,
+    amount_of_quantity,
     line_tax_not_negative,
     parts_not_negative,
     total_adds_up,
@@ -253,7 +254,7 @@ class OccurrenceLine(PricedLine):
                 condition=Q(unit_price__gte=0), name="occurrence_line_price_gte_0"
             ),
             models.CheckConstraint(
-                condition=Q(amount=F("quantity") * F("unit_price")),
+                condition=Q(amount=amount_of_quantity()),
                 name="occurrence_line_amount_is_qty_times_price",
             ),
             *line_tax_not_negative("occurrence_line"),

@@ -12,6 +12,7 @@ from core.money import CurrencyField, MoneyField
 from orders.priced import (
     PricedDocument,
     PricedLine,
+    amount_of_quantity,
     line_tax_not_negative,
     parts_not_negative,
     total_adds_up,
@@ -230,7 +231,7 @@ class InvoiceLine(PricedLine):
             ),
             models.CheckConstraint(condition=Q(quantity__gt=0), name="invoice_line_qty_gt_0"),
             models.CheckConstraint(
-                condition=Q(amount=F("quantity") * F("unit_price")),
+                condition=Q(amount=amount_of_quantity()),
                 name="invoice_line_amount_is_qty_times_price",
             ),
             *line_tax_not_negative("invoice_line"),
