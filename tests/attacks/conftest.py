@@ -1,0 +1,2 @@
+from tests.batch.conftest import on_day, sell, today  # noqa: F401
+from tests.orders.conftest import carriers, child_order, released  # noqa: F401

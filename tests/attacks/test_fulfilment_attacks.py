@@ -1,0 +1,136 @@
+"""Attacks on fulfilment (issue 14): bad input, replays, races and roles on the
+warehouse's endpoints, the upload, invoices and outbound events. Each test is a way in
+that was tried; those that failed before their fix say what was wrong."""
+
+from decimal import Decimal
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from continuity.models import PaymentAllocation
+from core.dates import business_date
+from core.models import AuditEntry
+from orders.models import Invoice, SalesOrder, WarehouseShipment
+from tests.api.conftest import assert_error, token_client
+
+
+@pytest.fixture
+def warehouse_api(demo):
+    return token_client(get_user_model().objects.get(username="warehouse"))
+
+
+@pytest.fixture
+def supervisor_api(demo):
+    return token_client(get_user_model().objects.get(username="supervisor"))
+
+
+def written():
+    return (
+        WarehouseShipment.objects.count(),
+        Invoice.objects.count(),
+        AuditEntry.objects.count(),
+        list(SalesOrder.objects.order_by("pk").values_list("status", flat=True)),
+    )
+
+
+def body(**changes):
+    confirmation = {
+        "warehouse_shipment_id": "WH-1001",
+        "carrier": "UPS",
+        "tracking_number": "1Z999",
+        "shipped_date": business_date().isoformat(),
+        "lines": [{"line_number": 1, "quantity": 1}],
+    }
+    confirmation.update(changes)
+    return confirmation
+
+
+# --- NUL bytes in the URL's numbers --------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_nul_in_the_order_number_of_a_confirmation_is_not_found(
+    warehouse_api, released, carriers
+):
+    order = released()
+    before = written()
+
+    response = warehouse_api.post(
+        f"/api/v1/sales-orders/{order.number}%00/shipments/", body(), format="json"
+    )
+
+    assert_error(response, 404, "not_found")
+    assert written() == before
+
+
+@pytest.mark.django_db
+def test_a_nul_in_the_order_number_of_a_release_is_not_found(supervisor_api, child_order):
+    order = child_order()
+    before = written()
+
+    response = supervisor_api.post(f"/api/v1/sales-orders/{order.number}%00/release/")
+
+    assert_error(response, 404, "not_found")
+    assert written() == before
+
+
+@pytest.mark.django_db
+def test_a_nul_in_an_invoice_number_is_not_found(supervisor_api, demo):
+    response = supervisor_api.get("/api/v1/invoices/INV-000001%00/")
+
+    assert_error(response, 404, "not_found")
+
+
+# --- A shipment charged, refunded, reactivated and charged again --------------------------
+
+
+@pytest.mark.django_db
+def test_an_invoice_after_a_reactivation_applies_the_new_charge_not_the_refunded_one(sell, today):
+    """Cancel refunds the first charge of a shipment whose child order was not released;
+    a reactivation charges it again and a new child order ships it. Its invoice is paid
+    by the new sale: the refunded one paid nothing."""
+    from continuity.fulfilment import child_order_charges
+    from continuity.money_audit import money_audit
+    from continuity.subscription_actions.cancel import (
+        subscription_cancel,
+        subscription_reactivate,
+    )
+    from orders.fulfilment.services import sales_order_release
+    from tests.continuity.test_fulfilment import ACTOR, release_setting, ship_all
+    from tests.continuity.test_subscription_actions import (
+        refunds_for,
+        run_child_orders,
+        run_payments,
+        shipments,
+    )
+
+    release_setting("by_supervisor")
+    order = sell()
+    run_child_orders(today)
+    first = shipments(order)[0]
+    first_sale = first.payment_id
+    subscription_cancel(subscription_id=first.subscription_id, actor=ACTOR, reason_code="PRICE")
+    assert refunds_for(first) == [("approved", first.amount)]
+    subscription_reactivate(
+        subscription_id=first.subscription_id, actor=ACTOR, reason_code="WINBACK"
+    )
+    run_payments(today)
+    first.refresh_from_db()
+    second_sale = first.payment_id
+    assert (first.status, second_sale != first_sale) == ("paid", True)
+    run_child_orders(today)
+    first.refresh_from_db()
+    child = first.child_order
+    sales_order_release(order_id=child.pk, actor=ACTOR)
+
+    assert child_order_charges(child.pk) == [(second_sale, first.amount)]
+    invoice = ship_all(child, "WH-R1").shipment.invoice
+    assert (invoice.payment_id, invoice.payment_applied) == (second_sale, first.amount)
+    assert money_audit(source="test", save=False).findings == []
+    # Tampered: the new sale's allocation says it paid less than the invoice applies.
+    # The refunded sale must not make up for it: the audit counts what paid the order
+    # net of its refunds.
+    PaymentAllocation.objects.filter(payment_id=second_sale).update(amount=Decimal("10.00"))
+    findings = money_audit(source="test", save=False).findings
+    mismatches = [finding for finding in findings if finding["kind"] == "invoices_mismatch"]
+    assert len(mismatches) == 1 and child.number in str(mismatches[0])
