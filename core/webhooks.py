@@ -213,6 +213,12 @@ def _post(endpoint: WebhookEndpoint, event: OutboxEvent) -> _Answer:
     return _Answer(status_code, answer, error[:255], duration_ms)
 
 
+def _lease() -> datetime.timedelta:
+    """How long a claimed delivery is its sender's: two timeouts (connect, then read)
+    and a margin."""
+    return 2 * datetime.timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS) + LEASE_MARGIN
+
+
 def _claim(*, limit: int) -> list[int]:
     """Take up to `limit` due deliveries whose earlier ones (same endpoint and ordering
     key, lower event id) are all delivered or discarded; lease them for one call."""
@@ -223,7 +229,7 @@ def _claim(*, limit: int) -> list[int]:
         event_id__lt=OuterRef("event_id"),
         status__in=WEBHOOK_BLOCKING_STATUSES,
     )
-    lease = 2 * datetime.timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS) + LEASE_MARGIN
+    lease = _lease()
     with transaction.atomic():
         ids = list(
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
@@ -310,7 +316,12 @@ def webhook_deliveries_send(*, budget_seconds: float = SEND_BUDGET_SECONDS) -> i
 
 def webhook_deliveries_resend(*, delivery_ids: list[int], actor: Actor) -> int:
     """Send these deliveries again now, whatever their status: pending again with a new
-    retry window, attempts kept. How many."""
+    retry window, attempts kept. How many.
+
+    A pending delivery whose next attempt is at most a lease away may be in a sender's
+    hands right now (_claim moved it there before calling): it keeps that time, so that
+    no second sender takes it while the first is still calling. It is sent within the
+    lease, or when the first sender records its answer."""
     with transaction.atomic():
         deliveries = list(
             WebhookDelivery.objects.select_for_update().filter(pk__in=delivery_ids).order_by("id")
@@ -318,8 +329,13 @@ def webhook_deliveries_resend(*, delivery_ids: list[int], actor: Actor) -> int:
         now = timezone.now()
         for delivery in deliveries:
             from_status = delivery.status
+            maybe_in_flight = (
+                from_status == WebhookDeliveryStatus.PENDING
+                and now < delivery.next_attempt_at <= now + _lease()
+            )
             delivery.status = WebhookDeliveryStatus.PENDING
-            delivery.next_attempt_at = now
+            if not maybe_in_flight:
+                delivery.next_attempt_at = now
             delivery.first_attempt_at = None
             delivery.delivered_at = None
             delivery.save(

@@ -134,3 +134,58 @@ def test_an_invoice_after_a_reactivation_applies_the_new_charge_not_the_refunded
     findings = money_audit(source="test", save=False).findings
     mismatches = [finding for finding in findings if finding["kind"] == "invoices_mismatch"]
     assert len(mismatches) == 1 and child.number in str(mismatches[0])
+
+
+# --- Webhooks: a delivery sent again while its call is in flight -------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_send_again_while_the_call_is_in_flight_does_not_send_it_twice_at_once(
+    receiver, quiet_outbox
+):
+    """A supervisor presses Send again on a pending delivery whose call is under way (its
+    lease running): a second sender must not take it while the first is still calling.
+    Before the fix, the resend made it due at once and the second sender sent it too."""
+    import threading
+
+    from django.db import connection
+
+    from core.actors import Actor
+    from core.models import WebhookDelivery, WebhookDeliveryStatus
+    from core.webhooks import (
+        webhook_deliveries_resend,
+        webhook_deliveries_send,
+        webhook_events_fan_out,
+    )
+    from tests.core.test_webhooks import endpoint, events_of_many_customers
+
+    arrived, release = threading.Event(), threading.Event()
+
+    def hold(received, count):
+        arrived.set()
+        release.wait(10)
+        return 200, b"ok", 0
+
+    receiver.answers["/hook"] = hold
+    endpoint(receiver)
+    [event] = events_of_many_customers(1)
+    webhook_events_fan_out()
+    first = threading.Thread(target=lambda: (webhook_deliveries_send(), connection.close()))
+    first.start()
+    try:
+        assert arrived.wait(10)
+        delivery = WebhookDelivery.objects.get()
+        assert (
+            webhook_deliveries_resend(
+                delivery_ids=[delivery.pk], actor=Actor.job("supervisor-test")
+            )
+            == 1
+        )
+        assert webhook_deliveries_send(budget_seconds=2) == 0
+    finally:
+        release.set()
+        first.join(10)
+
+    assert receiver.event_ids() == [event.event_id]
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (WebhookDeliveryStatus.DELIVERED, 1)
