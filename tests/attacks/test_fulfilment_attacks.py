@@ -189,3 +189,72 @@ def test_send_again_while_the_call_is_in_flight_does_not_send_it_twice_at_once(
     assert receiver.event_ids() == [event.event_id]
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == (WebhookDeliveryStatus.DELIVERED, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_endpoint_that_trickles_its_answer_is_a_timeout_not_a_hang(quiet_outbox, settings):
+    """A receiver that answers a byte at a time, each within the timeout, never ends its
+    headers: the call must still end (a timeout), not hold the sender past its lease
+    (another sender would then send the same delivery while this one still waits)."""
+    import socket
+    import threading
+    import time
+
+    from django.db import connection
+
+    from core.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+    from core.webhooks import webhook_deliveries_send, webhook_events_fan_out
+    from tests.core.test_webhooks import events_of_many_customers
+
+    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    stop = threading.Event()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def trickle():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                peer, _address = listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                peer.recv(65536)
+                peer.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+                while not stop.is_set():
+                    peer.sendall(b"a")
+                    time.sleep(0.1)
+            except OSError:
+                pass
+            finally:
+                peer.close()
+
+    server = threading.Thread(target=trickle, daemon=True)
+    server.start()
+    WebhookEndpoint.objects.create(url=f"http://127.0.0.1:{listener.getsockname()[1]}/hook")
+    events_of_many_customers(1)
+    webhook_events_fan_out()
+    outcome = {}
+
+    def send():
+        try:
+            outcome["delivered"] = webhook_deliveries_send(budget_seconds=1)
+        finally:
+            connection.close()
+
+    sender = threading.Thread(target=send, daemon=True)
+    started = time.monotonic()
+    sender.start()
+    sender.join(6)
+    finished = not sender.is_alive()
+    stop.set()
+    sender.join(5)
+    server.join(5)
+    listener.close()
+
+    assert finished, "the sender hung on an answer that never ended"
+    assert time.monotonic() - started < 6
+    assert outcome["delivered"] == 0
+    [attempt] = WebhookAttempt.objects.filter(delivery=WebhookDelivery.objects.get())
+    assert (attempt.status_code, attempt.error) == (None, "timeout")
