@@ -258,3 +258,43 @@ def test_an_endpoint_that_trickles_its_answer_is_a_timeout_not_a_hang(quiet_outb
     assert outcome["delivered"] == 0
     [attempt] = WebhookAttempt.objects.filter(delivery=WebhookDelivery.objects.get())
     assert (attempt.status_code, attempt.error) == (None, "timeout")
+
+
+# --- Replays -----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_replay_after_its_carrier_was_deactivated_answers_the_first_record(
+    warehouse_api, released, carriers
+):
+    """docs/warehouse.md: retry a call whose answer was lost as often as needed. The
+    carrier deactivated meanwhile (its contract ended) must not turn the replay into a
+    400: the first record stands and is answered, nothing written."""
+    order = released()
+    first = warehouse_api.post(
+        f"/api/v1/sales-orders/{order.number}/shipments/", body(), format="json"
+    )
+    assert first.status_code == 201
+    carriers["UPS"].active = False
+    carriers["UPS"].save()
+    before = written()
+
+    replay = warehouse_api.post(
+        f"/api/v1/sales-orders/{order.number}/shipments/", body(), format="json"
+    )
+
+    assert replay.status_code == 200
+    assert replay.json()["id"] == first.json()["id"]
+    assert written() == before
+    # Other content under the same id is still refused, and a new id with the inactive
+    # carrier is a field error.
+    assert_error(
+        warehouse_api.post(
+            f"/api/v1/sales-orders/{order.number}/shipments/",
+            body(tracking_number="OTHER"),
+            format="json",
+        ),
+        400,
+        "invalid",
+    )
+    assert written() == before
