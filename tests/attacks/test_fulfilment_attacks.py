@@ -298,3 +298,40 @@ def test_a_replay_after_its_carrier_was_deactivated_answers_the_first_record(
         "invalid",
     )
     assert written() == before
+
+
+# --- The money audit flags a shipment refunded while its child order ships -------------------
+
+
+@pytest.mark.django_db
+def test_the_money_audit_flags_a_shipment_not_sent_whose_child_order_ships(sell, today):
+    """Tampered as a bug would: a shipment skipped (so owed back: the refund pass refunds
+    it) while it still names its child order, released to the warehouse. The customer
+    would get the goods and the money back: the audit must say so."""
+    from continuity.models import Occurrence
+    from continuity.money_audit import money_audit
+    from tests.continuity.test_subscription_actions import run_child_orders, shipments
+
+    order = sell()
+    run_child_orders(today)
+    first = shipments(order)[0]
+    assert first.child_order.status == "released"
+    assert money_audit(source="test", save=False).findings == []
+
+    child = first.child_order
+    # The database keeps a child order only on a shipment whose child order is created:
+    # the tampered shipment lets go of it, the child order stays released.
+    Occurrence.objects.filter(pk=first.pk).update(status="skipped", child_order=None)
+
+    findings = money_audit(source="test", save=False).findings
+    # Each of its two lines is on a line of a child order it no longer has, and the
+    # child order bills shipments' charges that no shipment holds.
+    assert sorted(
+        (finding["kind"], finding["subject"])
+        for finding in findings
+        if finding["occurrence"] == first.pk or child.number in finding["subject"]
+    ) == [
+        ("child_order_lines", f"shipment {first.pk} (skipped)"),
+        ("child_order_lines", f"shipment {first.pk} (skipped)"),
+        ("child_order_total", f"sales order {child.number}"),
+    ]
