@@ -335,3 +335,69 @@ def test_the_money_audit_flags_a_shipment_not_sent_whose_child_order_ships(sell,
         ("child_order_lines", f"shipment {first.pk} (skipped)"),
         ("child_order_total", f"sales order {child.number}"),
     ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("post", "/orders/SO-000001%00/release/"),
+        ("get", "/orders/SO-000001%00/"),
+        ("get", "/orders/invoices/INV-000001%00/"),
+    ],
+)
+def test_a_nul_in_a_page_url_is_not_found(demo, method, path):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="supervisor"))
+    before = written()
+
+    response = getattr(client, method)(path)
+
+    assert response.status_code == 404
+    assert written() == before
+
+
+def _routes_with_text_arguments():
+    import re
+
+    from django.urls import URLResolver, get_resolver
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            else:
+                yield prefix + str(pattern.pattern)
+
+    routes = set()
+    for route in walk(get_resolver().url_patterns):
+        if not re.search(r"<(str:|key:)?\w+>", route) or route.startswith(("admin", "^")):
+            continue
+        path = re.sub(r"<int:\w+>", "1", route)
+        path = re.sub(r"<(\w+:)?\w+>", "SO-000001%00", path)
+        routes.add("/" + path)
+    return sorted(routes)
+
+
+@pytest.mark.django_db
+def test_no_page_or_endpoint_answers_500_to_a_nul_in_its_url(demo):
+    """Every route with a text argument, with a NUL in it, signed in as a supervisor (who
+    reaches the most): a clear answer, never a 500, nothing written."""
+    from django.test import Client
+
+    supervisor = get_user_model().objects.get(username="supervisor")
+    web = Client(raise_request_exception=False)
+    web.force_login(supervisor)
+    api = token_client(supervisor)
+    before = written()
+    errors = []
+    for path in _routes_with_text_arguments():
+        for method in ("get", "post"):
+            client = api if path.startswith("/api/") else web
+            response = getattr(client, method)(path, {})
+            if response.status_code >= 500:
+                errors.append(f"{method} {path}: {response.status_code}")
+    assert errors == []
+    assert written() == before
