@@ -401,3 +401,27 @@ def test_no_page_or_endpoint_answers_500_to_a_nul_in_its_url(demo):
                 errors.append(f"{method} {path}: {response.status_code}")
     assert errors == []
     assert written() == before
+
+
+# --- The upload page -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "name", ["ship\x00.csv", '=HYPERLINK("http://x").csv', "x" * 300 + ".csv", "../../ship.csv"]
+)
+def test_an_odd_file_name_is_kept_harmlessly(demo, released, carriers, name):
+    """The file's name is shown on the preview and result pages and waits in the session:
+    a NUL, a formula, a long or a path-like name is neither a 500 nor written anywhere."""
+    from tests.orders.test_shipment_upload import UPLOAD, csv_file, row, signed_in
+
+    order = released()
+    client = signed_in("supervisor")
+    before = written()
+
+    response = client.post(UPLOAD, {"file": csv_file(row(order), name=name)})
+    assert response.status_code == 302
+    preview = client.get(response["Location"])
+
+    assert preview.status_code == 200
+    assert written() == before
