@@ -425,3 +425,59 @@ def test_an_odd_file_name_is_kept_harmlessly(demo, released, carriers, name):
 
     assert preview.status_code == 200
     assert written() == before
+
+
+# --- Two real connections: closing a parent order and reactivating its subscription ----------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reactivation_that_meets_the_parent_order_closing_waits_and_is_refused(sell, today):
+    """The close holds the subscription's lock while it completes the parent order; the
+    reactivation waits for it, then finds the order completed and is refused whole."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from continuity.fulfilment import parent_orders_close
+    from continuity.models import Subscription
+    from continuity.subscription_actions.cancel import (
+        subscription_cancel,
+        subscription_reactivate,
+    )
+    from core.errors import Conflict
+    from tests.continuity.test_fulfilment import ACTOR, release_setting
+    from tests.continuity.test_subscription_actions import run_child_orders, shipments
+
+    release_setting("by_supervisor")
+    order = sell()
+    run_child_orders(today)
+    first = shipments(order)[0]
+    subscription_cancel(subscription_id=first.subscription_id, actor=ACTOR, reason_code="PRICE")
+    outcome = {}
+    done = threading.Event()
+
+    def reactivate():
+        try:
+            subscription_reactivate(
+                subscription_id=first.subscription_id, actor=ACTOR, reason_code="WINBACK"
+            )
+            outcome["reactivate"] = "done"
+        except Conflict as error:
+            outcome["reactivate"] = error.message
+        finally:
+            connection.close()
+            done.set()
+
+    with transaction.atomic():
+        assert parent_orders_close(actor=ACTOR) == [order.number]
+        thread = threading.Thread(target=reactivate)
+        thread.start()
+        assert not done.wait(1.0)  # waiting for the subscription's lock
+    thread.join(10)
+
+    assert outcome["reactivate"] == (
+        f"Its sales order {order.number} is completed: sell the program again instead."
+    )
+    order.refresh_from_db()
+    assert order.status == "completed"
+    assert Subscription.objects.get(pk=first.subscription_id).status == "cancelled"
