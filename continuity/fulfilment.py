@@ -16,9 +16,9 @@ from continuity.models import (
     ENDED_SUBSCRIPTIONS,
     ChildOrderRelease,
     ContinuityParameters,
-    PaymentAllocation,
     Subscription,
 )
+from continuity.refunds import allocations_with_refunds
 from core.actors import Actor
 from core.services import status_change
 from orders.fulfilment.services import sales_orders_release
@@ -29,16 +29,23 @@ from orders.models import (
     SalesOrderKind,
     SalesOrderStatus,
 )
+from payments.models import CAPTURED_STATUSES
 
 
 def child_order_charges(order_id: int) -> list[tuple[int, Decimal]]:
     """What paid a child order: the allocations of its shipments' charges (payment id,
-    amount), oldest first. Its invoices apply them (orders.fulfilment)."""
-    return list(
-        PaymentAllocation.objects.filter(occurrence__child_order_id=order_id)
+    amount less what approved refunds of that sale gave back for the shipment), oldest
+    first; its invoices apply them (orders.fulfilment). A shipment charged, refunded
+    (its subscription cancelled) and charged again after a reactivation keeps both
+    allocations: the refunded sale paid nothing."""
+    return [
+        (payment_id, amount - refunded)
+        for payment_id, amount, refunded in allocations_with_refunds()
+        .filter(occurrence__child_order_id=order_id, payment__status__in=CAPTURED_STATUSES)
         .order_by("id")
-        .values_list("payment_id", "amount")
-    )
+        .values_list("payment_id", "amount", "refunded")
+        if amount > refunded
+    ]
 
 
 def child_orders_due_for_release(

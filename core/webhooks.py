@@ -20,12 +20,16 @@ Two steps, both run by the core.send_webhooks task every minute:
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import functools
 import hashlib
 import hmac
 import http.client
 import json
 import logging
+import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -171,7 +175,95 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_opener = urllib.request.build_opener(_NoRedirects)
+class _Deadline:
+    """The whole call's time limit. A socket's timeout bounds each read, not an answer
+    trickled a byte at a time, which would hold the sender past its lease (another
+    sender then takes the same delivery). When the time is up the call's socket is shut
+    down: the read waiting on it ends at once, and the attempt is a timeout."""
+
+    def __init__(self, seconds: float):
+        self.expired = False
+        self._sockets = []
+        self._done = False
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def watch(self, sock) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                self._shut(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            for sock in self._sockets:
+                self._shut(sock)
+
+    @staticmethod
+    def _shut(sock) -> None:
+        with contextlib.suppress(OSError):  # closed already
+            sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self):
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        with self._lock:
+            self._done = True
+        self._timer.cancel()
+
+
+class _WatchedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args, deadline: _Deadline, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.deadline = deadline
+
+    def connect(self):
+        super().connect()
+        self.deadline.watch(self.sock)
+
+
+class _WatchedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args, deadline: _Deadline, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.deadline = deadline
+
+    def connect(self):
+        super().connect()
+        self.deadline.watch(self.sock)
+
+
+class _WatchedHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(_WatchedHTTPConnection, deadline=self.deadline), req)
+
+
+class _WatchedHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline):
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req):
+        return self.do_open(
+            functools.partial(_WatchedHTTPSConnection, deadline=self.deadline),
+            req,
+            context=self._context,
+        )
+
+
+def _opener(deadline: _Deadline):
+    return urllib.request.build_opener(
+        _NoRedirects, _WatchedHTTPHandler(deadline), _WatchedHTTPSHandler(deadline)
+    )
 
 
 def _excerpt(raw: bytes) -> str:
@@ -194,23 +286,36 @@ def _post(endpoint: WebhookEndpoint, event: OutboxEvent) -> _Answer:
     )
     started = time.monotonic()
     status_code, answer, error = None, "", ""
-    try:
-        with _opener.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
-            status_code, answer = response.status, _excerpt(response.read(ANSWER_EXCERPT))
-    except urllib.error.HTTPError as refused:  # an answer, outside 2xx
-        status_code = refused.code
+    timeout = settings.WEBHOOK_TIMEOUT_SECONDS
+    # Connecting and answering have a timeout each (the lease counts two).
+    with _Deadline(2 * timeout) as deadline:
         try:
-            answer = _excerpt(refused.read(ANSWER_EXCERPT))
-        except (OSError, http.client.HTTPException):
-            answer = ""
-    except urllib.error.URLError as failed:  # before any answer: DNS, connect, TLS
-        error = "timeout" if isinstance(failed.reason, TimeoutError) else str(failed.reason)
-    except TimeoutError:  # connected, no answer in time
-        error = "timeout"
-    except (OSError, http.client.HTTPException) as failed:  # reset, garbled answer
-        error = f"{type(failed).__name__}: {failed}"
+            with _opener(deadline).open(request, timeout=timeout) as response:
+                status_code, answer = response.status, _excerpt(response.read(ANSWER_EXCERPT))
+        except urllib.error.HTTPError as refused:  # an answer, outside 2xx
+            status_code = refused.code
+            try:
+                answer = _excerpt(refused.read(ANSWER_EXCERPT))
+            except (OSError, http.client.HTTPException):
+                answer = ""
+        except urllib.error.URLError as failed:  # before any answer: DNS, connect, TLS
+            timed_out = isinstance(failed.reason, TimeoutError) or deadline.expired
+            error = "timeout" if timed_out else str(failed.reason)
+        except TimeoutError:  # connected, no answer in time
+            error = "timeout"
+        except (OSError, http.client.HTTPException) as failed:  # reset, garbled answer
+            error = "timeout" if deadline.expired else f"{type(failed).__name__}: {failed}"
+        if deadline.expired and status_code is not None and not error:
+            # Cut off while its body was read: not a whole answer.
+            status_code, answer, error = None, "", "timeout"
     duration_ms = int((time.monotonic() - started) * 1000)
     return _Answer(status_code, answer, error[:255], duration_ms)
+
+
+def _lease() -> datetime.timedelta:
+    """How long a claimed delivery is its sender's: two timeouts (connect, then read)
+    and a margin."""
+    return 2 * datetime.timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS) + LEASE_MARGIN
 
 
 def _claim(*, limit: int) -> list[int]:
@@ -223,7 +328,7 @@ def _claim(*, limit: int) -> list[int]:
         event_id__lt=OuterRef("event_id"),
         status__in=WEBHOOK_BLOCKING_STATUSES,
     )
-    lease = 2 * datetime.timedelta(seconds=settings.WEBHOOK_TIMEOUT_SECONDS) + LEASE_MARGIN
+    lease = _lease()
     with transaction.atomic():
         ids = list(
             WebhookDelivery.objects.select_for_update(skip_locked=True, of=("self",))
@@ -310,7 +415,12 @@ def webhook_deliveries_send(*, budget_seconds: float = SEND_BUDGET_SECONDS) -> i
 
 def webhook_deliveries_resend(*, delivery_ids: list[int], actor: Actor) -> int:
     """Send these deliveries again now, whatever their status: pending again with a new
-    retry window, attempts kept. How many."""
+    retry window, attempts kept. How many.
+
+    A pending delivery whose next attempt is at most a lease away may be in a sender's
+    hands right now (_claim moved it there before calling): it keeps that time, so that
+    no second sender takes it while the first is still calling. It is sent within the
+    lease, or when the first sender records its answer."""
     with transaction.atomic():
         deliveries = list(
             WebhookDelivery.objects.select_for_update().filter(pk__in=delivery_ids).order_by("id")
@@ -318,8 +428,13 @@ def webhook_deliveries_resend(*, delivery_ids: list[int], actor: Actor) -> int:
         now = timezone.now()
         for delivery in deliveries:
             from_status = delivery.status
+            maybe_in_flight = (
+                from_status == WebhookDeliveryStatus.PENDING
+                and now < delivery.next_attempt_at <= now + _lease()
+            )
             delivery.status = WebhookDeliveryStatus.PENDING
-            delivery.next_attempt_at = now
+            if not maybe_in_flight:
+                delivery.next_attempt_at = now
             delivery.first_attempt_at = None
             delivery.delivered_at = None
             delivery.save(

@@ -136,6 +136,8 @@ def _matching_accounts(terms: list[str], limit: int) -> list[str]:
 
 
 def customer_get(*, account_number: str) -> Customer:
+    if "\x00" in account_number:  # PostgreSQL refuses NUL in a query: no such customer
+        raise Customer.DoesNotExist
     return Customer.objects.get(account_number=account_number)
 
 
@@ -143,6 +145,8 @@ def customer_page_get(*, account_number: str) -> Customer:
     """A customer with what the customer page shows: the addresses, and in
     `customer.page_sections` each registered section's data by name (customers.page_sections),
     in a fixed number of queries."""
+    if "\x00" in account_number:  # PostgreSQL refuses NUL in a query: no such customer
+        raise Customer.DoesNotExist
     customer = Customer.objects.prefetch_related("addresses").get(account_number=account_number)
     # Set like a Prefetch(to_attr=...): the page and the API read it from the customer.
     customer.page_sections = {

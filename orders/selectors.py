@@ -27,7 +27,10 @@ def sales_order_id_get(*, number: str) -> int:
 
 
 def sales_order_get(*, number: str) -> SalesOrder:
-    """An order with everything its page shows, in a fixed number of queries."""
+    """An order with everything its page shows, in a fixed number of queries. Raises
+    SalesOrder.DoesNotExist."""
+    if "\x00" in number:  # PostgreSQL refuses NUL in a query: no such order
+        raise SalesOrder.DoesNotExist
     return (
         SalesOrder.objects.select_related(
             "customer", "parent", "ship_to", "payment_method", "payment_card", "delivery_mode"

@@ -311,10 +311,32 @@ def _shipped_lines(
     return shipped
 
 
+def _fields_checked(confirmation: ShipmentConfirmation) -> Carrier | ShipmentRecorded:
+    """The carrier of a confirmation whose fields are good, or the first record of a
+    replay whose fields no longer are (its carrier deactivated since, its date now more
+    than a year ago): a replay is answered as recorded, whatever changed since. Raises
+    the fields' ValidationError otherwise."""
+    try:
+        return _check_fields(confirmation)
+    except ValidationError:
+        reference = confirmation.warehouse_reference.strip()
+        if 0 < len(reference) <= REFERENCE_MAX and "\x00" not in reference:
+            existing = (
+                WarehouseShipment.objects.select_related("order")
+                .filter(warehouse_reference=reference, fingerprint=confirmation.fingerprint())
+                .first()
+            )
+            if existing is not None:
+                return ShipmentRecorded(existing, created=False)
+        raise
+
+
 def warehouse_shipment_check(confirmation: ShipmentConfirmation) -> ShipmentRecorded | None:
     """What recording would do, without writing (the upload's preview): raises the same
     errors, returns the earlier record of a replay, or None for a new shipment."""
-    _check_fields(confirmation)
+    checked = _fields_checked(confirmation)
+    if isinstance(checked, ShipmentRecorded):
+        return checked
     if replay := _existing(confirmation):
         return replay
     order = _order_by_number(confirmation.order_number, lock=False)
@@ -330,7 +352,9 @@ def warehouse_shipment_record(
     first record and writes nothing; with other content it is refused."""
     if source not in ShipmentSource.values:
         raise ValueError(source)
-    carrier = _check_fields(confirmation)
+    carrier = _fields_checked(confirmation)
+    if isinstance(carrier, ShipmentRecorded):
+        return carrier
     try:
         with transaction.atomic():
             order = _order_by_number(confirmation.order_number, lock=True)
