@@ -23,7 +23,7 @@ from continuity.subscription_actions.base import Effect
 from core.dates import business_date
 from core.errors import Conflict
 from core.formatting import day_text
-from orders.models import SalesOrderStatus
+from orders.models import SalesOrder, SalesOrderStatus
 
 
 def subscription_for_action(subscription_id: int, *, lock: bool = False) -> Subscription:
@@ -145,6 +145,22 @@ def require_open(occurrence: Occurrence, *, child_order_cancels: bool = False) -
 def close_previewed(preview, what, to_status, subscription, actor, reason) -> None:
     """Skip or cancel every shipment the preview says so of."""
     closing = frozenset(effect.occurrence.pk for effect in preview.effects if effect.what == what)
+    # The child orders this cancels, locked in id order as a batch release locks them, so
+    # that two writers meeting on several child orders never deadlock. Before their
+    # shipments' rows: safe, as every other writer of those shipments holds the
+    # subscription's lock first (batch chunks skip what is locked).
+    list(
+        SalesOrder.objects.select_for_update()
+        .filter(
+            pk__in=[
+                effect.occurrence.child_order_id
+                for effect in preview.effects
+                if effect.what == "cancel_child_order"
+            ]
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     for effect in preview.effects:
         if effect.what == what:
             occurrence_close(

@@ -112,7 +112,10 @@ def sales_orders_release(*, order_ids: list[int], actor: Actor) -> list[int]:
                 status=SalesOrderStatus.SUBMITTED,
                 kind__in=RELEASABLE_KINDS,
             )
+            # In id order, as every writer locks orders (docs/money.md): a subscription's
+            # cancel that locks two of these child orders cannot deadlock with it.
             .select_for_update()
+            .order_by("pk")
             .values_list("pk", "customer_id", "number")
         )
         ids = [pk for pk, _customer, _number in released]
