@@ -334,7 +334,9 @@ PRICE_TAX_BASES = [("EUR", True)]
 USERS = [
     # username, first name, last name, group, staff (admin site), superuser
     ("agent", "Alex", "Agent", ROLE_AGENT, False, False),
-    ("supervisor", "Sam", "Supervisor", ROLE_SUPERVISOR, False, False),
+    # Staff: the admin shows a supervisor only what the role's permissions allow (batch
+    # runs, payments, webhook deliveries to send again, orders to release).
+    ("supervisor", "Sam", "Supervisor", ROLE_SUPERVISOR, True, False),
     ("admin", "Ada", "Administrator", ROLE_ADMINISTRATOR, True, True),
     # The warehouse's system: a token from /api/v1/auth/token/, the pick list and shipment
     # confirmations; no page.

@@ -235,11 +235,14 @@ def test_one_user_per_role_with_the_demo_password(demo, username, group):
     assert user.check_password(DEMO_PASSWORD)
 
 
-def test_only_the_administrator_reaches_the_admin_site(demo):
+def test_the_administrator_and_the_supervisor_reach_the_admin_site(demo):
     users = get_user_model().objects
     assert users.get(username="admin").is_superuser
+    # The supervisor works webhook deliveries and releases there, within the role's
+    # permissions; never a superuser.
+    supervisor = users.get(username="supervisor")
+    assert (supervisor.is_staff, supervisor.is_superuser) == (True, False)
     assert not users.get(username="agent").is_staff
-    assert not users.get(username="supervisor").is_staff
     assert not users.get(username="warehouse").is_staff
 
 
