@@ -7,15 +7,19 @@ from __future__ import annotations
 import re
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext as _
 
 from continuity.models import Subscription
 from continuity.reason_codes import reason_codes_for
 from core.formatting import day_text
 from core.lookups import LookupOption
-from customers.models import Customer
-from customers.selectors import customer_filter_by_search, customer_search_terms
+from customers.selectors import (
+    customer_search_condition,
+    customer_search_terms,
+)
 from orders.models import Item, SalesOrder, SalesOrderKind, SalesOrderStatus
 from orders.numbers import SALES_ORDER_PREFIX
 
@@ -25,11 +29,15 @@ ORDER_NUMBER_DIGITS = 6
 _ORDER_DIGITS = re.compile(r"(?:SO-?)?([0-9]+)", re.IGNORECASE)
 # A customer name is first looked for among the customers of the newest parent orders:
 # each costs a primary-key probe (about 1 us), and a word common enough to fill the list
-# fills it there. Rarer words go through the customers' trigram index (ORDERS_OF_MATCHES).
+# fills it there. Rarer words go through the customers' trigram index (_ORDERS_OF_MATCHES).
 NEWEST_ORDERS_WALKED = 2_000
 # The trigram index serves words of 3 characters or more: for shorter ones a search among
-# every customer would read the whole table, so they are looked for in the walk only.
+# every customer would read the whole table, so they are looked for in the walk only. So
+# are digits under 4: "123" is in the phone of about one customer in a hundred, and reading
+# ten thousand customers to find the orders of a few would take tens of milliseconds; 4
+# digits (the end of a phone number) are in a few hundred.
 TRIGRAM_LENGTH = 3
+DIGITS_LENGTH = 4
 
 
 def _parent_orders(item_id: int | None) -> QuerySet[SalesOrder]:
@@ -63,32 +71,80 @@ def order_number_prefixes(text: str) -> list[str]:
     return [SALES_ORDER_PREFIX + "0" * zeros + significant for zeros in range(padding + 1)]
 
 
+def _prefix_range(prefix: str) -> Q:
+    """The numbers that start with `prefix`, as a range of the unique index of `number`
+    (which PostgreSQL cannot derive from a LIKE outside the C collation), and the LIKE
+    that keeps the answer exact in any collation."""
+    after = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    return Q(number__gte=prefix, number__lt=after, number__startswith=prefix)
+
+
 def _ids_by_number(orders: QuerySet[SalesOrder], text: str, limit: int) -> list[int]:
-    by_prefix = Q()
-    for prefix in order_number_prefixes(text):
-        by_prefix |= Q(number__startswith=prefix)
-    return list(orders.filter(by_prefix).order_by("-id").values_list("pk", flat=True)[:limit])
+    """The newest `limit` orders of each number prefix, in one query. Within a prefix the
+    highest numbers are the newest (numbers come from a sequence as orders are created),
+    so each reads the unique index of `number` backwards from the end of its range and
+    stops after `limit` rows, where a walk back from the newest order would read every
+    newer order first."""
+    by_prefix = [
+        orders.filter(_prefix_range(prefix))
+        .order_by("-number")
+        .values_list("pk", flat=True)[:limit]
+        for prefix in order_number_prefixes(text)
+    ]
+    ids = by_prefix[0].union(*by_prefix[1:], all=True) if len(by_prefix) > 1 else by_prefix[0]
+    return list(ids)
+
+
+# The two ways to an order by its customer (_ids_by_customer). MATERIALIZED keeps
+# PostgreSQL to the way chosen: its estimate of how many customers a LIKE matches is blind,
+# so left to itself it walks every order for a rare word and reads every matching customer
+# for a common one.
+_NEWEST_ORDERS_OF_MATCHES = """
+WITH newest AS MATERIALIZED (
+    SELECT newest_orders.id, customers_customer.search_document
+    FROM ({orders}) AS newest_orders
+    JOIN customers_customer ON customers_customer.id = newest_orders.customer_id
+)
+SELECT id FROM newest WHERE {where} ORDER BY id DESC LIMIT %s
+"""
+_ORDERS_OF_MATCHES = """
+WITH lookup_customers AS MATERIALIZED (SELECT id FROM customers_customer WHERE {where})
+{orders}
+"""
+
+
+def _searchable_among_all_customers(terms: list[str]) -> bool:
+    return all(len(term) >= (DIGITS_LENGTH if term.isdigit() else TRIGRAM_LENGTH) for term in terms)
 
 
 def _ids_by_customer(orders: QuerySet[SalesOrder], text: str, limit: int) -> list[int]:
     """The newest `limit` orders whose customer's name, account number, email or phone holds
-    every word of `text` (customers.selectors' search document)."""
-    matching_customers = customer_filter_by_search(Customer.objects.all(), text)
-    newest = orders.order_by("-id").values("pk")[:NEWEST_ORDERS_WALKED]
-    found = list(
-        SalesOrder.objects.filter(pk__in=newest, customer__in=matching_customers.values("pk"))
-        .order_by("-id")
-        .values_list("pk", flat=True)[:limit]
-    )
-    if len(found) == limit or any(
-        len(term) < TRIGRAM_LENGTH for term in customer_search_terms(text)
-    ):
-        return found
-    return list(
-        orders.filter(customer__in=matching_customers.values("pk"))
-        .order_by("-id")
-        .values_list("pk", flat=True)[:limit]
-    )
+    every word of `text` (the customer search's terms and trigram index): first among the
+    NEWEST_ORDERS_WALKED newest orders (a primary-key probe each), then, if that did not
+    fill the list and every word can use the trigram index, among all the orders of every
+    matching customer."""
+    terms = customer_search_terms(text)
+    where, patterns = customer_search_condition(terms)
+    newest = orders.order_by("-id").values_list("id", "customer_id")[:NEWEST_ORDERS_WALKED]
+    newest_sql, newest_params = newest.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _NEWEST_ORDERS_OF_MATCHES.format(orders=newest_sql, where=where),
+            [*newest_params, *patterns, limit],
+        )
+        found = [order_id for (order_id,) in cursor.fetchall()]
+        if len(found) == limit or not _searchable_among_all_customers(terms):
+            return found
+        orders_sql, orders_params = (
+            orders.filter(customer_id__in=RawSQL("SELECT id FROM lookup_customers", []))
+            .order_by("-id")
+            .values_list("pk", flat=True)[:limit]
+            .query.sql_with_params()
+        )
+        cursor.execute(
+            _ORDERS_OF_MATCHES.format(where=where, orders=orders_sql), [*patterns, *orders_params]
+        )
+        return [order_id for (order_id,) in cursor.fetchall()]
 
 
 def sales_order_lookup(*, q: str, limit: int, item: str = "") -> list[LookupOption]:

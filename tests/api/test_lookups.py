@@ -10,7 +10,6 @@ from django.test.utils import CaptureQueriesContext
 from continuity.lookups import order_number_prefixes
 from core.dates import business_date
 from customers.models import Customer
-from orders.models import SalesOrder
 from payments.models import Card
 
 from .conftest import assert_error, token_client
