@@ -1,16 +1,17 @@
 """Type-ahead lookup benchmark: `make bench-lookups` (part of `make bench`).
 
 On its benchmark database (BENCH_DATABASE_URL; the Makefile passes
-BENCH_LOOKUPS_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/continuity_bench_lookups;
-created when missing) it migrates, loads the demo data, generates customers with `generate_customers`
-and continuity parent orders with `generate_continuity_load` (one customer each) until
-there are `--customers` customers and `--orders` parent orders, unless they are already
-there. Then it times each lookup as the browser calls it: GET /api/v1/lookups/<kind>/
-through Django's test client in-process (the whole stack: middleware, session, role
-check, query check, selector, serializer), signed in as the demo supervisor, for the
-queries below, shuffled together. It prints p50, p95 and max per kind of query against
-the budget (20 ms), the EXPLAIN ANALYZE plans of the slowest query, and exits with status 1
-when a kind's p95 is over the budget.
+BENCH_LOOKUPS_DATABASE_URL, by default postgres://postgres@127.0.0.1:5432/
+continuity_bench_lookups; created when missing) it migrates, loads the demo data, and
+generates customers with `generate_customers` and continuity parent orders with
+`generate_continuity_load` (one customer each) until there are `--customers` customers
+and `--orders` parent orders, unless they are already there. Then it times each lookup
+as the browser calls it: GET /api/v1/lookups/<kind>/ through Django's test client
+in-process (the whole stack: middleware, session, role check, query check, selector,
+serializer), signed in as the demo supervisor, for the queries below, shuffled together;
+then the lookup's selector alone on the same queries. It prints p50, p95 and max per kind
+of query against the budget (20 ms), the EXPLAIN ANALYZE plans of the slowest query, and
+exits with status 1 when a kind's p95 is over the budget.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ class SalesOrderLookupApi(LookupApi):
         "customer's name, account number, email or phone holds every word of `q`; with "
         "`item`, only the orders with a subscription of that item.",
         query=SalesOrderLookupQuerySerializer,
+        refused_when="`item` is not the number of an item",
     )
     def get(self, request):
         return super().get(request)

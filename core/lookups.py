@@ -69,15 +69,20 @@ class LookupResultSerializer(serializers.Serializer):
     results = LookupOptionSerializer(many=True)
 
 
-def lookup_schema(*, operation_id: str, summary: str, description: str, query, errors=(400,)):
-    """@extend_schema of a lookup's GET."""
+def lookup_schema(
+    *, operation_id: str, summary: str, description: str, query, errors=(400,), refused_when=""
+):
+    """@extend_schema of a lookup's GET (`refused_when`: core.rest.error_responses')."""
     return extend_schema(
         operation_id=operation_id,
         summary=summary,
         description=description,
         tags=["lookups"],
         parameters=[query],
-        responses={200: LookupResultSerializer, **error_responses(*errors)},
+        responses={
+            200: LookupResultSerializer,
+            **error_responses(*errors, refused_when=refused_when),
+        },
     )
 
 
