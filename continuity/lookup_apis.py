@@ -12,8 +12,10 @@ from core.rest_fields import StrictCharField
 class SalesOrderLookupQuerySerializer(LookupQuerySerializer):
     item = StrictCharField(
         required=False,
+        allow_blank=True,
         max_length=20,
-        help_text="An item number: only the orders with a subscription of that item.",
+        help_text="An item number: only the orders with a subscription of that item "
+        "(empty: every item).",
     )
 
 

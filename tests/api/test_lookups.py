@@ -170,6 +170,8 @@ def test_sales_orders_of_one_item(supervisor_api, parent_orders):
         parent_orders["berg_88001"].number
     ]
     assert values(lookup(supervisor_api, "sales-orders", item="0013")) == []
+    # A form with no item chosen yet sends it empty.
+    assert len(values(lookup(supervisor_api, "sales-orders", item=""))) == 3
 
 
 def test_sales_orders_by_number_typed_in_full_or_by_its_digits(supervisor_api, parent_orders):
