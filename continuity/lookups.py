@@ -95,17 +95,20 @@ def _ids_by_number(orders: QuerySet[SalesOrder], text: str, limit: int) -> list[
     return list(ids)
 
 
-# The two ways to an order by its customer (_ids_by_customer). MATERIALIZED keeps
-# PostgreSQL to the way chosen: its estimate of how many customers a LIKE matches is blind,
-# so left to itself it walks every order for a rare word and reads every matching customer
-# for a common one.
+# The two ways to an order by its customer (_ids_by_customer). PostgreSQL's estimate of how
+# many customers a LIKE matches is blind, so left to itself it walks every order for a
+# rare word and reads every matching customer for a common one; these keep it to the way
+# chosen. The walk reads the newest orders in order and each one's customer by primary key
+# (OFFSET 0 keeps that lookup a probe per order), stopping at the `limit`th match.
 _NEWEST_ORDERS_OF_MATCHES = """
-WITH newest AS MATERIALIZED (
-    SELECT newest_orders.id, customers_customer.search_document
-    FROM ({orders}) AS newest_orders
-    JOIN customers_customer ON customers_customer.id = newest_orders.customer_id
-)
-SELECT id FROM newest WHERE {where} ORDER BY id DESC LIMIT %s
+SELECT newest.id FROM ({orders}) AS newest
+CROSS JOIN LATERAL (
+    SELECT search_document FROM customers_customer
+    WHERE customers_customer.id = newest.customer_id OFFSET 0
+) AS customer
+WHERE {where}
+ORDER BY newest.id DESC
+LIMIT %s
 """
 _ORDERS_OF_MATCHES = """
 WITH lookup_customers AS MATERIALIZED (SELECT id FROM customers_customer WHERE {where})
