@@ -27,6 +27,8 @@ from orders.numbers import SALES_ORDER_PREFIX
 ORDER_NUMBER_DIGITS = 6
 # "123", "so123", "SO-000123": the digits of an order number, however it is typed.
 _ORDER_DIGITS = re.compile(r"(?:SO-?)?([0-9]+)", re.IGNORECASE)
+# An order number with its prefix ("SO-0001", "so12") is no customer's name or phone.
+_ORDER_NUMBER_TYPED = re.compile(r"SO-?[0-9]+", re.IGNORECASE)
 # A customer name is first looked for among the customers of the newest parent orders:
 # each costs a primary-key probe (about 1 us), and a word common enough to fill the list
 # fills it there. Rarer words go through the customers' trigram index (_ORDERS_OF_MATCHES).
@@ -164,7 +166,9 @@ def sales_order_lookup(*, q: str, limit: int, item: str = "") -> list[LookupOpti
     if not text:
         ids = list(orders.order_by("-id").values_list("pk", flat=True)[:limit])
     else:
-        found = {*_ids_by_number(orders, text, limit), *_ids_by_customer(orders, text, limit)}
+        found = set(_ids_by_number(orders, text, limit))
+        if not _ORDER_NUMBER_TYPED.fullmatch(text):
+            found.update(_ids_by_customer(orders, text, limit))
         ids = sorted(found, reverse=True)[:limit]
     chosen = (
         SalesOrder.objects.filter(pk__in=ids)
