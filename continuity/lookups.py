@@ -35,11 +35,12 @@ _ORDER_NUMBER_TYPED = re.compile(r"SO-?[0-9]+", re.IGNORECASE)
 NEWEST_ORDERS_WALKED = 2_000
 # The trigram index serves words of 3 characters or more: for shorter ones a search among
 # every customer would read the whole table, so they are looked for in the walk only. So
-# are digits under 4: "123" is in the phone of about one customer in a hundred, and reading
-# ten thousand customers to find the orders of a few would take tens of milliseconds; 4
-# digits (the end of a phone number) are in a few hundred.
+# are digits under 6 (an account number has 6): 4 digits are in the phone or account
+# number of a thousand customers out of a million, and reading them all to find the orders
+# of a few costs more than a keystroke's budget; the order numbers they start are found
+# all the same.
 TRIGRAM_LENGTH = 3
-DIGITS_LENGTH = 4
+DIGITS_LENGTH = 6
 
 
 def _parent_orders(item_id: int | None) -> QuerySet[SalesOrder]:
