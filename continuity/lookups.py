@@ -30,8 +30,9 @@ _ORDER_DIGITS = re.compile(r"(?:SO-?)?([0-9]+)", re.IGNORECASE)
 # An order number with its prefix ("SO-0001", "so12") is no customer's name or phone.
 _ORDER_NUMBER_TYPED = re.compile(r"SO-?[0-9]+", re.IGNORECASE)
 # A customer name is first looked for among the customers of the newest parent orders:
-# each costs a primary-key probe (about 1 us), and a word common enough to fill the list
-# fills it there. Rarer words go through the customers' trigram index (_ORDERS_OF_MATCHES).
+# each costs a primary-key probe (a few microseconds), and a word common enough to fill
+# the list fills it there. Rarer words go through the customers' trigram index
+# (_ORDERS_OF_MATCHES).
 NEWEST_ORDERS_WALKED = 2_000
 # The trigram index serves words of 3 characters or more: for shorter ones a search among
 # every customer would read the whole table, so they are looked for in the walk only. So
