@@ -15,6 +15,7 @@ from continuity.apis import (
     SubscriptionListApi,
     SubscriptionReleaseHoldApi,
 )
+from continuity.lookup_apis import ReasonCodeLookupApi, SalesOrderLookupApi
 from core.apis import TokenObtainApi
 from customers.apis import CustomerDetailApi, CustomerSearchApi
 from orders.apis import (
@@ -28,12 +29,14 @@ from orders.apis import (
     SalesOrderSubmitApi,
 )
 from orders.invoice_apis import InvoiceDetailApi
+from orders.lookup_apis import ContinuityItemLookupApi, ItemLookupApi
 from orders.warehouse_apis import (
     SalesOrderReleaseApi,
     SalesOrdersApi,
     SalesOrderShipmentCreateApi,
 )
 from payments.apis import CustomerCardAddApi
+from payments.lookup_apis import CardLookupApi, PaymentMethodLookupApi
 
 
 class KeyConverter:
@@ -124,4 +127,20 @@ urlpatterns = [
     path("batch-runs/<int:run_id>/", BatchRunDetailApi.as_view(), name="batch-run-detail"),
     path("batch-runs/<int:run_id>/resume/", BatchRunResumeApi.as_view(), name="batch-run-resume"),
     path("payment-exceptions/", PaymentExceptionsApi.as_view(), name="payment-exceptions"),
+    # Type-ahead lookups (core.lookups, docs/api.md#lookups): one per field that offers a
+    # list, each served by the app that owns the data.
+    path(
+        "lookups/continuity-items/",
+        ContinuityItemLookupApi.as_view(),
+        name="lookup-continuity-items",
+    ),
+    path("lookups/sales-orders/", SalesOrderLookupApi.as_view(), name="lookup-sales-orders"),
+    path("lookups/items/", ItemLookupApi.as_view(), name="lookup-items"),
+    path(
+        "lookups/payment-methods/",
+        PaymentMethodLookupApi.as_view(),
+        name="lookup-payment-methods",
+    ),
+    path("lookups/reason-codes/", ReasonCodeLookupApi.as_view(), name="lookup-reason-codes"),
+    path("lookups/cards/", CardLookupApi.as_view(), name="lookup-cards"),
 ]

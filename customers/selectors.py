@@ -67,6 +67,14 @@ def search_too_short_message() -> str:
     return _("Enter at least %(count)d characters to search.") % {"count": SEARCH_MIN_LENGTH}
 
 
+def customer_search_condition(terms: list[str]) -> tuple[str, list[str]]:
+    """The SQL condition (and its parameters) that a customers_customer row's search
+    document holds every term, in the form the trigram index serves. For raw queries that
+    must keep PostgreSQL from planning a walk instead (see _matching_accounts)."""
+    where = " AND ".join(["search_document LIKE %s ESCAPE '\\'"] * len(terms))
+    return where, [f"%{connection.ops.prep_for_like_query(term)}%" for term in terms]
+
+
 def customer_search(*, query: str, limit: int | None = None) -> list[Customer]:
     """Customers matching every word of the query, by name, account number, email or phone.
 
@@ -112,8 +120,7 @@ def _matching_accounts(terms: list[str], limit: int) -> list[str]:
        PostgreSQL cannot turn this back into a walk down the name index: its estimates
        cannot see where in the order the matches sit.
     """
-    where = " AND ".join(["search_document LIKE %s ESCAPE '\\'"] * len(terms))
-    patterns = [f"%{connection.ops.prep_for_like_query(term)}%" for term in terms]
+    where, patterns = customer_search_condition(terms)
     head_sql = _HEAD_SQL.format(where=where)
     with connection.cursor() as cursor:
         cursor.execute(head_sql, [SEARCH_PROBE_ROWS, *patterns, limit])

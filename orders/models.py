@@ -251,6 +251,14 @@ class SalesOrder(PricedDocument):
                 condition=Q(status__in=["released", "partially_shipped"]),
                 name="sales_order_pick_list_idx",
             ),
+            # The sales-orders lookup (continuity.lookups): sold parent orders, newest
+            # first, with their customer, read from the index alone.
+            models.Index(
+                F("id").desc(),
+                "customer",
+                condition=Q(kind="continuity_parent") & ~Q(status="open"),
+                name="sales_order_parent_lookup_idx",
+            ),
         ]
 
     def __str__(self):

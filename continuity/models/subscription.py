@@ -130,6 +130,11 @@ class Subscription(models.Model):
         verbose_name = _("subscription")
         verbose_name_plural = _("subscriptions")
         ordering = ["-id"]
+        indexes = [
+            # The sales-orders lookup of one item (continuity.lookups): its parent orders,
+            # newest first.
+            models.Index(fields=["item", "-parent_order"], name="subscription_item_order_idx"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="subscription_qty_gt_0"),
             # On hold always says why; no other status carries a hold reason.

@@ -123,6 +123,7 @@ def test_only_rules_no_schema_can_state_refuse_a_valid_request():
         "batch_run_start",
         "sales_order_list",
         "sales_order_shipment_create",
+        "sales_order_lookup",
     }
 
 
@@ -165,6 +166,8 @@ def existing(order_api, supervisor_api, released):  # noqa: F811
         "number": orders,
         "subscription_id": [subscription.pk],
         "run_id": [run.json()["id"]],
+        # query parameters (customer below too)
+        "item": items,
         # body fields (item_number above too)
         "customer": ["004021"],
         "sales_order": orders,
@@ -237,6 +240,10 @@ def existing_objects_hooks(existing: dict) -> HookDispatcher:
     @hooks.hook
     def flatmap_body(context, body):
         return half_existing(body, existing)
+
+    @hooks.hook
+    def flatmap_query(context, query):
+        return half_existing(query, existing)
 
     return hooks
 
@@ -312,7 +319,7 @@ def cover(operation, token: str, signed_in: set) -> str | None:
 
 def test_no_server_error_and_every_answer_conforms_to_the_schema(api_schema, fuzz_token, existing):
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) == 28
+    assert len(operations) == 34
     hooks = {
         GenerationMode.POSITIVE: existing_objects_hooks(existing),
         GenerationMode.NEGATIVE: None,

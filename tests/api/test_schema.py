@@ -44,6 +44,12 @@ OPERATIONS = {
     ("post", "/api/v1/sales-orders/{number}/shipments/"),
     ("post", "/api/v1/sales-orders/{number}/release/"),
     ("get", "/api/v1/invoices/{number}/"),
+    ("get", "/api/v1/lookups/continuity-items/"),
+    ("get", "/api/v1/lookups/sales-orders/"),
+    ("get", "/api/v1/lookups/items/"),
+    ("get", "/api/v1/lookups/payment-methods/"),
+    ("get", "/api/v1/lookups/reason-codes/"),
+    ("get", "/api/v1/lookups/cards/"),
 }
 # Operations that take a JSON body; complete and submit take none.
 WITH_BODY = {
