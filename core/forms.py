@@ -66,6 +66,8 @@ class LookupInput(forms.TextInput):
                 # by the number of options. One and many cover English and French (where
                 # 0 takes the singular: it has words of its own).
                 "data-lookup-none": gettext("No match."),
+                # The list's name, from its field's label: "Item number, options".
+                "data-lookup-list-name": gettext("%(field)s, options") % {"field": "{field}"},
                 "data-lookup-one": ngettext(
                     "%(count)s option, arrow keys to choose.",
                     "%(count)s options, arrow keys to choose.",

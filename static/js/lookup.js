@@ -14,7 +14,7 @@
 //   data-lookup-show     "label": show the option's label and post its value from a
 //                        hidden field of the same name (a card's id means nothing to read)
 //   data-lookup-text     that label for the value the page was rendered with
-//   data-lookup-none / -one / -many   the live region's words, in the page's language
+//   data-lookup-none / -one / -many / -list-name   the words read out, in the page's language
 "use strict";
 
 (function () {
@@ -57,13 +57,26 @@
     listbox.className = "lookup-listbox";
     listbox.setAttribute("role", "listbox");
     listbox.hidden = true;
+    // The list's name says whose options they are ("Item number, options"), and differs
+    // from the field's: a reader asking for the field by its label finds the field alone.
     const label = input.labels && input.labels[0];
-    if (label) listbox.setAttribute("aria-labelledby", ensureId(label, "lookup-label"));
+    const fieldName = label ? label.textContent.trim() : "";
+    listbox.setAttribute(
+      "aria-label", (input.dataset.lookupListName || "{field}").replace("{field}", fieldName),
+    );
     const status = document.createElement("div");
     status.className = "visually-hidden";
     status.setAttribute("role", "status");
     status.setAttribute("aria-live", "polite");
+    // Moving the field into its wrapper takes its focus away: given back, caret and all
+    // (the order's Item number is focused and selected as soon as its line is added).
+    const hadFocus = document.activeElement === input;
+    const [start, end] = [input.selectionStart, input.selectionEnd];
     wrapper.append(input, listbox, status);
+    if (hadFocus) {
+      input.focus();
+      input.setSelectionRange(start, end);
+    }
 
     input.setAttribute("role", "combobox");
     input.setAttribute("aria-autocomplete", "list");
