@@ -18,9 +18,7 @@ from .words import Words
 
 
 @pytest.mark.parametrize("language", ["en", "fr"])
-def test_the_agents_pages_have_no_serious_accessibility_violation(
-    new_page, shots, sell, language
-):
+def test_the_agents_pages_have_no_serious_accessibility_violation(new_page, shots, sell, language):
     subscription = Subscription.objects.get(parent_order=sell())
     words = Words(language)
     page = new_page(words.locale)

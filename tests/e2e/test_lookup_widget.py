@@ -53,8 +53,16 @@ def test_the_method_of_payment_list_by_the_keyboard_against_a_routed_api(new_pag
 
     def methods(query):
         return [m for m in METHODS if m["label"].lower().startswith(query.lower())] + (
-            [{"value": "Old", "label": "Old · Old card", "disabled": True,
-              "disabled_reason": "Expired"}] if not query else []
+            [
+                {
+                    "value": "Old",
+                    "label": "Old · Old card",
+                    "disabled": True,
+                    "disabled_reason": "Expired",
+                }
+            ]
+            if not query
+            else []
         )
 
     page.route("**/api/v1/lookups/payment-methods/**", answer_from(requests, methods))

@@ -35,9 +35,7 @@ def assert_no_iso_dates(page):
     assert ISO_DATE.findall(page.locator("main").inner_text()) == []
 
 
-def run_batch_page(
-    page, words, shots, *, job_label, step, order_number="", from_lookup=False
-):
+def run_batch_page(page, words, shots, *, job_label, step, order_number="", from_lookup=False):
     """Open the job from the menu, fill Continuity item (and Sales order), OK; the run
     page shows the finished run. `from_lookup`: both picked from their type-ahead lists
     (the item after typing "8", the order from the list opened empty, which follows the
