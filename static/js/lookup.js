@@ -93,6 +93,7 @@
       hidden.type = "hidden";
       hidden.name = input.name;
       hidden.value = input.value;
+      hidden.disabled = input.disabled; // a field shown, not sent (an action's preview)
       input.removeAttribute("name");
       input.value = input.dataset.lookupText || "";
       wrapper.append(hidden);

@@ -36,9 +36,10 @@ def hidden_value(combobox, name: str) -> str:
 
 @pytest.fixture
 def karen_sold(sell):
-    """Karen's continuity order, and an expired card of hers newer than the good one."""
+    """Karen's continuity order; then a new card of hers, and an expired one, the newest."""
     order = sell()
     subscription = Subscription.objects.get(parent_order=order)
+    CardFactory(customer=subscription.customer, last4="4444", name_on_card=seed.KAREN_BERG)
     expired = CardFactory(
         customer=subscription.customer,
         last4="0005",
@@ -52,7 +53,7 @@ def karen_sold(sell):
 @pytest.mark.parametrize("language", ["en", "fr"])
 def test_the_agents_lookups_by_the_keyboard_alone(new_page, shots, karen_sold, language):
     _order, subscription, expired = karen_sold
-    good_card = subscription.card
+    new_card = subscription.customer.cards.get(last4="4444")
     words = Words(language)
     page = new_page(words.locale)
     log_in(page, user_label=words["User name"], password_label=words["Password"])
@@ -73,7 +74,10 @@ def test_the_agents_lookups_by_the_keyboard_alone(new_page, shots, karen_sold, l
     expect(item_number).to_have_attribute("aria-activedescendant", first_id)
     item_number.press("Enter")
     expect(item_number).to_have_value("0013")
-    expect(page.locator("table.lines tbody tr")).to_have_count(0)  # Enter picked, not sent
+    # Enter picked the option and sent nothing.
+    expect(page.locator("table.lines tbody")).to_have_text(
+        words["No line yet: enter an item number."]
+    )
     item_number.press("Tab")
     expect(page.locator("table.lines tbody tr")).to_have_count(1)
     expect(page.locator("table.lines tbody tr")).to_contain_text("0013")
@@ -108,17 +112,18 @@ def test_the_agents_lookups_by_the_keyboard_alone(new_page, shots, karen_sold, l
     third.refresh_from_db()
     assert third.status == OccurrenceStatus.SKIPPED
 
-    # Card: both of Karen's cards, the expired one (newest) shown and not pickable.
+    # Card: Karen's cards, newest first: the expired one shown and not pickable.
     page.goto(f"/continuity/subscriptions/{subscription.pk}/change_card/")
     card = seed.field(page, words["Card"])
     card.focus()
     card.press("ArrowDown")
     options = options_of(page, card)
-    expect(options).to_have_count(2)
+    expect(options).to_have_count(3)
     expect(options.nth(0)).to_contain_text(f"•••• {expired.last4}")
     expect(options.nth(0)).to_have_attribute("aria-disabled", "true")
-    expect(options.nth(1)).to_contain_text(f"•••• {good_card.last4}")
+    expect(options.nth(1)).to_contain_text(f"•••• {new_card.last4}")
     expect(options.nth(1)).not_to_have_attribute("aria-disabled", "true")
+    expect(options.nth(2)).to_contain_text(f"•••• {subscription.card.last4}")
     seed.look(page, shots, "card-list-with-an-expired-card")
     assert_accessible(page, "change card with the card list open")
     card.press("Enter")  # the expired card is active: nothing is picked
@@ -127,14 +132,18 @@ def test_the_agents_lookups_by_the_keyboard_alone(new_page, shots, karen_sold, l
     assert hidden_value(card, "card") == ""
     card.press("ArrowDown")
     card.press("Enter")
-    expect(card).to_have_value(f"Visa •••• {good_card.last4}")
-    assert hidden_value(card, "card") == str(good_card.pk)
+    expect(card).to_have_value(f"Visa •••• {new_card.last4}")
+    assert hidden_value(card, "card") == str(new_card.pk)
     seed.pick_from_lookup(page, seed.field(page, words["Reason"]), "", NEWCARD[language])
     seed.button(page, words["Preview"]).click()
     expect(page.locator("[data-preview]")).to_be_visible()
     # The preview keeps the picked card, shown by its label.
-    expect(seed.field(page, words["Card"])).to_have_value(f"Visa •••• {good_card.last4}")
+    expect(seed.field(page, words["Card"])).to_have_value(f"Visa •••• {new_card.last4}")
     seed.look(page, shots, "change-card-preview")
+    seed.button(page, words["Confirm"]).click()
+    expect(page.locator("#continuity-schedule")).to_be_visible()
+    subscription.refresh_from_db()
+    assert subscription.card_id == new_card.pk
 
 
 @pytest.mark.parametrize("language", ["en", "fr"])
