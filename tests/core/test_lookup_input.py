@@ -38,8 +38,8 @@ def test_the_widget_writes_what_the_script_reads_in_the_pages_language():
     assert item["data-lookup"] == "/api/v1/lookups/items/"
     assert item["autocomplete"] == "off"
     assert item["data-lookup-none"] == "Aucun résultat."
-    assert item["data-lookup-one"] == "{count} choix, flèches pour choisir."
-    assert item["data-lookup-many"] == "{count} choix, flèches pour choisir."
+    assert item["data-lookup-one"] == "{count} résultat, flèches pour sélectionner."
+    assert item["data-lookup-many"] == "{count} résultats, flèches pour sélectionner."
     assert item["data-lookup-list-name"] == "{field}, choix"
     assert "data-lookup-params" not in item and "data-lookup-show" not in item
     assert sales_order["data-lookup-follow"] == "item=id_x"

@@ -84,7 +84,7 @@ def test_the_method_of_payment_list_by_the_keyboard_against_a_routed_api(new_pag
     options = listbox.get_by_role("option")
     expect(options).to_have_count(4)
     expect(method).to_have_attribute("aria-activedescendant", options.nth(0).get_attribute("id"))
-    expect(page.get_by_role("status").filter(has_text="4 choix")).to_have_count(1)
+    expect(page.get_by_role("status").filter(has_text="4 résultats")).to_have_count(1)
     assert requests[-1]["q"] == "" and requests[-1]["limit"] == "10"
     seed.look(page, shots, "list-opened-with-arrow-down")
 
