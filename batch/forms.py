@@ -2,7 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from core.dates import business_date
-from core.forms import BusinessDateField
+from core.forms import BusinessDateField, LookupInput
 
 
 class BatchRunForm(forms.Form):
@@ -10,13 +10,14 @@ class BatchRunForm(forms.Form):
         label=_("Continuity item"),
         max_length=20,
         required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "off", "autofocus": True}),
+        widget=LookupInput("continuity-items", attrs={"autofocus": True}),
     )
+    # Its list follows the item typed above: only that item's orders.
     sales_order = forms.CharField(
         label=_("Sales order"),
         max_length=20,
         required=False,
-        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        widget=LookupInput("sales-orders", follow={"item": "id_item_number"}),
     )
     run_date = BusinessDateField(label=_("Run date"), required=False, help_text=_("Empty: today."))
     dry_run = forms.BooleanField(

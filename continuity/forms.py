@@ -6,7 +6,7 @@ from continuity.models import CHANGEABLE, OccurrenceStatus, Subscription
 from continuity.reason_codes import reason_codes_for
 from core.dates import business_date
 from core.formatting import day_text, money_text
-from core.forms import BusinessDateField
+from core.forms import BusinessDateField, LookupInput
 from core.limits import REASON_MAX_LENGTH
 from orders.models import SalesOrderStatus
 
@@ -15,11 +15,13 @@ class ActionForm(forms.Form):
     """The reason every agent's action asks for (a code from the list kept in the admin);
     each action adds its own fields (continuity.subscription_actions)."""
 
+    # A code typed or picked from the type-ahead list; still checked against the choices.
     reason_code = forms.ChoiceField(label=_("Reason"))
 
     def __init__(self, *args, subscription: Subscription, action: str, **kwargs):
         super().__init__(*args, **kwargs)
         self.subscription = subscription
+        self.fields["reason_code"].widget = LookupInput("reason-codes", params={"action": action})
         self.fields["reason_code"].choices = [("", "—")] + [
             (code.code, code.label) for code in reason_codes_for(action)
         ]
@@ -78,6 +80,13 @@ class ChangeCardForm(ActionForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # Picked by brand and last four (expired cards listed, not pickable); the card's id
+        # is posted from a hidden field and checked against these choices as before.
+        self.fields["card"].widget = LookupInput(
+            "cards",
+            params={"customer": self.subscription.customer.account_number},
+            show_label=True,
+        )
         self.fields["card"].choices = [
             (card.pk, str(card))
             for card in self.subscription.customer.cards.filter(active=True).order_by("-created_at")

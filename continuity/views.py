@@ -139,8 +139,11 @@ def subscription_action(request, subscription_id, action):
             context["confirmed_values"] = [
                 (name, request.POST.getlist(name)) for name in form.fields
             ]
-            for field in form.fields.values():
+            for name, field in form.fields.items():
                 field.disabled = True
+                # A disabled field shows its initial value: the one previewed, not the
+                # first choice (a reason, a shipment or a card the agent did not choose).
+                form.initial[name] = form.data.get(name)
     elif request.method == "POST":
         status = 400
     return render(request, "continuity/action.html", context, status=status)

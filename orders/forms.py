@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from core.forms import BusinessDateField
+from core.forms import BusinessDateField, LookupInput
 from core.limits import QUANTITY_MAX, QUANTITY_MESSAGE, QUANTITY_MIN
 
 
@@ -22,7 +22,7 @@ class OrderLineForm(forms.Form):
     item_number = forms.CharField(
         label=_("Item number"),
         max_length=20,
-        widget=forms.TextInput(attrs={"autocomplete": "off", "data-add-line-on-tab": ""}),
+        widget=LookupInput("items", attrs={"data-add-line-on-tab": ""}),
     )
 
 
@@ -34,7 +34,8 @@ class PaymentForm(forms.Form):
     method = forms.CharField(
         label=_("Method of payment"),
         max_length=20,
-        widget=forms.TextInput(attrs={"list": "payment-methods", "autocomplete": "off"}),
+        # The <datalist> serves a browser without JavaScript; lookup.js replaces it.
+        widget=LookupInput("payment-methods", attrs={"list": "payment-methods"}),
     )
     card = forms.TypedChoiceField(label=_("Card"), coerce=int, required=False, empty_value=None)
 

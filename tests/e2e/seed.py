@@ -74,6 +74,38 @@ def field(scope, label: str):
     return scope.get_by_label(label, exact=True)
 
 
+def listbox_of(page: Page, combobox):
+    """The listbox a type-ahead field controls (aria-controls)."""
+    return page.locator(f"#{combobox.get_attribute('aria-controls')}")
+
+
+def pick_from_lookup(page: Page, combobox, typed: str, option_text: str) -> None:
+    """The keyboard only: type `typed` key by key (nothing: open the list with ArrowDown),
+    ArrowDown to the first option whose text holds `option_text`, Enter."""
+    expect(combobox).to_have_attribute("role", "combobox")
+    combobox.focus()
+    if typed:
+        combobox.press_sequentially(typed)
+    else:
+        combobox.press("ArrowDown")
+    expect(combobox).to_have_attribute("aria-expanded", "true")
+    options = listbox_of(page, combobox).get_by_role("option")
+    expect(options.first).to_be_visible()
+    texts = options.all_inner_texts()
+    matching = [index for index, text in enumerate(texts) if option_text in text]
+    assert matching, f"no option shows {option_text!r}: {texts}"
+    # Typing leaves no option active; ArrowDown from the empty field made the first one.
+    presses = matching[0] + (1 if typed else 0)
+    for _ in range(presses):
+        combobox.press("ArrowDown")
+    target = options.nth(matching[0])
+    expect(combobox).to_have_attribute("aria-activedescendant", target.get_attribute("id"))
+    expect(target).to_have_attribute("aria-selected", "true")
+    combobox.press("Enter")
+    expect(combobox).to_have_attribute("aria-expanded", "false")
+    expect(combobox).not_to_have_attribute("aria-activedescendant", re.compile(".+"))
+
+
 def step_1_find_karen_berg(page: Page, words: Words, shots) -> None:
     """Customer service: Karen in Search, Tab; mark Karen Berg's row; Select."""
     page.goto("/")
@@ -124,11 +156,19 @@ def step_2_new_sales_order(page: Page, words: Words, shots) -> str:
     return order_number
 
 
-def step_3_continuity_item(page: Page, words: Words, shots, item=CONTINUITY_ITEM) -> None:
-    """Item number 88000, Tab: the line, the program and its planned shipments."""
+def step_3_continuity_item(
+    page: Page, words: Words, shots, item=CONTINUITY_ITEM, *, from_lookup=False
+) -> None:
+    """Item number 88000, Tab: the line, the program and its planned shipments.
+    `from_lookup`: 88000 picked from the type-ahead list after typing "880"."""
     expect(field(page, words["Quantity"])).to_have_value("1")
     item_number = field(page, words["Item number"])
-    item_number.fill(item)
+    if from_lookup:
+        pick_from_lookup(page, item_number, item[:3], item)
+        expect(item_number).to_have_value(item)
+        look(page, shots, "step3-item-picked-from-the-list")
+    else:
+        item_number.fill(item)
     item_number.press("Tab")
 
     lines = page.locator("table.lines tbody tr")
@@ -183,10 +223,16 @@ def step_4_complete(page: Page, words: Words, shots, order_number: str) -> None:
 
 
 def step_5_add_card(
-    page: Page, words: Words, shots, card_number=GOOD_CARD, *, method="Visa"
+    page: Page, words: Words, shots, card_number=GOOD_CARD, *, method="Visa", from_lookup=False
 ) -> None:
-    """Method of payment Visa; Add credit card; the card; OK."""
-    field(page, words["Method of payment"]).fill(method)
+    """Method of payment Visa; Add credit card; the card; OK. `from_lookup`: Visa picked
+    from the type-ahead list, opened with ArrowDown on the empty field."""
+    if from_lookup:
+        method_field = field(page, words["Method of payment"])
+        pick_from_lookup(page, method_field, "", method)
+        expect(method_field).to_have_value(method)
+    else:
+        field(page, words["Method of payment"]).fill(method)
     button(page, words["Add credit card"]).click()
     dialog = page.get_by_role("dialog", name=words["Add credit card"])
     expect(dialog).to_be_visible()

@@ -112,18 +112,19 @@ def test_keyboard_only_seed_path(new_page, shots, live_server):
         keys.press_to_navigate("Enter", re.compile(r"/orders/SO-\d{6}/$"))
         order_number = page.locator(".order-number").inner_text()
 
-        # Step 3. Item number has the focus; Quantity comes just before it.
+        # Step 3. Item number (a type-ahead combobox) has the focus; Quantity comes just
+        # before it. The code typed in full and Tab: the list, if open, closes unused.
         expect(seed.field(page, words["Item number"])).to_be_focused()
-        assert keys.at() == ("textbox", words["Item number"])
+        assert keys.at() == ("combobox", words["Item number"])
         assert keys.tab_stops(1, "Shift+Tab") == [("spinbutton", words["Quantity"])]
-        assert keys.tab_stops(1) == [("textbox", words["Item number"])]
+        assert keys.tab_stops(1) == [("combobox", words["Item number"])]
         keys.type(seed.CONTINUITY_ITEM)
         program = page.get_by_role("region", name=words["Continuity program"])
         # Tab adds the line, and Item number is ready for the next one.
         page.keyboard.press("Tab")
         expect(program.locator("tbody tr")).to_have_count(seed.SHIPMENTS)
         expect(seed.field(page, words["Item number"])).to_be_focused()
-        assert keys._note("Tab (then script)") == ("textbox", words["Item number"])
+        assert keys._note("Tab (then script)") == ("combobox", words["Item number"])
         assert keys.tab_stops(2) == [("button", words["Add line"]), ("button", words["Complete"])]
         shots(page, "step3-continuity-line-complete-focused")
 

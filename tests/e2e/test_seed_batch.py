@@ -35,15 +35,28 @@ def assert_no_iso_dates(page):
     assert ISO_DATE.findall(page.locator("main").inner_text()) == []
 
 
-def run_batch_page(page, words, shots, *, job_label, step, order_number=""):
+def run_batch_page(page, words, shots, *, job_label, step, order_number="", from_lookup=False):
     """Open the job from the menu, fill Continuity item (and Sales order), OK; the run
-    page shows the finished run."""
+    page shows the finished run. `from_lookup`: both picked from their type-ahead lists
+    (the item after typing "8", the order from the list opened empty, which follows the
+    item: that item's orders, newest first)."""
     page.get_by_role("link", name=words[job_label], exact=True).click()
     expect(page.get_by_role("heading", level=1)).to_have_text(words[job_label])
-    seed.field(page, words["Continuity item"]).fill(seed.CONTINUITY_ITEM)
-    seed.field(page, words["Continuity item"]).press("Tab")
+    item = seed.field(page, words["Continuity item"])
+    if from_lookup:
+        seed.pick_from_lookup(page, item, seed.CONTINUITY_ITEM[:1], seed.CONTINUITY_ITEM)
+        expect(item).to_have_value(seed.CONTINUITY_ITEM)
+    else:
+        item.fill(seed.CONTINUITY_ITEM)
+    item.press("Tab")
     if order_number:
-        seed.field(page, words["Sales order"]).fill(order_number)
+        sales_order = seed.field(page, words["Sales order"])
+        if from_lookup:
+            expect(sales_order).to_be_focused()
+            seed.pick_from_lookup(page, sales_order, "", order_number)
+            expect(sales_order).to_have_value(order_number)
+        else:
+            sales_order.fill(order_number)
     expect(seed.field(page, words["Run date"])).to_be_visible()
     seed.look(page, shots, f"{step}-form")
     seed.button(page, "OK").click()
@@ -54,7 +67,9 @@ def run_batch_page(page, words, shots, *, job_label, step, order_number=""):
     return BatchRun.objects.get(pk=int(page.url.rstrip("/").rsplit("/", 1)[-1]))
 
 
-def walk_seed_steps_1_to_9(new_page, shots, language):
+def walk_seed_steps_1_to_9(new_page, shots, language, *, from_lookup=False):
+    """`from_lookup`: every typed value picked from its type-ahead list instead, by the
+    keyboard alone; the steps are the same."""
     words = Words(language)
     page = new_page(words.locale)
     # A supervisor takes the order and runs both batches (an agent may not run batches).
@@ -62,16 +77,21 @@ def walk_seed_steps_1_to_9(new_page, shots, language):
 
     seed.step_1_find_karen_berg(page, words, shots)
     order_number = seed.step_2_new_sales_order(page, words, shots)
-    seed.step_3_continuity_item(page, words, shots)
+    seed.step_3_continuity_item(page, words, shots, from_lookup=from_lookup)
     seed.step_4_complete(page, words, shots, order_number)
-    seed.step_5_add_card(page, words, shots)
+    seed.step_5_add_card(page, words, shots, from_lookup=from_lookup)
     seed.step_6_payments(page, words, shots)
     seed.step_7_submit(page, words, shots, order_number)
 
     # Step 8. Process continuity payments, Continuity item 88000, OK. Nothing is due yet:
     # the first shipment was paid at submit, the second is a month away.
     payments = run_batch_page(
-        page, words, shots, job_label="Process continuity payments", step="step8"
+        page,
+        words,
+        shots,
+        job_label="Process continuity payments",
+        step="step8",
+        from_lookup=from_lookup,
     )
     assert (payments.job, payments.item.item_number, payments.selected_count) == (
         BatchJob.PROCESS_PAYMENTS,
@@ -87,6 +107,7 @@ def walk_seed_steps_1_to_9(new_page, shots, language):
         job_label="Create continuity child orders",
         step="step9",
         order_number=order_number,
+        from_lookup=from_lookup,
     )
     summary = page.locator("[data-run-summary]")
     if language == "en":
@@ -125,3 +146,11 @@ def test_seed_procedure_steps_1_to_9_in_english(new_page, shots, eager_celery):
 
 def test_seed_procedure_steps_1_to_9_in_french(new_page, shots, eager_celery):
     walk_seed_steps_1_to_9(new_page, shots, "fr")
+
+
+def test_seed_procedure_picked_from_the_lookups_in_english(new_page, shots, eager_celery):
+    walk_seed_steps_1_to_9(new_page, shots, "en", from_lookup=True)
+
+
+def test_seed_procedure_picked_from_the_lookups_in_french(new_page, shots, eager_celery):
+    walk_seed_steps_1_to_9(new_page, shots, "fr", from_lookup=True)

@@ -14,6 +14,7 @@ from core.models import AuditEntry
 from devdata.demo import DEMO_PASSWORD
 from orders.models import Item
 from tests.batch.conftest import days
+from tests.factories import CardFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -64,6 +65,55 @@ def test_skip_shows_a_preview_then_skips_on_confirmation(agent_client, sell):
     assert done.url == reverse("continuity:subscription", args=[subscription.pk])
     third.refresh_from_db()
     assert third.status == "skipped"
+
+
+def test_the_preview_shows_the_values_previewed(agent_client, sell):
+    """The fields, disabled under the preview, show what the agent chose: the third
+    shipment and TRAVEL, not the first shipment and an empty reason."""
+    order = sell()
+    subscription = Subscription.objects.get(parent_order=order)
+    third = Occurrence.objects.get(subscription=subscription, sequence=3)
+    url = reverse("continuity:action", args=[subscription.pk, "skip"])
+
+    preview = html(
+        agent_client.post(url, {"occurrence": third.pk, "reason_code": "TRAVEL", "step": "preview"})
+    )
+
+    reason = re.search(r'<input[^>]*id="id_reason_code"[^>]*>', preview).group()
+    assert 'value="TRAVEL"' in reason and "disabled" in reason
+    assert re.search(rf'<option value="{third.pk}" selected>', preview)
+
+
+def test_the_reason_and_card_fields_are_type_ahead_lookups_with_the_same_checks(agent_client, sell):
+    """Reason and Card are text fields the browser turns into lists (lookup.js): the
+    reason's list is the action's, the card's the customer's, shown by its label; a card
+    or a reason not offered is refused as before, and nothing changes."""
+    order = sell()
+    subscription = Subscription.objects.get(parent_order=order)
+    url = reverse("continuity:action", args=[subscription.pk, "change_card"])
+
+    form_page = html(agent_client.get(url))
+    reason = re.search(r'<input[^>]*id="id_reason_code"[^>]*>', form_page).group()
+    assert 'data-lookup="/api/v1/lookups/reason-codes/"' in reason
+    assert 'data-lookup-params="action=change_card"' in reason
+    card = re.search(r'<input[^>]*id="id_card"[^>]*>', form_page).group()
+    assert 'data-lookup="/api/v1/lookups/cards/"' in card
+    assert 'data-lookup-params="customer=004021"' in card
+    assert 'data-lookup-show="label"' in card
+
+    other_customer_card = CardFactory()
+    card_before, audit_before = subscription.card_id, AuditEntry.objects.count()
+    refused = agent_client.post(
+        url, {"card": other_customer_card.pk, "reason_code": "NEWCARD", "step": "confirm"}
+    )
+    assert refused.status_code == 400
+    refused = agent_client.post(
+        url, {"card": subscription.card_id, "reason_code": "TRAVEL", "step": "confirm"}
+    )
+    assert refused.status_code == 400  # TRAVEL is not a reason for a card change
+    subscription.refresh_from_db()
+    assert subscription.card_id == card_before
+    assert AuditEntry.objects.count() == audit_before
 
 
 def test_an_action_without_reason_is_refused_on_the_page(agent_client, sell):
