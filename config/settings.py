@@ -154,6 +154,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # Renews a signed-in session's idle timeout at most once a minute (core.sessions).
+    "core.sessions.SessionRenewedEveryMinuteMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -253,11 +255,12 @@ CSRF_COOKIE_HTTPONLY = True
 # first proxy saw, in X-Forwarded-Proto; without a proxy the header is not trusted (a
 # client could claim HTTPS).
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_int("PROXY_COUNT", 0) else None
-# An agent's session ends after this many minutes without a request (each request
-# renews it): a desk left signed in does not stay open all night.
+# An agent's session ends after this many minutes without a request (a request renews
+# it, at most once a minute: core.sessions): a desk left signed in does not stay open all
+# night.
 SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 60, minimum=1)
 SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_SAVE_EVERY_REQUEST = False
 # W021 asks for HSTS preload; preload is a deliberate, documented choice (above).
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 

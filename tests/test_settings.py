@@ -195,7 +195,7 @@ def test_production_defaults_are_https_only_with_secure_cookies_and_a_strict_pol
     )
 
     assert finished.stdout.strip() == (
-        "[true, 31536000, true, false, true, true, true, true, null, 3600, true, "
+        "[true, 31536000, true, false, true, true, true, true, null, 3600, false, "
         "[\"'self'\"], [\"'self'\"]]"
     ), finished.stderr
 
