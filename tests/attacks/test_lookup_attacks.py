@@ -262,3 +262,10 @@ def test_signing_out_ends_the_session(client, demo):
     client.post("/accounts/logout/")
     assert not Session.objects.filter(expire_date__gt=datetime.datetime.now(datetime.UTC)).exists()
     assert client.get("/api/v1/lookups/items/").status_code in (401, 403)
+
+
+@pytest.mark.parametrize("search", ["()", "--", "( ) -"])
+def test_the_customer_search_finds_no_one_by_punctuation_alone(search, agent_api):
+    response = agent_api.get("/api/v1/customers/", {"search": search})
+    assert response.status_code == 200, response.content
+    assert response.json()["results"] == []
