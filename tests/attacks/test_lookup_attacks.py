@@ -104,7 +104,10 @@ def test_wildcards_are_matched_literally_where_a_name_holds_them(agent_api, demo
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("limit", ["0", "-1", "21", "abc", "", "1e3", "9" * 30, "\x00"])
+@pytest.mark.parametrize(
+    "limit",
+    ["0", "-1", "21", "abc", "", "1e3", "9" * 30, "\x00", "5.0", " 5", "5 ", "+5", "1_0", "\u0665"],
+)
 def test_a_bad_limit_is_refused_at_limit(kind, limit, supervisor_api):
     error = assert_error(lookup(supervisor_api, kind, limit=limit), 400, "invalid")
     assert set(error["fields"]) == {"limit"}
@@ -162,7 +165,7 @@ def test_an_unknown_parameter_is_ignored(agent_api, demo):
 
 @pytest.mark.parametrize("kind", ["customers", "ITEMS", "items/x", "%2e%2e", "cards%00"])
 def test_an_unknown_kind_is_not_found(kind, agent_api):
-    assert agent_api.get(f"/api/v1/lookups/{kind}/").status_code == 404
+    assert_error(agent_api.get(f"/api/v1/lookups/{kind}/"), 404)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -269,3 +272,10 @@ def test_the_customer_search_finds_no_one_by_punctuation_alone(search, agent_api
     response = agent_api.get("/api/v1/customers/", {"search": search})
     assert response.status_code == 200, response.content
     assert response.json()["results"] == []
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_head_and_options_need_the_role_too(kind, anonymous_api, agent_api, warehouse_api):
+    assert anonymous_api.options(f"/api/v1/lookups/{kind}/").status_code in (401, 403)
+    assert_error(warehouse_api.options(f"/api/v1/lookups/{kind}/"), 403)
+    assert warehouse_api.head(f"/api/v1/lookups/{kind}/").status_code == 403  # no body
