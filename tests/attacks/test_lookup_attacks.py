@@ -248,6 +248,14 @@ def test_a_made_up_session_cookie_creates_no_session(client, demo):
     assert not Session.objects.exists()
 
 
+def test_a_failed_sign_in_creates_no_session(client, demo):
+    client.get("/accounts/login/")
+    response = client.post("/accounts/login/", {"username": "agent", "password": "wrong"})
+    assert response.status_code == 200
+    client.get("/api/v1/lookups/items/")
+    assert not Session.objects.exists()
+
+
 def test_a_session_renewed_at_a_non_integer_is_renewed(client, demo):
     client.force_login(get_user_model().objects.get(username="agent"))
     for odd in ("soon", None, 1.5, [1], {"a": 1}, True):
