@@ -89,11 +89,17 @@ def _ids_by_number(orders: QuerySet[SalesOrder], text: str, limit: int) -> list[
     so each reads the unique index of `number` backwards from the end of its range and
     stops after `limit` rows, where a walk back from the newest order would read every
     newer order first."""
+    # A number is ASCII: text that is not cannot start one, and its last character may
+    # have no successor for _prefix_range (U+10FFFF) or one PostgreSQL refuses (U+D7FF's
+    # is a surrogate).
+    prefixes = [prefix for prefix in order_number_prefixes(text) if prefix.isascii()]
+    if not prefixes:
+        return []
     by_prefix = [
         orders.filter(_prefix_range(prefix))
         .order_by("-number")
         .values_list("pk", flat=True)[:limit]
-        for prefix in order_number_prefixes(text)
+        for prefix in prefixes
     ]
     ids = by_prefix[0].union(*by_prefix[1:], all=True) if len(by_prefix) > 1 else by_prefix[0]
     return list(ids)

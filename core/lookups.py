@@ -20,7 +20,7 @@ from rest_framework.views import APIView
 
 from core.limits import SEARCH_TERM_MAX_LENGTH
 from core.rest import error_responses
-from core.rest_fields import StrictCharField
+from core.rest_fields import QueryIntegerField, StrictCharField
 
 LOOKUP_LIMIT_DEFAULT = 10
 LOOKUP_LIMIT_MAX = 20
@@ -48,7 +48,7 @@ class LookupQuerySerializer(serializers.Serializer):
         default="",
         help_text="The text typed so far; empty or missing: the first options.",
     )
-    limit = serializers.IntegerField(
+    limit = QueryIntegerField(
         required=False,
         min_value=1,
         max_value=LOOKUP_LIMIT_MAX,

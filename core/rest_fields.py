@@ -15,7 +15,8 @@ bodies use these fields:
 - BusinessDateField: a date written YYYY-MM-DD within 2000-2199 (`format: date` and a
   `pattern` for the years).
 
-Query parameters are text by nature: QueryBooleanField takes "true" or "false" only;
+Query parameters are text by nature: QueryBooleanField takes "true" or "false" only,
+QueryIntegerField digits only;
 StrictCharField and BusinessDateField serve there too.
 """
 
@@ -57,6 +58,20 @@ class QueryBooleanField(serializers.BooleanField):
 class StrictIntegerField(serializers.IntegerField):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# An integer query parameter as the schema's integer is written: ASCII digits, an optional
+# minus. int() would also take "5.0" (DRF), " 5", "+5", "1_0" or other scripts' digits.
+_QUERY_INTEGER = re.compile(r"-?[0-9]+")
+
+
+class QueryIntegerField(serializers.IntegerField):
+    """An integer query parameter: digits only, as the schema's integer is sent."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or not _QUERY_INTEGER.fullmatch(data):
             self.fail("invalid")
         return super().to_internal_value(data)
 

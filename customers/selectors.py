@@ -49,8 +49,10 @@ LIMIT %s
 
 def customer_search_terms(text: str) -> list[str]:
     """The lower-case substrings that a customer's search document must all contain."""
-    if _PHONE_OR_NUMBER.match(text):
+    if _PHONE_OR_NUMBER.match(text) and digits_only(text):
         # "(555) 010-4021" and "5550104021" find the same phone; "004021" an account.
+        # Punctuation without a digit ("-", "()") is no phone: as the empty term it would
+        # match every customer, so it is looked for as typed.
         return [digits_only(text)]
     return text.lower().split()
 

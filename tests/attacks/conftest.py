@@ -1,6 +1,14 @@
 import pytest
 from django.db import connection
 
+from tests.api.conftest import (  # noqa: F401
+    agent_api,
+    anonymous_api,
+    empty_cache,
+    order_api,
+    supervisor_api,
+    users,
+)
 from tests.batch.conftest import on_day, sell, today  # noqa: F401
 from tests.core.test_webhooks import quiet_outbox, receiver  # noqa: F401
 from tests.orders.conftest import carriers, child_order, released  # noqa: F401
