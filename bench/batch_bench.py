@@ -423,7 +423,7 @@ def measure_child_orders(
 ) -> RunMeasure:
     from batch.models import BatchJob
     from continuity.models import Occurrence, OccurrenceLine
-    from core.models import AuditEntry
+    from core.models import AuditEntry, OutboxEvent
     from orders.models import SalesOrder, SalesOrderLine
 
     print(f"Create continuity child orders, {size:,} paid shipments due:", flush=True)
@@ -445,7 +445,11 @@ def measure_child_orders(
         "created": run.summary.get("created"),
         "child orders": SalesOrder.objects.filter(source_reference=source).count(),
         "shipments child_created": Occurrence.objects.filter(status="child_created").count(),
-        "audit entries / 2": AuditEntry.objects.filter(actor_label=label).count() // 2,
+        # Per child order: its creation, its release (at creation, the default) and its
+        # shipment's child_created; each entry an outbound event (core.outbox).
+        "audit entries / 3": AuditEntry.objects.filter(actor_label=label).count() // 3,
+        "outbound events / 3": OutboxEvent.objects.filter(audit_entry__actor_label=label).count()
+        // 3,
     }
     if set(checks.values()) != {size} or run.error_count or lines != expected_lines:
         raise RunFailed(
