@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q, Sum
+from django.db.models import F, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -460,15 +460,14 @@ def _invoice_create(order, shipment, shipped) -> Invoice:
             amount=Sum("amount"),
             tax=Sum("tax_amount"),
             gross=Sum("gross_amount"),
-            invoices=Count("invoice", distinct=True),
         )
     )
     billed = {
         row["order_line_id"]: (row["quantity"], row["amount"], row["tax"], row["gross"])
         for row in earlier
     }
-    first_invoice = not order.invoices.exists()
-    price = invoice_price(order, shipped, billed=billed, first_invoice=first_invoice)
+    # Every invoice has lines: none billed yet is the order's first invoice.
+    price = invoice_price(order, shipped, billed=billed, first_invoice=not billed)
     # The payment applied: what paid the order, less what its earlier invoices applied.
     charges = _order_charges(order)
     paid = sum((amount for _payment, amount in charges), ZERO)
@@ -546,18 +545,10 @@ def _shipped_notify(order, shipment, carrier, invoice, shipped) -> None:
     )
 
 
-# -- Reads the pages, the API and the close job share ------------------------------------
-
-
-def order_lines_left_to_ship(order: SalesOrder) -> int:
-    return order.lines.filter(~Q(shipped_quantity=F("quantity"))).count()
-
-
 __all__ = [
     "RELEASABLE_KINDS",
     "ShipmentConfirmation",
     "ShipmentRecorded",
-    "order_lines_left_to_ship",
     "sales_order_cancel_before_release",
     "sales_order_release",
     "sales_orders_release",
