@@ -32,11 +32,8 @@ from core.errors import Conflict
 from core.models import NotificationKind
 from core.money import ZERO
 from core.notifications import NotificationEvent, notifications_add
-from core.services import (
-    AuditSubject,
-    audit_entries_insert,
-    audit_entry_build,
-)
+from core.services import AuditRows, audit_rows_insert
+from customers.models import Address
 from orders.models import SalesOrder, SalesOrderStatus
 from orders.numbers import next_sales_order_numbers
 
@@ -95,7 +92,9 @@ def child_orders_create(
     shipment is reported and the others are still created.
     """
     with transaction.atomic():
-        locked, locked_elsewhere = _lock_paid_occurrences([pk for group in groups for pk in group])
+        locked, locked_elsewhere, notices = _lock_paid_occurrences(
+            [pk for group in groups for pk in group]
+        )
         kept_groups = [[locked[pk] for pk in group if pk in locked] for group in groups]
         kept_groups = [group for group in kept_groups if group]
         try:
@@ -120,7 +119,7 @@ def child_orders_create(
                 except DatabaseError as error:
                     detail = f"{type(error).__name__}: {str(error).strip()[:500]}"
                     problems += [(shipment.pk, "error", detail) for shipment in group]
-        _child_orders_notify(orders)
+        _child_orders_notify(orders, notices)
         fulfilled = {shipment.pk for _number, group in orders for shipment in group}
         completed = _subscriptions_complete(
             {shipment.subscription_id for _number, group in orders for shipment in group},
@@ -136,28 +135,17 @@ def child_orders_create(
     )
 
 
-def _child_orders_notify(orders: list[tuple[str, list[_PaidShipment]]]) -> None:
-    """One "shipment ordered" email per child order (inside the chunk's transaction)."""
+def _child_orders_notify(
+    orders: list[tuple[str, list[_PaidShipment]]], notices: dict[int, tuple[str, str]]
+) -> None:
+    """One "shipment ordered" email per child order (inside the chunk's transaction).
+    `notices`: each subscription's program name and ship-to address, read with the
+    shipments (_lock_paid_occurrences)."""
     if not orders:
         return
-    # Only the few values the email shows: the whole plan (JSON) and address rows would
-    # cost more than writing the notifications themselves.
-    subscriptions = {
-        pk: (name, ", ".join(part for part in address if part))
-        for pk, name, *address in Subscription.objects.filter(
-            pk__in={group[0].subscription_id for _number, group in orders}
-        ).values_list(
-            "pk",
-            "plan__name",
-            "ship_to__street",
-            "ship_to__city",
-            "ship_to__postal_code",
-            "ship_to__country",
-        )
-    }
     events = []
     for number, group in orders:
-        program, ship_to = subscriptions[group[0].subscription_id]
+        program, ship_to = notices[group[0].subscription_id]
         events.append(
             NotificationEvent(
                 NotificationKind.CHILD_ORDER_CREATED,
@@ -165,7 +153,7 @@ def _child_orders_notify(orders: list[tuple[str, list[_PaidShipment]]]) -> None:
                 group[0].customer_id,
                 {
                     "child_order": number,
-                    "program": program or "",
+                    "program": program,
                     "ship_date": min(shipment.ship_date for shipment in group).isoformat(),
                     "amount": str(sum((shipment.amount for shipment in group), ZERO)),
                     "currency": group[0].currency,
@@ -181,54 +169,102 @@ def _child_orders_notify(orders: list[tuple[str, list[_PaidShipment]]]) -> None:
     notifications_add(events)
 
 
+# What a child order copies from its shipment and subscription (_PaidShipment's fields,
+# in order), then what decides whether it still waits, then what its email shows.
+_PAID_SHIPMENT_COLUMNS = """
+    occurrence.id, occurrence.subscription_id, subscription.customer_id,
+    subscription.parent_order_id, subscription.ship_to_id, occurrence.currency,
+    occurrence.amount, occurrence.ship_date, occurrence.subtotal, occurrence.delivery_amount,
+    occurrence.delivery_tax_rate, occurrence.delivery_tax_amount, occurrence.tax_amount,
+    occurrence.prices_include_tax, occurrence.tax_jurisdiction, occurrence.delivery_mode_id,
+    occurrence.status,
+    occurrence.child_order_id, subscription.status,
+    subscription.plan ->> 'name', ship_to.street, ship_to.city, ship_to.postal_code,
+    ship_to.country
+"""
+_SHIPMENT_FIELDS = len(_PaidShipment._fields)
+
+
+def _paid_shipment_rows(occurrence_ids: list[int]) -> list[tuple]:
+    """The shipments' rows (_PAID_SHIPMENT_COLUMNS), each locked with its subscription's
+    row (continuity.locks), those another transaction holds left out (SKIP LOCKED).
+
+    One statement on PostgreSQL, the lock and the read together: through the ORM it
+    took two (only a join lets FOR UPDATE OF name both rows, and values, not model
+    instances, are what a chunk of hundreds can afford), and a third for the emails."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                SELECT {_PAID_SHIPMENT_COLUMNS}
+                FROM {Occurrence._meta.db_table} AS occurrence
+                JOIN {Subscription._meta.db_table} AS subscription
+                    ON subscription.id = occurrence.subscription_id
+                LEFT JOIN {Address._meta.db_table} AS ship_to
+                    ON ship_to.id = subscription.ship_to_id
+                WHERE occurrence.id = ANY(%s)
+                ORDER BY occurrence.id
+                FOR UPDATE OF occurrence, subscription SKIP LOCKED
+                """,
+                [occurrence_ids],
+            )
+            return cursor.fetchall()
+    # SQLite (make run) writes one transaction at a time: no row to lock.
+    return list(
+        Occurrence.objects.filter(pk__in=occurrence_ids)
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "subscription_id",
+            "subscription__customer_id",
+            "subscription__parent_order_id",
+            "subscription__ship_to_id",
+            "currency",
+            "amount",
+            "ship_date",
+            "subtotal",
+            "delivery_amount",
+            "delivery_tax_rate",
+            "delivery_tax_amount",
+            "tax_amount",
+            "prices_include_tax",
+            "tax_jurisdiction",
+            "delivery_mode_id",
+            "status",
+            "child_order_id",
+            "subscription__status",
+            "subscription__plan__name",
+            "subscription__ship_to__street",
+            "subscription__ship_to__city",
+            "subscription__ship_to__postal_code",
+            "subscription__ship_to__country",
+        )
+    )
+
+
 def _lock_paid_occurrences(
     occurrence_ids: list[int],
-) -> tuple[dict[int, _PaidShipment], list[int]]:
+) -> tuple[dict[int, _PaidShipment], list[int], dict[int, tuple[str, str]]]:
     """Lock these shipments (SKIP LOCKED). Returns those that still wait for a child
-    order, and the ids another transaction holds (not dropped: the chunk comes back for
-    them, so a task that died holding them cannot make the run forget them)."""
-    # The subscription's row with the shipment's (continuity.locks): a subscription an
-    # agent is changing right now is left for the chunk's next try. Locked in one query
-    # (the join is what lets FOR UPDATE OF name both rows), read in a second one.
-    locked_ids = [
-        occurrence.pk
-        for occurrence in Occurrence.objects.select_related("subscription")
-        .only("pk", "subscription__id")
-        .select_for_update(skip_locked=True, of=("self", "subscription"))
-        .filter(pk__in=occurrence_ids)
-        .order_by("pk")
-    ]
-    rows = Occurrence.objects.filter(pk__in=locked_ids).values_list(
-        "pk",
-        "subscription_id",
-        "subscription__customer_id",
-        "subscription__parent_order_id",
-        "subscription__ship_to_id",
-        "currency",
-        "amount",
-        "ship_date",
-        "subtotal",
-        "delivery_amount",
-        "delivery_tax_rate",
-        "delivery_tax_amount",
-        "tax_amount",
-        "prices_include_tax",
-        "tax_jurisdiction",
-        "delivery_mode_id",
-        "status",
-        "child_order_id",
-        "subscription__status",
-    )
-    waiting, seen = {}, set()
-    for *shipment, child_order_id, subscription_status in rows:
-        seen.add(shipment[0])
+    order; the ids another transaction holds (not dropped: the chunk comes back for
+    them, so a task that died holding them cannot make the run forget them); and each
+    subscription's program name and ship-to address, for the emails."""
+    waiting, seen, notices = {}, set(), {}
+    for row in _paid_shipment_rows(occurrence_ids):
+        shipment = _PaidShipment(*row[:_SHIPMENT_FIELDS])
+        child_order_id, subscription_status, program, *address = row[_SHIPMENT_FIELDS:]
+        seen.add(shipment.pk)
         if (
-            shipment[-1] == OccurrenceStatus.PAID
+            shipment.status == OccurrenceStatus.PAID
             and child_order_id is None
             and subscription_status == SubscriptionStatus.ACTIVE
         ):
-            waiting[shipment[0]] = _PaidShipment(*shipment)
-    return waiting, [pk for pk in occurrence_ids if pk not in seen]
+            waiting[shipment.pk] = shipment
+            notices[shipment.subscription_id] = (
+                program or "",
+                ", ".join(part for part in address if part),
+            )
+    return waiting, [pk for pk in occurrence_ids if pk not in seen], notices
 
 
 def _child_orders_write(
@@ -268,51 +304,48 @@ def _child_orders_write(
         source_reference=source_reference,
         release=release,
     )
-    entries = []
+    rows = AuditRows(actor=actor, at=now)
+    order_type, occurrence_type = SalesOrder._meta.label_lower, Occurrence._meta.label_lower
+    submitted, released = SalesOrderStatus.SUBMITTED.value, SalesOrderStatus.RELEASED.value
+    child_created = OccurrenceStatus.CHILD_CREATED.value
     for order_id, number, group in zip(order_ids, numbers, groups, strict=True):
         customer_id = group[0].customer_id
-        entries.append(
-            audit_entry_build(
-                actor=actor,
-                action="order_created",
-                obj=AuditSubject(SalesOrder, order_id),
-                customer_id=customer_id,
-                to_status=SalesOrderStatus.SUBMITTED,
-                details={
-                    # The number: outbound events of bulk-written orders carry it.
-                    "number": number,
-                    "parent": group[0].parent_order_id,
-                    "occurrences": [shipment.pk for shipment in group],
-                },
-            )
+        # The number: outbound events of bulk-written orders carry it.
+        rows.add(
+            "order_created",
+            order_type,
+            order_id,
+            customer_id,
+            to_status=submitted,
+            details={
+                "number": number,
+                "parent": group[0].parent_order_id,
+                "occurrences": [shipment.pk for shipment in group],
+            },
         )
         if release:
             # Released as it is written (the parameter says at creation): its trail
             # still shows both steps.
-            entries.append(
-                audit_entry_build(
-                    actor=actor,
-                    action="status_change",
-                    obj=AuditSubject(SalesOrder, order_id),
-                    customer_id=customer_id,
-                    from_status=SalesOrderStatus.SUBMITTED,
-                    to_status=SalesOrderStatus.RELEASED,
-                    details={"number": number},
-                )
+            rows.add(
+                "status_change",
+                order_type,
+                order_id,
+                customer_id,
+                from_status=submitted,
+                to_status=released,
+                details={"number": number},
             )
         for shipment in group:
-            entries.append(
-                audit_entry_build(
-                    actor=actor,
-                    action="status_change",
-                    obj=AuditSubject(Occurrence, shipment.pk),
-                    customer_id=customer_id,
-                    from_status=shipment.status,
-                    to_status=OccurrenceStatus.CHILD_CREATED,
-                    details={"child_order": number},
-                )
+            rows.add(
+                "status_change",
+                occurrence_type,
+                shipment.pk,
+                customer_id,
+                from_status=shipment.status,
+                to_status=child_created,
+                details={"child_order": number},
             )
-    audit_entries_insert(entries)
+    audit_rows_insert(rows)
     return list(zip(numbers, groups, strict=True))
 
 

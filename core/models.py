@@ -1,4 +1,6 @@
+import os
 import secrets
+import time
 import uuid
 
 from django.conf import settings
@@ -24,6 +26,8 @@ class AuditEntry(models.Model):
         # Users with a history are deactivated, never deleted, so the trail stays whole.
         on_delete=models.PROTECT,
         related_name="+",
+        # Indexed in Meta where set: the jobs' entries (most of them) name no user.
+        db_index=False,
     )
     actor_label = models.CharField(_("by"), max_length=150)
     action = models.CharField(_("action"), max_length=64)
@@ -36,6 +40,14 @@ class AuditEntry(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="audit_entries",
+        # audit_customer_at_idx (customer, at) serves every lookup by customer: a second
+        # index would only cost each of the thousands of entries a batch chunk writes.
+        db_index=False,
+        # No database constraint (Django still protects the customer from deletion):
+        # the entry is written from a row that names the customer, and never changed.
+        # A deferred constraint is one more lookup and row lock at commit for each of
+        # the thousands of entries a batch chunk writes (docs/benchmarks.md).
+        db_constraint=False,
     )
     from_status = models.CharField(_("from"), max_length=32, blank=True)
     to_status = models.CharField(_("to"), max_length=32, blank=True)
@@ -49,6 +61,11 @@ class AuditEntry(models.Model):
         indexes = [
             models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
             models.Index(fields=["customer", "at"], name="audit_customer_at_idx"),
+            models.Index(
+                fields=["actor_user"],
+                condition=models.Q(actor_user__isnull=False),
+                name="audit_actor_user_idx",
+            ),
         ]
 
     def __str__(self):
@@ -76,12 +93,17 @@ class Notification(models.Model):
 
     kind = models.CharField(_("kind"), max_length=24, choices=NotificationKind.choices)
     # "charged:payment:42", "child_order_created:order:7" ...: one email per event.
-    key = models.CharField(_("event"), max_length=100, unique=True)
+    # Unique through a constraint (Meta), not unique=True: that would add a second,
+    # pattern-matching index, which no query uses.
+    key = models.CharField(_("event"), max_length=100)
     customer = models.ForeignKey(
         "customers.Customer",
         verbose_name=_("customer"),
         on_delete=models.PROTECT,
         related_name="notifications",
+        # No database constraint, as for AuditEntry.customer: written with the event
+        # that names the customer, never changed.
+        db_constraint=False,
     )
     # What the email tells: ids and figures, read when it is written (no card data).
     context = models.JSONField(_("context"), default=dict)
@@ -107,13 +129,32 @@ class Notification(models.Model):
                 name="notification_pending_idx",
             ),
         ]
+        constraints = [models.UniqueConstraint(fields=["key"], name="notification_key_unique")]
 
     def __str__(self):
         return self.key
 
 
+def uuid7() -> uuid.UUID:
+    """A UUID of version 7 (RFC 9562): 48 bits of Unix time in milliseconds, then random
+    bits. New ids sort after older ones, so their unique index grows at its right edge;
+    a random uuid4 lands on any page of the index, each insert a page to read, dirty and
+    log in full after a checkpoint (docs/benchmarks.md). core.outbox makes the same ids
+    in SQL."""
+    milliseconds = time.time_ns() // 1_000_000
+    random_bits = int.from_bytes(os.urandom(10), "big")
+    value = (
+        (milliseconds & (1 << 48) - 1) << 80
+        | 0x7 << 76  # version
+        | (random_bits >> 62 & 0xFFF) << 64
+        | 0b10 << 62  # variant
+        | random_bits & (1 << 62) - 1
+    )
+    return uuid.UUID(int=value)
+
+
 def outbox_event_id() -> str:
-    return f"evt_{uuid.uuid4()}"
+    return f"evt_{uuid7()}"
 
 
 class OutboxEvent(models.Model):
@@ -135,6 +176,9 @@ class OutboxEvent(models.Model):
         on_delete=models.PROTECT,
         db_index=False,
         related_name="+",
+        # No database constraint: the event is written in its entry's own statement,
+        # from the entry's returned id (core.outbox), and entries are never deleted.
+        db_constraint=False,
     )
     # What receivers de-duplicate on: the same in every attempt and every resend.
     # Unique by a constraint (Meta), not unique=True, which would add a second index
@@ -157,6 +201,8 @@ class OutboxEvent(models.Model):
         # Nothing looks events up by customer (the ordering key serves the deliveries);
         # every index is paid for by each of the thousands of rows a batch chunk writes.
         db_index=False,
+        # Its entry's customer, copied in the same statement: see AuditEntry.customer.
+        db_constraint=False,
     )
     occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
     # Worth repeating in the event when the change knew it (an order's number).

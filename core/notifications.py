@@ -10,11 +10,13 @@ server accepted the email but before the commit would send it again (at least on
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
-from core.models import Notification, NotificationKind
+from core.models import Notification, NotificationKind, NotificationStatus
 from core.tasks import send_notifications
 
 
@@ -30,6 +32,40 @@ def notifications_add(events: list[NotificationEvent]) -> None:
     """Owe these emails (inside the caller's transaction); send them after it commits."""
     if not events:
         return
+    if connection.vendor == "postgresql":
+        _notifications_insert_postgresql(events)
+    else:
+        _notifications_insert_orm(events)
+    transaction.on_commit(_enqueue_sending)
+
+
+def _notifications_insert_postgresql(events: list[NotificationEvent]) -> None:
+    """One statement for the lot, the rows given as arrays: through the ORM, a batch
+    chunk's thousands of Notification instances cost more than the database's work."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {Notification._meta.db_table} (
+                kind, key, customer_id, context, status, attempts, created_at, error
+            )
+            SELECT event.kind, event.key, event.customer_id, event.context::jsonb,
+                %s, 0, %s, ''
+            FROM unnest(%s::varchar[], %s::varchar[], %s::bigint[], %s::text[])
+                AS event(kind, key, customer_id, context)
+            ON CONFLICT (key) DO NOTHING
+            """,
+            [
+                NotificationStatus.PENDING.value,
+                timezone.now(),
+                [str(event.kind) for event in events],
+                [event.key for event in events],
+                [event.customer_id for event in events],
+                [json.dumps(event.context) for event in events],
+            ],
+        )
+
+
+def _notifications_insert_orm(events: list[NotificationEvent]) -> None:
     Notification.objects.bulk_create(
         [
             Notification(
@@ -43,7 +79,6 @@ def notifications_add(events: list[NotificationEvent]) -> None:
         ignore_conflicts=True,
         batch_size=1000,
     )
-    transaction.on_commit(_enqueue_sending)
 
 
 def _enqueue_sending() -> None:

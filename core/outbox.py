@@ -152,8 +152,9 @@ def outbox_events_create(entries: list[AuditEntry]) -> int:
     return len(events)
 
 
-def outbox_registered(entries: list[AuditEntry]) -> bool:
-    return any(entry.object_type in _topics for entry in entries)
+def outbox_registered(object_types: Iterable[str]) -> bool:
+    """Whether any of these models (label_lower) has outbound events."""
+    return any(object_type in _topics for object_type in object_types)
 
 
 def outbox_events_sql(source: str) -> tuple[str, list]:
@@ -163,14 +164,22 @@ def outbox_events_sql(source: str) -> tuple[str, list]:
 
     The same rules as outbox_event_type and _ordering_key, in SQL: a batch chunk writes
     thousands of entries at once, and the events then cost the database's work only, with
-    nothing sent twice over the wire. Event ids come from gen_random_uuid()."""
+    nothing sent twice over the wire. Event ids are UUIDs of version 7, as
+    core.models.uuid7 makes them: gen_random_uuid()'s random bits under 48 bits of the
+    time in milliseconds, and the version bits set to 7."""
     specs = list(_topics.values())
     sql = f"""
         INSERT INTO {OutboxEvent._meta.db_table} (
             event_id, audit_entry_id, type, topic, object_type, object_id, ordering_key,
             customer_id, occurred_at, reference, fanned_out
         )
-        SELECT 'evt_' || gen_random_uuid(), entry.id,
+        SELECT 'evt_' || encode(
+                set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) PLACING substring(
+                    int8send(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3
+                ) FROM 1 FOR 6), 52, 1), 53, 1),
+                'hex'
+            )::uuid,
+            entry.id,
             topic.topic || '.' || CASE
                 WHEN entry.to_status <> '' THEN entry.to_status
                 ELSE regexp_replace(entry.action, topic.prefixes, '')

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Mapping
 
@@ -53,61 +54,192 @@ class AuditSubject:
         self.pk = pk
 
 
+class AuditRows:
+    """Audit entries as columns, for writers of thousands at once (a batch chunk): one
+    actor and one time for all of them, and no model instance per entry. Building the
+    AuditEntry instances (each calls timezone.now() for its default) cost more than the
+    database's own work for them (docs/benchmarks.md, "Child orders: where the time
+    goes")."""
+
+    __slots__ = (
+        "action",
+        "actor",
+        "at",
+        "customer_id",
+        "details",
+        "from_status",
+        "object_id",
+        "object_type",
+        "to_status",
+    )
+
+    def __init__(self, *, actor: Actor, at: datetime.datetime):
+        self.actor = actor
+        self.at = at
+        self.action: list[str] = []
+        self.object_type: list[str] = []
+        self.object_id: list[str] = []
+        self.customer_id: list[int | None] = []
+        self.from_status: list[str] = []
+        self.to_status: list[str] = []
+        self.details: list[str] = []  # JSON text
+
+    def add(
+        self,
+        action: str,
+        object_type: str,
+        object_id: int,
+        customer_id: int | None,
+        from_status: str = "",
+        to_status: str = "",
+        details: Mapping | None = None,
+    ) -> None:
+        """One entry; `object_type` is the model's label_lower ("orders.salesorder")."""
+        self.action.append(action)
+        self.object_type.append(object_type)
+        self.object_id.append(str(object_id))
+        self.customer_id.append(customer_id)
+        self.from_status.append(str(from_status))
+        self.to_status.append(str(to_status))
+        self.details.append(json.dumps(details or {}))
+
+    def __len__(self) -> int:
+        return len(self.action)
+
+    def entries(self) -> list[AuditEntry]:
+        """The same entries as unsaved instances (the ORM path, SQLite)."""
+        return [
+            AuditEntry(
+                at=self.at,
+                actor_user_id=self.actor.user_id,
+                actor_label=self.actor.label,
+                action=action,
+                object_type=object_type,
+                object_id=object_id,
+                customer_id=customer_id,
+                from_status=from_status,
+                to_status=to_status,
+                details=json.loads(details),
+            )
+            for action, object_type, object_id, customer_id, from_status, to_status, details in zip(
+                self.action,
+                self.object_type,
+                self.object_id,
+                self.customer_id,
+                self.from_status,
+                self.to_status,
+                self.details,
+                strict=True,
+            )
+        ]
+
+
+_AUDIT_INSERT = """
+    INSERT INTO {table} (
+        at, actor_user_id, actor_label, action, object_type, object_id, customer_id,
+        from_status, to_status, reason, details
+    )
+    SELECT {at}, {actor_user_id}, {actor_label}, action, object_type, object_id,
+        customer_id, from_status, to_status, {reason}, details::jsonb
+    FROM unnest({arrays}) AS entry({names})
+"""
+
+
+def _audit_statement(
+    columns: dict[str, tuple[str, list]], constants: dict[str, tuple[str, object]]
+) -> tuple[str, list]:
+    """The INSERT of entries given as arrays (`columns`: name -> (SQL type, values)) and
+    constants (name -> (SQL type, value), the same for every entry), with the outbox
+    events of registered models in the same statement (a WITH query)."""
+    # The constants come first in the statement (its SELECT list), the arrays after them.
+    parameters = [value for _sql_type, value in constants.values()]
+    sql = _AUDIT_INSERT.format(
+        table=AuditEntry._meta.db_table,
+        **{name: name for name in columns},
+        **{name: f"%s::{sql_type}" for name, (sql_type, _value) in constants.items()},
+        arrays=", ".join(f"%s::{sql_type}[]" for sql_type, _values in columns.values()),
+        names=", ".join(columns),
+    )
+    parameters += [values for _sql_type, values in columns.values()]
+    if outbox_registered(columns["object_type"][1]):
+        events, event_parameters = outbox_events_sql("inserted")
+        sql = f"""
+            WITH inserted AS (
+                {sql}
+                RETURNING id, at, action, object_type, object_id, customer_id, to_status
+            )
+            {events}
+        """
+        parameters += event_parameters
+    return sql, parameters
+
+
+def audit_rows_insert(rows: AuditRows) -> None:
+    """Write `rows` (and the outbound events of registered models) in one statement on
+    PostgreSQL, through the ORM elsewhere."""
+    if not len(rows):
+        return
+    if connection.vendor != "postgresql":
+        _audit_entries_insert_orm(rows.entries())
+        return
+    sql, parameters = _audit_statement(
+        {
+            "action": ("varchar", rows.action),
+            "object_type": ("varchar", rows.object_type),
+            "object_id": ("varchar", rows.object_id),
+            "customer_id": ("bigint", rows.customer_id),
+            "from_status": ("varchar", rows.from_status),
+            "to_status": ("varchar", rows.to_status),
+            "details": ("text", rows.details),
+        },
+        {
+            "at": ("timestamptz", rows.at),
+            "actor_user_id": ("integer", rows.actor.user_id),
+            "actor_label": ("varchar", rows.actor.label),
+            "reason": ("varchar", ""),
+        },
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, parameters)
+
+
+def _audit_entries_insert_orm(entries: list[AuditEntry]) -> None:
+    with transaction.atomic(savepoint=False):
+        AuditEntry.objects.bulk_create(entries, batch_size=1000)
+        outbox_events_create(entries)
+
+
 def audit_entries_insert(entries: list[AuditEntry]) -> None:
     """AuditEntry.objects.bulk_create(entries), in one statement on PostgreSQL: through
     the ORM, building the statement costs more than the database's work for the thousands
-    of entries a batch chunk writes.
+    of entries a batch chunk writes (AuditRows costs less still, when one actor writes
+    them all).
 
     The entries of registered models (core.outbox) also become outbound events, in the
     same statement on PostgreSQL (a WITH query), in the same transaction elsewhere."""
     if not entries:
         return
     if connection.vendor != "postgresql":
-        with transaction.atomic(savepoint=False):
-            AuditEntry.objects.bulk_create(entries, batch_size=1000)
-            outbox_events_create(entries)
+        _audit_entries_insert_orm(entries)
         return
-    statement = f"""
-        INSERT INTO {AuditEntry._meta.db_table} (
-            at, actor_user_id, actor_label, action, object_type, object_id, customer_id,
-            from_status, to_status, reason, details
-        )
-        SELECT at, actor_user_id, actor_label, action, object_type, object_id,
-            customer_id, from_status, to_status, reason, details::jsonb
-        FROM unnest(
-            %s::timestamptz[], %s::integer[], %s::varchar[], %s::varchar[],
-            %s::varchar[], %s::varchar[], %s::bigint[], %s::varchar[], %s::varchar[],
-            %s::varchar[], %s::text[]
-        ) AS entry(
-            at, actor_user_id, actor_label, action, object_type, object_id,
-            customer_id, from_status, to_status, reason, details
-        )
-    """
-    parameters = [
-        [entry.at for entry in entries],
-        [entry.actor_user_id for entry in entries],
-        [entry.actor_label for entry in entries],
-        [entry.action for entry in entries],
-        [entry.object_type for entry in entries],
-        [entry.object_id for entry in entries],
-        [entry.customer_id for entry in entries],
-        [str(entry.from_status) for entry in entries],
-        [str(entry.to_status) for entry in entries],
-        [entry.reason for entry in entries],
-        [json.dumps(entry.details) for entry in entries],
-    ]
-    if outbox_registered(entries):
-        events, event_parameters = outbox_events_sql("inserted")
-        statement = f"""
-            WITH inserted AS (
-                {statement}
-                RETURNING id, at, action, object_type, object_id, customer_id, to_status
-            )
-            {events}
-        """
-        parameters += event_parameters
+    sql, parameters = _audit_statement(
+        {
+            "at": ("timestamptz", [entry.at for entry in entries]),
+            "actor_user_id": ("integer", [entry.actor_user_id for entry in entries]),
+            "actor_label": ("varchar", [entry.actor_label for entry in entries]),
+            "action": ("varchar", [entry.action for entry in entries]),
+            "object_type": ("varchar", [entry.object_type for entry in entries]),
+            "object_id": ("varchar", [entry.object_id for entry in entries]),
+            "customer_id": ("bigint", [entry.customer_id for entry in entries]),
+            "from_status": ("varchar", [str(entry.from_status) for entry in entries]),
+            "to_status": ("varchar", [str(entry.to_status) for entry in entries]),
+            "reason": ("varchar", [entry.reason for entry in entries]),
+            "details": ("text", [json.dumps(entry.details) for entry in entries]),
+        },
+        {},
+    )
     with connection.cursor() as cursor:
-        cursor.execute(statement, parameters)
+        cursor.execute(sql, parameters)
 
 
 def audit_record(**kwargs) -> AuditEntry:

@@ -138,6 +138,8 @@ class SalesOrder(PricedDocument):
         verbose_name=_("customer"),
         on_delete=models.PROTECT,
         related_name="sales_orders",
+        # sales_order_customer_idx (customer, -created_at) serves every lookup by customer.
+        db_index=False,
     )
     kind = models.CharField(
         _("kind"), max_length=20, choices=SalesOrderKind.choices, default=SalesOrderKind.STANDARD
@@ -183,6 +185,8 @@ class SalesOrder(PricedDocument):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        # Indexed in Meta where set: a child order has none (a batch run writes thousands).
+        db_index=False,
     )
     payment_card = models.ForeignKey(
         "payments.Card",
@@ -191,6 +195,8 @@ class SalesOrder(PricedDocument):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        # Indexed in Meta where set: a child order has none (a batch run writes thousands).
+        db_index=False,
     )
     # Empty: the default delivery mode (docs/delivery.md).
     delivery_mode = models.ForeignKey(
@@ -207,7 +213,9 @@ class SalesOrder(PricedDocument):
     submitted_at = models.DateTimeField(_("submitted at"), null=True, blank=True)
     released_at = models.DateTimeField(_("released at"), null=True, blank=True)
     # What made the order when no agent did, e.g. "batch-run:42" for a child order.
-    source_reference = models.CharField(_("source"), max_length=40, blank=True, db_index=True)
+    # Indexed in Meta (sales_order_source_idx): db_index would add a pattern-matching
+    # index too, which no query uses (a run's orders are read by their exact source).
+    source_reference = models.CharField(_("source"), max_length=40, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("created by"),
@@ -215,6 +223,8 @@ class SalesOrder(PricedDocument):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
+        # Indexed in Meta where set: a child order has none (a batch run writes thousands).
+        db_index=False,
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -245,6 +255,17 @@ class SalesOrder(PricedDocument):
         ]
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="sales_order_customer_idx"),
+            models.Index(fields=["source_reference"], name="sales_order_source_idx"),
+            # What refuses to delete a card, method or user that orders name: only the
+            # orders that name one are in these indexes.
+            *(
+                models.Index(
+                    fields=[field],
+                    condition=Q(**{f"{field}__isnull": False}),
+                    name=f"sales_order_{field}_idx",
+                )
+                for field in ("payment_method", "payment_card", "created_by")
+            ),
             # The warehouse's pick list: released orders, oldest release first.
             models.Index(
                 fields=["released_at"],
@@ -267,7 +288,12 @@ class SalesOrder(PricedDocument):
 
 class SalesOrderLine(PricedLine):
     order = models.ForeignKey(
-        SalesOrder, verbose_name=_("sales order"), on_delete=models.CASCADE, related_name="lines"
+        SalesOrder,
+        verbose_name=_("sales order"),
+        on_delete=models.CASCADE,
+        related_name="lines",
+        # The unique (order, line_number) serves every lookup by order.
+        db_index=False,
     )
     line_number = models.PositiveIntegerField(_("line"))
     item = models.ForeignKey(

@@ -102,6 +102,9 @@ class Occurrence(PricedDocument):
         verbose_name=_("subscription"),
         on_delete=models.PROTECT,
         related_name="occurrences",
+        # The unique (subscription, sequence) serves every lookup by subscription; a
+        # second index would cost every insert, and every update that moves a shipment.
+        db_index=False,
     )
     sequence = models.PositiveIntegerField(_("shipment"))
     event_number = models.PositiveIntegerField(_("event"))

@@ -2,22 +2,32 @@
 event, in the same transaction as the change and its audit entry."""
 
 import re
+import time
+import uuid
 from pathlib import Path
 
 import pytest
 from django.apps import apps
 from django.db import transaction
+from django.utils import timezone
 
 from continuity.models import Occurrence, OccurrenceStatus
 from core.actors import Actor
-from core.models import AuditEntry, OutboxEvent
+from core.models import AuditEntry, OutboxEvent, outbox_event_id, uuid7
 from core.outbox import (
     outbox_event_data,
     outbox_event_for,
     outbox_event_types_invalid,
     outbox_known_event_types,
 )
-from core.services import AuditSubject, audit_entries_insert, audit_entry_build, status_change
+from core.services import (
+    AuditRows,
+    AuditSubject,
+    audit_entries_insert,
+    audit_entry_build,
+    audit_rows_insert,
+    status_change,
+)
 from customers.models import Customer
 from orders.models import SALES_ORDER_STATUS, SalesOrder, SalesOrderStatus
 from orders.services import sales_order_create, sales_order_line_add
@@ -199,6 +209,89 @@ def test_bulk_and_single_entries_make_the_same_event(karen):
     assert [getattr(bulk, name) for name in fields] == [getattr(single, name) for name in fields]
     single.refresh_from_db()
     assert outbox_event_data(bulk) == outbox_event_data(single)
+
+
+def test_columns_write_the_same_entries_and_events_as_instances(karen):
+    """AuditRows (a batch chunk's entries as columns) and audit_entries_insert (model
+    instances) write the same rows."""
+    now = timezone.now()
+    rows = AuditRows(actor=ACTOR, at=now)
+    rows.add(
+        "status_change",
+        "continuity.occurrence",
+        900020,
+        karen.pk,
+        from_status=OccurrenceStatus.PAID,
+        to_status=OccurrenceStatus.CHILD_CREATED,
+        details={"child_order": "S0900020", "note": "é"},
+    )
+    rows.add("address_added", "customers.customer", karen.pk, None)
+    instance = audit_entry_build(
+        actor=ACTOR,
+        action="status_change",
+        obj=AuditSubject(Occurrence, 900021),
+        customer_id=karen.pk,
+        from_status=OccurrenceStatus.PAID,
+        to_status=OccurrenceStatus.CHILD_CREATED,
+        details={"child_order": "S0900020", "note": "é"},
+    )
+    instance.at = now
+    before_entry = AuditEntry.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    before_event = last_event_id()
+
+    audit_rows_insert(rows)
+    audit_entries_insert([instance])
+
+    columns = (
+        "at", "actor_user_id", "actor_label", "action", "object_type", "customer_id",
+        "from_status", "to_status", "reason", "details",
+    )  # fmt: skip
+    entries = list(AuditEntry.objects.filter(id__gt=before_entry).order_by("id").values(*columns))
+    assert len(entries) == 3
+    assert entries[0] == entries[2]
+    assert entries[0]["details"] == {"child_order": "S0900020", "note": "é"}
+    assert entries[1]["action"] == "address_added" and entries[1]["details"] == {}
+    events = list(OutboxEvent.objects.filter(id__gt=before_event).order_by("id"))
+    # The customer's change has no event (customers are not registered).
+    assert [(e.type, e.object_id, e.ordering_key) for e in events] == [
+        ("shipment.child_created", "900020", f"customer:{karen.pk}"),
+        ("shipment.child_created", "900021", f"customer:{karen.pk}"),
+    ]
+
+
+def event_uuid(event_id: str) -> uuid.UUID:
+    assert event_id.startswith("evt_")
+    return uuid.UUID(event_id.removeprefix("evt_"))
+
+
+def unix_milliseconds(value: uuid.UUID) -> int:
+    return value.int >> 80
+
+
+def test_event_ids_are_version_7_uuids_in_time_order(karen):
+    """Both ways of writing events (SQL in bulk, the ORM one by one) make ids of version
+    7: the time in milliseconds first, so their unique index grows at its right edge."""
+    started = time.time_ns() // 1_000_000
+    rows = AuditRows(actor=ACTOR, at=timezone.now())
+    for pk in range(900030, 900040):
+        rows.add("status_change", "continuity.occurrence", pk, karen.pk, to_status="paid")
+    before = last_event_id()
+    audit_rows_insert(rows)
+    in_python = [uuid7() for _ in range(100)]
+    one_more = event_uuid(outbox_event_id())
+    finished = time.time_ns() // 1_000_000
+
+    in_bulk = [event_uuid(e.event_id) for e in OutboxEvent.objects.filter(id__gt=before)]
+    assert len(in_bulk) == 10
+    for value in [*in_bulk, *in_python, one_more]:
+        assert value.version == 7
+        assert value.variant == uuid.RFC_4122
+        assert started <= unix_milliseconds(value) <= finished
+    assert len({*in_bulk, *in_python}) == 110
+    # Later milliseconds sort after earlier ones.
+    assert [unix_milliseconds(v) for v in in_python] == sorted(
+        unix_milliseconds(v) for v in in_python
+    )
 
 
 def test_the_child_order_job_writes_events_for_its_orders_and_shipments(sell, today, karen):
