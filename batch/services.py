@@ -19,7 +19,7 @@ import datetime
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 
 from django.conf import settings
@@ -127,18 +127,36 @@ def batch_run_request(
 # --- Planning ------------------------------------------------------------------------------
 
 
-def _chunks(groups: list[list[int]], size: int) -> list[list[list[int]]]:
+def _chunks(groups: Iterable[list[int]], size: int) -> Iterator[list[list[int]]]:
     """Split groups into chunks of about `size` shipments; a group is never split."""
-    chunks, current, count = [], [], 0
+    current, count = [], 0
     for group in groups:
         if current and count + len(group) > size:
-            chunks.append(current)
+            yield current
             current, count = [], 0
         current.append(group)
         count += len(group)
     if current:
-        chunks.append(current)
-    return chunks
+        yield current
+
+
+# Chunk rows written per INSERT while a plan is read: a run of a million shipments never
+# holds its whole plan in memory (docs/benchmarks.md, "A million shipments").
+CHUNKS_PER_INSERT = 50
+
+
+def _chunks_write(run: BatchRun, groups: Iterable[list[int]]) -> tuple[int, int]:
+    """Write the run's chunks as the plan's groups come; (chunks, shipments)."""
+    pending: list[BatchChunk] = []
+    chunk_count = selected = 0
+    for chunk_count, chunk in enumerate(_chunks(groups, settings.BATCH_CHUNK_SIZE), start=1):
+        selected += sum(len(group) for group in chunk)
+        pending.append(BatchChunk(run=run, number=chunk_count, groups=chunk))
+        if len(pending) == CHUNKS_PER_INSERT:
+            BatchChunk.objects.bulk_create(pending)
+            pending = []
+    BatchChunk.objects.bulk_create(pending)
+    return chunk_count, selected
 
 
 @logged_with(batch_run_id="run_id")
@@ -172,6 +190,8 @@ def batch_run_plan(*, run_id: int) -> list[int]:
             run.save(update_fields=["status", "started_at", "last_progress_at"])
             plan = job.plan(run)
             if run.dry_run:
+                # A dry run counts the whole plan (a job may give its groups one by one).
+                plan.groups = list(plan.groups)
                 summary = {
                     **job.dry_run_summary(run, plan),
                     **plan.extra,
@@ -184,16 +204,11 @@ def batch_run_plan(*, run_id: int) -> list[int]:
                     selected=sum(len(group) for group in plan.groups),
                 )
                 return []
-            chunks = _chunks(plan.groups, settings.BATCH_CHUNK_SIZE)
+            chunk_count, selected = _chunks_write(run, plan.groups)
+            # After the groups: a job may add to its left-out shipments as it gives them.
             record_problems(run, [(pk, reason, "") for pk, reason in plan.not_processed])
-            BatchChunk.objects.bulk_create(
-                [
-                    BatchChunk(run=run, number=number, groups=groups)
-                    for number, groups in enumerate(chunks, start=1)
-                ]
-            )
-            run.selected_count = sum(len(group) for group in plan.groups)
-            run.chunk_count = len(chunks)
+            run.selected_count = selected
+            run.chunk_count = chunk_count
             run.not_processed_count = len(plan.not_processed)
             run.summary = {**plan.extra}
             run.save(
@@ -207,10 +222,10 @@ def batch_run_plan(*, run_id: int) -> list[int]:
             error_message=f"{type(error).__name__}: {error}",
         )
         raise
-    if not chunks:
+    if not chunk_count:
         # Nothing to do: finished the one way every run is, with its job's after-work.
         batch_run_finish_if_done(run_id=run_id)
-    return list(range(1, len(chunks) + 1))
+    return list(range(1, chunk_count + 1))
 
 
 # --- Chunks --------------------------------------------------------------------------------

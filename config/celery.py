@@ -2,7 +2,7 @@ import os
 
 import structlog
 from celery import Celery
-from celery.signals import setup_logging, task_postrun, task_prerun
+from celery.signals import setup_logging, task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -41,3 +41,17 @@ def unbind_task_from_log_lines(task_id=None, **kwargs):
     tokens = _bound_by_task.pop(task_id, None)
     if tokens:
         structlog.contextvars.reset_contextvars(**tokens)
+
+
+@worker_init.connect
+def share_the_parents_memory_with_the_pool(**kwargs):
+    """Before the prefork pool forks its processes: import what the tasks use, then move
+    every object to the garbage collector's permanent generation. A forked process
+    shares the parent's pages until it writes to one, and a collection writes to every
+    object it visits; frozen objects are never visited, so the pages stay shared
+    (docs/benchmarks.md, "A million shipments")."""
+    import gc
+
+    app.loader.import_default_modules()
+    gc.collect()
+    gc.freeze()

@@ -19,6 +19,7 @@ from continuity.child_order_rows import (
 from continuity.models import (
     OCCURRENCE_STATUS,
     SETTLED,
+    SUBSCRIPTION_STATUS,
     ChildOrderRelease,
     ContinuityParameters,
     Occurrence,
@@ -26,7 +27,6 @@ from continuity.models import (
     Subscription,
     SubscriptionStatus,
 )
-from continuity.services import subscription_set_status
 from core.actors import Actor
 from core.errors import Conflict
 from core.models import NotificationKind
@@ -351,21 +351,43 @@ def _child_orders_write(
 
 def _subscriptions_complete(subscription_ids: set[int], *, actor: Actor) -> int:
     """Complete each finite subscription whose every shipment is settled (child order
-    created, skipped or cancelled)."""
+    created, skipped or cancelled).
+
+    In one statement and one audit insert, not subscription by subscription: a chunk of
+    a prepaid program's catch-up run completes a subscription every few shipments, and
+    one by one (a save, an entry and an event each) that cost more than the child orders
+    themselves. The chunk already holds these rows' locks (each shipment was locked with
+    its subscription); FOR UPDATE here only says so."""
     if not subscription_ids:
         return 0
     # Finished: no shipment left outside SETTLED.
     unsettled = [status for status in OccurrenceStatus.values if status not in SETTLED]
-    finished = Subscription.objects.filter(
-        pk__in=subscription_ids, open_ended=False, status=SubscriptionStatus.ACTIVE
-    ).exclude(occurrences__status__in=unsettled)
-    completed = 0
-    for subscription in finished.select_for_update(of=("self",)):
-        subscription_set_status(
-            subscription=subscription,
-            to_status=SubscriptionStatus.COMPLETED,
-            actor=actor,
-            reason="last shipment has its child order",
+    finished = list(
+        Subscription.objects.filter(
+            pk__in=subscription_ids, open_ended=False, status=SubscriptionStatus.ACTIVE
         )
-        completed += 1
-    return completed
+        .exclude(occurrences__status__in=unsettled)
+        .select_for_update()
+        .order_by("pk")
+        .values_list("pk", "customer_id")
+    )
+    if not finished:
+        return 0
+    active, completed = SubscriptionStatus.ACTIVE, SubscriptionStatus.COMPLETED
+    if not SUBSCRIPTION_STATUS.can(active, completed):
+        raise Conflict(f"A subscription cannot go from {active.label} to {completed.label}.")
+    Subscription.objects.filter(pk__in=[pk for pk, _customer in finished]).update(
+        status=completed, hold_reason=""
+    )
+    rows = AuditRows(actor=actor, at=timezone.now(), reason="last shipment has its child order")
+    for pk, customer_id in finished:
+        rows.add(
+            "status_change",
+            Subscription._meta.label_lower,
+            pk,
+            customer_id,
+            from_status=active,
+            to_status=completed,
+        )
+    audit_rows_insert(rows)
+    return len(finished)

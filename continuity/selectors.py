@@ -1,12 +1,25 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Case, Count, Prefetch, Q, Sum, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    ExpressionWrapper,
+    F,
+    Prefetch,
+    Q,
+    Sum,
+    Value,
+    When,
+    Window,
+)
+from django.db.models.functions import FirstValue
 
 from continuity.models import (
     AWAITING_CHARGE,
@@ -83,6 +96,57 @@ def occurrences_due_for_child_orders(
     return _scoped(occurrences, item_id=item_id, parent_order_id=parent_order_id).order_by(
         "ship_date", "pk"
     )
+
+
+# Rows read from the database at a time when a plan streams its due shipments.
+_GROUPED_READ_SIZE = 5_000
+
+
+def occurrences_due_for_child_orders_grouped(
+    *, run_date: datetime.date, item_id: int | None = None, parent_order_id: int | None = None
+) -> Iterator[list[int]]:
+    """The shipments occurrences_due_for_child_orders selects, as the groups that become
+    one child order each, one by one: one group per shipment, or one per subscription
+    whose program consolidates, each group where its first shipment (by ship date, then
+    id) comes.
+
+    The database sorts each consolidated subscription's shipments together, behind its
+    first one, so that the groups come out whole while the rows stream from a
+    server-side cursor: a plan of a million shipments is never in memory at once."""
+    consolidate = Q(subscription__plan__consolidate=True)
+    by_subscription = {
+        "partition_by": [F("subscription_id")],
+        "order_by": [F("ship_date").asc(), F("pk").asc()],
+    }
+    rows = (
+        occurrences_due_for_child_orders(
+            run_date=run_date, item_id=item_id, parent_order_id=parent_order_id
+        )
+        .annotate(
+            consolidates=ExpressionWrapper(consolidate, output_field=models.BooleanField()),
+            group_ship_date=Case(
+                When(consolidate, then=Window(FirstValue("ship_date"), **by_subscription)),
+                default=F("ship_date"),
+            ),
+            group_first=Case(
+                When(consolidate, then=Window(FirstValue("pk"), **by_subscription)),
+                default=F("pk"),
+            ),
+        )
+        .order_by("group_ship_date", "group_first", "ship_date", "pk")
+        .values_list("pk", "group_first", "consolidates")
+        .iterator(chunk_size=_GROUPED_READ_SIZE)
+    )
+    group: list[int] = []
+    group_first = None
+    for pk, first, consolidates in rows:
+        if group and (not consolidates or first != group_first):
+            yield group
+            group = []
+        group.append(pk)
+        group_first = first
+    if group:
+        yield group
 
 
 def occurrences_not_ready_for_child_orders(

@@ -56,7 +56,7 @@ class AuditSubject:
 
 class AuditRows:
     """Audit entries as columns, for writers of thousands at once (a batch chunk): one
-    actor and one time for all of them, and no model instance per entry. Building the
+    actor, one time and one reason for all of them, and no model instance per entry. Building the
     AuditEntry instances (each calls timezone.now() for its default) cost more than the
     database's own work for them (docs/benchmarks.md, "Child orders: where the time
     goes")."""
@@ -70,12 +70,14 @@ class AuditRows:
         "from_status",
         "object_id",
         "object_type",
+        "reason",
         "to_status",
     )
 
-    def __init__(self, *, actor: Actor, at: datetime.datetime):
+    def __init__(self, *, actor: Actor, at: datetime.datetime, reason: str = ""):
         self.actor = actor
         self.at = at
+        self.reason = reason
         self.action: list[str] = []
         self.object_type: list[str] = []
         self.object_id: list[str] = []
@@ -119,6 +121,7 @@ class AuditRows:
                 customer_id=customer_id,
                 from_status=from_status,
                 to_status=to_status,
+                reason=self.reason,
                 details=json.loads(details),
             )
             for action, object_type, object_id, customer_id, from_status, to_status, details in zip(
@@ -196,7 +199,7 @@ def audit_rows_insert(rows: AuditRows) -> None:
             "at": ("timestamptz", rows.at),
             "actor_user_id": ("integer", rows.actor.user_id),
             "actor_label": ("varchar", rows.actor.label),
-            "reason": ("varchar", ""),
+            "reason": ("varchar", rows.reason),
         },
     )
     with connection.cursor() as cursor:

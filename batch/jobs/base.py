@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -41,9 +42,13 @@ from core.actors import Actor
 @dataclass
 class Plan:
     """A run's work: groups of shipment ids (a group is never split across chunks), the
-    shipments left out with their reason, and counts for the run's summary."""
+    shipments left out with their reason, and counts for the run's summary.
 
-    groups: list[list[int]]
+    The groups may come one by one (an iterator, read once, inside the planning
+    transaction): a run of a million shipments is then never held in memory whole. Such
+    a job may add to `not_processed` as it gives them; it is read after the last one."""
+
+    groups: Iterable[list[int]]
     not_processed: list[tuple[int, str]] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 

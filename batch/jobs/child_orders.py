@@ -4,6 +4,7 @@ for several shipments when the program consolidates), up to the run's cap."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -16,7 +17,7 @@ from continuity.child_orders import child_orders_create
 from continuity.fulfilment import child_orders_release_due, parent_orders_close
 from continuity.models import ContinuityParameters, ShipmentProblem
 from continuity.selectors import (
-    occurrences_due_for_child_orders,
+    occurrences_due_for_child_orders_grouped,
     occurrences_not_ready_for_child_orders,
 )
 
@@ -37,30 +38,33 @@ class CreateChildOrdersJob(BatchJobSpec):
 
     def plan(self, run: BatchRun) -> Plan:
         planned = plan_ahead(run)
-        due = occurrences_due_for_child_orders(
-            run_date=run.run_date, item_id=run.item_id, parent_order_id=run.sales_order_id
-        ).values_list("pk", "subscription_id", "subscription__plan__consolidate")
-        groups: list[list[int]] = []
-        by_subscription: dict[int, list[int]] = {}
-        for pk, subscription_id, consolidate in due:
-            if consolidate:
-                if subscription_id not in by_subscription:
-                    by_subscription[subscription_id] = []
-                    groups.append(by_subscription[subscription_id])
-                by_subscription[subscription_id].append(pk)
-            else:
-                groups.append([pk])
         cap = ContinuityParameters.load().max_child_orders_per_run
         if run.limit:
             cap = min(cap, run.limit)
-        kept, over = groups[:cap], groups[cap:]
         not_processed = occurrences_not_ready_for_child_orders(
             run_date=run.run_date, item_id=run.item_id, parent_order_id=run.sales_order_id
         )
-        not_processed += [(pk, ShipmentProblem.LIMIT_REACHED) for group in over for pk in group]
         return Plan(
-            groups=kept, not_processed=not_processed, extra={"planned_occurrences": planned}
+            groups=self._groups(run, cap, not_processed),
+            not_processed=not_processed,
+            extra={"planned_occurrences": planned},
         )
+
+    @staticmethod
+    def _groups(run: BatchRun, cap: int, not_processed: list) -> Iterator[list[int]]:
+        """The due shipments' groups, one by one, in the order of their first shipment:
+        one group per shipment, or one per subscription whose program consolidates.
+        Groups past the cap go to `not_processed` (limit reached)."""
+        due = occurrences_due_for_child_orders_grouped(
+            run_date=run.run_date, item_id=run.item_id, parent_order_id=run.sales_order_id
+        )
+        given = 0
+        for group in due:
+            if given < cap:
+                given += 1
+                yield group
+            else:
+                not_processed += [(pk, ShipmentProblem.LIMIT_REACHED) for pk in group]
 
     def dry_run_summary(self, run: BatchRun, plan: Plan) -> dict:
         return {

@@ -9,7 +9,12 @@ from batch.models import BatchJob, BatchRunProblem, BatchRunStatus
 from batch.presenters import batch_run_summary_line
 from batch.services import batch_run_inline, batch_run_request
 from continuity.models import ContinuityParameters, Occurrence, OccurrenceLine, Subscription
+from continuity.selectors import (
+    occurrences_due_for_child_orders,
+    occurrences_due_for_child_orders_grouped,
+)
 from core.actors import Actor
+from core.models import AuditEntry, OutboxEvent
 from orders.models import SalesOrder, SalesOrderLine
 from tests.batch.conftest import days, on_day
 
@@ -162,6 +167,44 @@ def test_a_consolidating_program_puts_due_shipments_in_one_child_order(sell, tod
     assert child.requested_ship_date == first.ship_date
 
 
+def test_the_plan_streams_groups_in_the_order_of_their_first_shipment(sell, today):
+    """The grouped selector (sorted by the database, read from a cursor) gives the groups
+    a plan made in memory gives: one per shipment, one per consolidating subscription,
+    each where its first shipment comes by ship date then id."""
+    consolidating = [sell("88002", start_date=today) for _ in range(2)]
+    singles = [sell() for _ in range(2)]
+    for order in consolidating:
+        for occurrence in occurrences(order)[1:3]:
+            Occurrence.objects.filter(pk=occurrence.pk).update(
+                status="paid", payment=occurrences(order)[0].payment
+            )
+    # A single shipment due between a consolidating subscription's first and second.
+    late = sell()
+    Occurrence.objects.filter(pk=occurrences(late)[0].pk).update(
+        ship_date=occurrences(consolidating[0])[1].ship_date
+    )
+    singles.append(late)
+    run_date = occurrences(consolidating[0])[2].ship_date
+
+    in_memory: list[list[int]] = []
+    by_subscription: dict[int, list[int]] = {}
+    for pk, subscription_id, consolidate in occurrences_due_for_child_orders(
+        run_date=run_date
+    ).values_list("pk", "subscription_id", "subscription__plan__consolidate"):
+        if consolidate:
+            if subscription_id not in by_subscription:
+                by_subscription[subscription_id] = []
+                in_memory.append(by_subscription[subscription_id])
+            by_subscription[subscription_id].append(pk)
+        else:
+            in_memory.append([pk])
+
+    streamed = list(occurrences_due_for_child_orders_grouped(run_date=run_date))
+
+    assert streamed == in_memory
+    assert sorted(len(group) for group in streamed) == [1, 1, 1, 3, 3]
+
+
 def test_open_ended_subscriptions_are_planned_up_to_the_horizon(sell, today):
     order = sell("88002", start_date=today)
     subscription = Subscription.objects.get(parent_order=order)
@@ -191,7 +234,24 @@ def test_the_subscription_completes_when_its_last_shipment_has_its_child_order(s
 
     assert run.summary["created"] == 3
     assert run.summary["completed_subscriptions"] == 1
-    assert Subscription.objects.get(parent_order=order).status == "completed"
+    subscription = Subscription.objects.get(parent_order=order)
+    assert subscription.status == "completed"
+    # Completed in bulk, with the same trail and event as one by one.
+    entry = AuditEntry.objects.get(
+        object_type="continuity.subscription", object_id=str(subscription.pk), to_status="completed"
+    )
+    assert (entry.action, entry.from_status, entry.reason, entry.customer_id) == (
+        "status_change",
+        "active",
+        "last shipment has its child order",
+        subscription.customer_id,
+    )
+    assert entry.actor_label == f"create_child_orders run #{run.pk}"
+    event = OutboxEvent.objects.get(audit_entry_id=entry.pk)
+    assert (event.type, event.ordering_key) == (
+        "subscription.completed",
+        f"customer:{subscription.customer_id}",
+    )
 
 
 def test_a_dry_run_reports_and_changes_nothing(sell, today):

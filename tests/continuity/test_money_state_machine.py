@@ -70,7 +70,7 @@ from continuity.money_audit import money_audit
 from continuity.planning import horizon_date
 from continuity.refunds import occurrences_refund_due
 from continuity.selectors import (
-    occurrences_due_for_child_orders,
+    occurrences_due_for_child_orders_grouped,
     occurrences_due_for_payment,
     subscriptions_to_plan,
 )
@@ -565,18 +565,7 @@ class MoneyMachine(RuleBasedStateMachine):
     @rule(ahead=st.integers(min_value=-3, max_value=django_settings.BATCH_MAX_DAYS_AHEAD))
     def child_order_run(self, ahead):
         run_date = business_date() + datetime.timedelta(days=ahead)
-        groups: list[list[int]] = []
-        by_subscription: dict[int, list[int]] = {}
-        for pk, subscription_id, consolidate in occurrences_due_for_child_orders(
-            run_date=run_date
-        ).values_list("pk", "subscription_id", "subscription__plan__consolidate"):
-            if consolidate:
-                if subscription_id not in by_subscription:
-                    by_subscription[subscription_id] = []
-                    groups.append(by_subscription[subscription_id])
-                by_subscription[subscription_id].append(pk)
-            else:
-                groups.append([pk])
+        groups = list(occurrences_due_for_child_orders_grouped(run_date=run_date))
         if groups:
             child_orders_create(groups=groups, run_date=run_date, actor=self.job)
 
