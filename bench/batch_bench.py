@@ -17,11 +17,17 @@ enqueues its chunks for the worker's two processes.
    single process), to show how it grows with the count.
 2. Process continuity payments with the simulator at 100 ms a gateway call
    (PAYMENT_GATEWAY_LATENCY_MS=100 in the worker's environment): charges per second, on
-   10,000 due shipments (about 40 s at the target, long enough for a stable rate).
+   10,000 due shipments, against 0.7 of what the worker's processes can have at the
+   gateway (2 processes x PAYMENT_GATEWAY_CONCURRENCY 32 / 0.1 s = 640, so 448).
 3. PostgreSQL's own COPY rate for the rows the largest child-order run wrote: the same
    orders and lines, copied out and COPYed into scratch tables shaped like
    orders_salesorder / orders_salesorderline (same columns, indexes and checks, with and
    without the same foreign keys), commit included, and its ratio to our rate.
+
+With `--workers N`, N worker nodes (`-n benchK-<pid>@%h`, each --concurrency=2) share the
+broker and the batch queue: the child-order runs use them all (checked for loss: every
+shipment has exactly one child order), and the payment job is measured with one worker,
+then with N, against N x 0.9 times one worker's rate (x1.8 for two).
 
 Each run's result is checked (every shipment has its order, lines and audit entries; every
 charge is approved once) before its rate counts. Prints one table; exits 1 when a target
@@ -54,7 +60,13 @@ SAMPLE_SECONDS = 0.1
 RUN_TIMEOUT_SECONDS = 1800
 
 TARGET_CHILD_ORDERS_PER_SECOND = 3_000
+# Without latency (no ceiling to compare with): the previous target.
 TARGET_CHARGES_PER_SECOND = 200
+# One worker's charges a second, at least this share of what its processes can have at
+# the gateway at once: 0.7 x 2 processes x 32 calls / 0.1 s = 448 at the defaults.
+TARGET_SHARE_OF_GATEWAY_CEILING = 0.7
+# N workers on the same broker: at least 0.9 x N times one worker's charges a second.
+TARGET_SCALE_OUT_PER_WORKER = 0.9
 TARGET_PEAK_RSS_MB = 400
 # Four times the shipments may cost at most this much more peak memory (x1.5): memory
 # must grow far slower than the count.
@@ -76,6 +88,14 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--skip-payments", action="store_true", help="measure the child-order job only"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker nodes on the same broker, each with its own host name (default 1); "
+        "above 1, the child-order runs use them all and the payment job is measured with "
+        "one worker, then with all of them",
     )
     return parser.parse_args()
 
@@ -195,9 +215,10 @@ def _rss_kb(pid: int) -> int:
 
 @dataclass
 class MemorySampler:
-    """VmRSS of a process and all its descendants every 100 ms, in a thread."""
+    """VmRSS of processes (the workers) and all their descendants every 100 ms, in a
+    thread."""
 
-    pid: int
+    pids: list[int]
     peak_total_kb: int = 0
     peak_process_kb: int = 0
     samples: int = 0
@@ -208,7 +229,7 @@ class MemorySampler:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def sample(self) -> int:
-        pids, todo = [], [self.pid]
+        pids, todo = [], list(self.pids)
         while todo:
             pid = todo.pop()
             pids.append(pid)
@@ -237,8 +258,9 @@ class MemorySampler:
 class Worker:
     """One Celery worker with its prefork pool, as `make worker` starts it."""
 
-    def __init__(self, *, broker: str, latency_ms: int, log: Path):
-        self.name = f"bench-batch-{os.getpid()}@%h"
+    def __init__(self, *, broker: str, latency_ms: int, log: Path, number: int = 1):
+        # Each worker node its own name, as on its own host: bench1@host, bench2@host ...
+        self.name = f"bench{number}-{os.getpid()}@%h"
         self.command = [
             str(CELERY),
             "-A",
@@ -304,6 +326,25 @@ class Worker:
             self.process.wait()
 
 
+def workers_start(count: int, *, broker: str, latency_ms: int, log: Path) -> list[Worker]:
+    """`count` worker nodes on the same broker and queue, started one after the other."""
+    workers: list[Worker] = []
+    try:
+        for number in range(1, count + 1):
+            workers.append(
+                Worker(broker=broker, latency_ms=latency_ms, log=log, number=number).start()
+            )
+    except BaseException:
+        workers_stop(workers)
+        raise
+    return workers
+
+
+def workers_stop(workers: list[Worker]) -> None:
+    for worker in workers:
+        worker.stop()
+
+
 # --- Runs -----------------------------------------------------------------------------------
 
 
@@ -323,6 +364,7 @@ class RunMeasure:
     load_average: float  # of the machine, over the minute the run ended
     rows_written: int = 0  # orders + lines, for the child-order run
     run_id: int = 0
+    workers: int = 1
 
     @property
     def rate(self) -> float:
@@ -351,7 +393,7 @@ def _generate(count: int, start_date: datetime.date):
     return result
 
 
-def _run_job(*, job: str, run_date: datetime.date, worker: Worker) -> tuple:
+def _run_job(*, job: str, run_date: datetime.date, workers: list[Worker]) -> tuple:
     """Request the run, hand it to the worker and wait for it; returns (run, measures)."""
     from django.utils import timezone
 
@@ -361,11 +403,12 @@ def _run_job(*, job: str, run_date: datetime.date, worker: Worker) -> tuple:
     from core.actors import Actor
 
     # The idle worker first: what the run adds is the difference.
-    idle = MemorySampler(worker.pid)
+    pids = [worker.pid for worker in workers]
+    idle = MemorySampler(pids)
     for _ in range(10):
         idle.sample()
         time.sleep(SAMPLE_SECONDS)
-    sampler = MemorySampler(worker.pid).start()
+    sampler = MemorySampler(pids).start()
     run = batch_run_request(job=job, actor=Actor.job("bench"), run_date=run_date)
     dispatched_at = timezone.now()
     started = time.perf_counter()
@@ -382,8 +425,9 @@ def _run_job(*, job: str, run_date: datetime.date, worker: Worker) -> tuple:
         now = time.perf_counter()
         if run.status in finished_states:
             break
-        if worker.process.poll() is not None:
-            raise RunFailed(f"the worker died (code {worker.process.returncode})")
+        for worker in workers:
+            if worker.process.poll() is not None:
+                raise RunFailed(f"a worker died (code {worker.process.returncode})")
         if now - started > RUN_TIMEOUT_SECONDS:
             raise RunFailed(f"not finished after {RUN_TIMEOUT_SECONDS} s")
         if now - last_report >= 5:
@@ -419,23 +463,34 @@ def _analyze() -> None:
 
 
 def measure_child_orders(
-    size: int, *, databases: Databases, broker: str, log: Path, today: datetime.date
+    size: int,
+    *,
+    databases: Databases,
+    broker: str,
+    log: Path,
+    today: datetime.date,
+    workers: int = 1,
 ) -> RunMeasure:
+    from django.db.models import Count
+
     from batch.models import BatchJob
     from continuity.models import Occurrence, OccurrenceLine
     from core.models import AuditEntry, OutboxEvent
     from orders.models import SalesOrder, SalesOrderLine
 
-    print(f"Create continuity child orders, {size:,} paid shipments due:", flush=True)
+    print(
+        f"Create continuity child orders, {size:,} paid shipments due, {_workers_text(workers)}:",
+        flush=True,
+    )
     databases.recreate()
     load = _generate(size, today)
-    worker = Worker(broker=broker, latency_ms=0, log=log).start()
+    nodes = workers_start(workers, broker=broker, latency_ms=0, log=log)
     try:
         run, measures = _run_job(
-            job=BatchJob.CREATE_CHILD_ORDERS, run_date=load.child_order_run_date, worker=worker
+            job=BatchJob.CREATE_CHILD_ORDERS, run_date=load.child_order_run_date, workers=nodes
         )
     finally:
-        worker.stop()
+        workers_stop(nodes)
     _analyze()
     source = f"batch-run:{run.pk}"
     label = f"{run.job} run #{run.pk}"
@@ -456,13 +511,23 @@ def measure_child_orders(
             f"run #{run.pk} did not do all the work: {checks}, {run.error_count} errors, "
             f"{lines} order lines for {expected_lines} shipment lines"
         )
+    # No loss and nothing twice: every shipment has exactly one child order.
+    per_shipment = set(
+        Occurrence.objects.filter(status="child_created")
+        .annotate(orders=Count("lines__child_order_line__order", distinct=True))
+        .values_list("orders", flat=True)
+    )
+    without = Occurrence.objects.filter(status="child_created", child_order__isnull=True)
+    if per_shipment != {1} or without.exists():
+        raise RunFailed(f"run #{run.pk}: child orders per shipment {sorted(per_shipment)}, not 1")
     return RunMeasure(
         job="create child orders",
-        label="create child orders",
+        label="create child orders" + (f", {workers} workers" if workers > 1 else ""),
         size=size,
         done=size,
         rows_written=size + lines,
         run_id=run.pk,
+        workers=workers,
         **measures,
     )
 
@@ -475,6 +540,7 @@ def measure_payments(
     broker: str,
     log: Path,
     today: datetime.date,
+    workers: int = 1,
 ) -> RunMeasure:
     from batch.models import BatchJob
     from continuity.models import Occurrence
@@ -482,7 +548,8 @@ def measure_payments(
     from payments.models import Payment
 
     print(
-        f"Process continuity payments, {size:,} shipments due, gateway {latency_ms} ms a call:",
+        f"Process continuity payments, {size:,} shipments due, gateway {latency_ms} ms a call, "
+        f"{_workers_text(workers)}:",
         flush=True,
     )
     databases.recreate()
@@ -491,13 +558,13 @@ def measure_payments(
     # catch-up run) charges the same.
     load = _generate(size, today - datetime.timedelta(days=31))
     ledger_before = SimulatedTransaction.objects.using("gateway").count()
-    worker = Worker(broker=broker, latency_ms=latency_ms, log=log).start()
+    nodes = workers_start(workers, broker=broker, latency_ms=latency_ms, log=log)
     try:
         run, measures = _run_job(
-            job=BatchJob.PROCESS_PAYMENTS, run_date=load.payment_run_date, worker=worker
+            job=BatchJob.PROCESS_PAYMENTS, run_date=load.payment_run_date, workers=nodes
         )
     finally:
-        worker.stop()
+        workers_stop(nodes)
     _analyze()
     checks = {
         "paid": run.summary.get("paid"),
@@ -513,12 +580,18 @@ def measure_payments(
         raise RunFailed(f"run #{run.pk} did not charge every shipment once: {checks}")
     return RunMeasure(
         job="process payments",
-        label=f"process payments ({latency_ms} ms gateway)",
+        label=f"process payments ({latency_ms} ms gateway)"
+        + (f", {workers} workers" if workers > 1 else ""),
         size=size,
         done=size,
         run_id=run.pk,
+        workers=workers,
         **measures,
     )
+
+
+def _workers_text(workers: int) -> str:
+    return "one worker" if workers == 1 else f"{workers} workers"
 
 
 # --- PostgreSQL's own COPY rate -------------------------------------------------------------
@@ -626,15 +699,33 @@ def _mb(kb: int) -> str:
     return f"{kb / 1024:,.0f} MB"
 
 
+def charges_target(latency_ms: int) -> float:
+    """0.7 of what one worker's processes can have at the gateway: processes x calls at
+    once (PAYMENT_GATEWAY_CONCURRENCY) / the latency of a call."""
+    from django.conf import settings
+
+    if latency_ms <= 0:
+        return float(TARGET_CHARGES_PER_SECOND)
+    ceiling = WORKER_CONCURRENCY * settings.PAYMENT_GATEWAY_CONCURRENCY / (latency_ms / 1000)
+    return TARGET_SHARE_OF_GATEWAY_CEILING * ceiling
+
+
 def report(
-    child_runs: list[RunMeasure], payments: RunMeasure | None, copy: CopyMeasure | None
+    child_runs: list[RunMeasure],
+    payments: list[RunMeasure],
+    copy: CopyMeasure | None,
+    *,
+    latency_ms: int,
+    workers: int,
 ) -> list[str]:
     """Print the table; return the targets missed."""
+    from django.conf import settings
+
     missed = []
     print()
     print(
-        f"Batch jobs, {datetime.date.today()}, one worker (celery prefork, "
-        f"--concurrency={WORKER_CONCURRENCY}) on {os.cpu_count()} cores"
+        f"Batch jobs, {datetime.date.today()}, {_workers_text(workers)} (celery prefork, "
+        f"--concurrency={WORKER_CONCURRENCY} each) on {os.cpu_count()} cores"
     )
     header = (
         f"{'job':<34} {'shipments':>10} {'seconds':>8} {'rate':>16} "
@@ -642,7 +733,7 @@ def report(
     )
     print(header)
     print("-" * len(header))
-    for measure in [*child_runs, *([payments] if payments else [])]:
+    for measure in [*child_runs, *payments]:
         unit = "orders/s" if measure.job == "create child orders" else "charges/s"
         print(
             f"{measure.label:<34} {measure.size:>10,} {measure.seconds:>8.1f} "
@@ -663,10 +754,11 @@ def report(
             f"{measure.rows_written / measure.seconds:,.0f} rows/s; "
             f"{measure.processes} worker processes"
         )
-    if payments:
+    for measure in payments:
         print(
-            f"  payments: job's own time {payments.job_seconds:.1f} s, our clock "
-            f"{payments.polled_seconds:.1f} s"
+            f"  payments, {_workers_text(measure.workers)}: job's own time "
+            f"{measure.job_seconds:.1f} s, our clock {measure.polled_seconds:.1f} s; "
+            f"{measure.processes} worker processes"
         )
     largest = max(child_runs, key=lambda measure: measure.size) if child_runs else None
     if copy and largest:
@@ -680,7 +772,9 @@ def report(
             f"{ours / copy.rate_without_keys:.2f} of COPY without foreign keys"
         )
     print()
-    if largest:
+    # The child-order targets are one worker's; with several, their runs are checked for
+    # loss only (every shipment has its child order, once).
+    if largest and workers == 1:
         if largest.rate < TARGET_CHILD_ORDERS_PER_SECOND:
             missed.append(
                 f"child orders/s {largest.rate:,.0f} < {TARGET_CHILD_ORDERS_PER_SECOND:,}"
@@ -699,11 +793,42 @@ def report(
             )
             if growth > TARGET_RSS_GROWTH:
                 missed.append(f"peak RSS grew x{growth:.2f} for x{count_growth:.0f} shipments")
-    if payments and payments.rate < TARGET_CHARGES_PER_SECOND:
-        missed.append(f"charges/s {payments.rate:,.0f} < {TARGET_CHARGES_PER_SECOND}")
+    target = charges_target(latency_ms)
+    one = next((measure for measure in payments if measure.workers == 1), None)
+    if one:
+        print(
+            f"  charges, one worker: {one.rate:,.0f}/s; target {target:,.0f}/s = "
+            f"{TARGET_SHARE_OF_GATEWAY_CEILING} x {WORKER_CONCURRENCY} processes x "
+            f"{settings.PAYMENT_GATEWAY_CONCURRENCY} calls at once / {latency_ms / 1000:g} s "
+            f"a call ({one.rate / (target / TARGET_SHARE_OF_GATEWAY_CEILING):.2f} of that "
+            "ceiling)"
+        )
+        if one.rate < target:
+            missed.append(f"charges/s {one.rate:,.0f} < {target:,.0f}")
+    many = next((measure for measure in payments if measure.workers > 1), None)
+    if one and many:
+        ratio = many.rate / one.rate
+        wanted = TARGET_SCALE_OUT_PER_WORKER * many.workers
+        print(
+            f"  charges, {many.workers} workers: {many.rate:,.0f}/s = x{ratio:.2f} one "
+            f"worker's (target x{wanted:.1f})"
+        )
+        if ratio < wanted:
+            missed.append(f"{many.workers} workers x{ratio:.2f} < x{wanted:.1f} one worker")
+    targets = [
+        *(
+            [
+                f">= {TARGET_CHILD_ORDERS_PER_SECOND:,} child orders/s",
+                f"peak worker RSS < {TARGET_PEAK_RSS_MB} MB",
+            ]
+            if workers == 1
+            else ["every shipment's child order once"]
+        ),
+        f">= {target:,.0f} charges/s with one worker",
+        *([f"x{TARGET_SCALE_OUT_PER_WORKER * workers:.1f} with {workers}"] if workers > 1 else []),
+    ]
     print(
-        f"  targets: >= {TARGET_CHILD_ORDERS_PER_SECOND:,} child orders/s, "
-        f">= {TARGET_CHARGES_PER_SECOND} charges/s, peak worker RSS < {TARGET_PEAK_RSS_MB} MB: "
+        f"  targets: {', '.join(targets)}: "
         + ("all met" if not missed else "MISSED: " + "; ".join(missed))
     )
     return missed
@@ -711,6 +836,8 @@ def report(
 
 def main() -> int:
     arguments = parse_args()
+    if arguments.workers < 1:
+        sys.exit("--workers must be at least 1.")
     sizes = sorted(int(size) for size in arguments.sizes.split(","))
     url, broker = configure_environment()
     databases = Databases(url)
@@ -736,23 +863,35 @@ def main() -> int:
     redis.Redis.from_url(broker).flushdb()
     today = business_date()
     databases.prepare_template()
-    child_runs, payments, copy = [], None, None
+    child_runs, payments, copy = [], [], None
     try:
         for size in sizes:
             child_runs.append(
-                measure_child_orders(size, databases=databases, broker=broker, log=log, today=today)
+                measure_child_orders(
+                    size,
+                    databases=databases,
+                    broker=broker,
+                    log=log,
+                    today=today,
+                    workers=arguments.workers,
+                )
             )
             if size == sizes[-1]:
                 copy = measure_copy(child_runs[-1].run_id)
         if not arguments.skip_payments:
-            payments = measure_payments(
-                arguments.payments,
-                latency_ms=arguments.latency_ms,
-                databases=databases,
-                broker=broker,
-                log=log,
-                today=today,
-            )
+            # One worker first; with --workers N, then N workers on the same load.
+            for workers in sorted({1, arguments.workers}):
+                payments.append(
+                    measure_payments(
+                        arguments.payments,
+                        latency_ms=arguments.latency_ms,
+                        databases=databases,
+                        broker=broker,
+                        log=log,
+                        today=today,
+                        workers=workers,
+                    )
+                )
     except RunFailed as failure:
         print(f"The benchmark failed: {failure}. Worker log: {log}", file=sys.stderr)
         return 2
@@ -761,7 +900,9 @@ def main() -> int:
 
         connections.close_all()
         databases.drop_template()
-    missed = report(child_runs, payments, copy)
+    missed = report(
+        child_runs, payments, copy, latency_ms=arguments.latency_ms, workers=arguments.workers
+    )
     return 1 if missed else 0
 
 
