@@ -728,7 +728,7 @@ def report(
         f"--concurrency={WORKER_CONCURRENCY} each) on {os.cpu_count()} cores"
     )
     header = (
-        f"{'job':<34} {'shipments':>10} {'seconds':>8} {'rate':>16} "
+        f"{'job':<46} {'shipments':>10} {'seconds':>8} {'rate':>16} "
         f"{'worker RSS idle':>16} {'peak total':>11} {'peak process':>13} {'load':>5}"
     )
     print(header)
@@ -736,7 +736,7 @@ def report(
     for measure in [*child_runs, *payments]:
         unit = "orders/s" if measure.job == "create child orders" else "charges/s"
         print(
-            f"{measure.label:<34} {measure.size:>10,} {measure.seconds:>8.1f} "
+            f"{measure.label:<46} {measure.size:>10,} {measure.seconds:>8.1f} "
             f"{measure.rate:>7,.0f} {unit:<8} {_mb(measure.idle_total_kb):>16} "
             f"{_mb(measure.peak_total_kb):>11} {_mb(measure.peak_process_kb):>13} "
             f"{measure.load_average:>5.1f}"
