@@ -17,11 +17,17 @@ enqueues its chunks for the worker's two processes.
    single process), to show how it grows with the count.
 2. Process continuity payments with the simulator at 100 ms a gateway call
    (PAYMENT_GATEWAY_LATENCY_MS=100 in the worker's environment): charges per second, on
-   10,000 due shipments (about 40 s at the target, long enough for a stable rate).
+   10,000 due shipments, against 0.7 of what the worker's processes can have at the
+   gateway (2 processes x PAYMENT_GATEWAY_CONCURRENCY 32 / 0.1 s = 640, so 448).
 3. PostgreSQL's own COPY rate for the rows the largest child-order run wrote: the same
    orders and lines, copied out and COPYed into scratch tables shaped like
    orders_salesorder / orders_salesorderline (same columns, indexes and checks, with and
    without the same foreign keys), commit included, and its ratio to our rate.
+
+With `--workers N`, N worker nodes (`-n benchK-<pid>@%h`, each --concurrency=2) share the
+broker and the batch queue: the child-order runs use them all (checked for loss: every
+shipment has exactly one child order), and the payment job is measured with one worker,
+then with N, against N x 0.9 times one worker's rate (x1.8 for two).
 
 Each run's result is checked (every shipment has its order, lines and audit entries; every
 charge is approved once) before its rate counts. Prints one table; exits 1 when a target
@@ -58,7 +64,13 @@ RUN_TIMEOUT_SECONDS = 1800
 TARGET_CHILD_ORDERS_PER_SECOND = 8_000
 # ... and this share of PostgreSQL's COPY rate for the same order and line rows.
 TARGET_SHARE_OF_COPY = 0.45
+# At least this many charges a second with one worker at 100 ms ...
 TARGET_CHARGES_PER_SECOND = 450
+# ... and this share of what its processes can have at the gateway at once:
+# 0.7 x 2 processes x 32 calls / 0.1 s = 448 at the defaults.
+TARGET_SHARE_OF_GATEWAY_CEILING = 0.7
+# N workers on the same broker: at least 0.9 x N times one worker's charges a second.
+TARGET_SCALE_OUT_PER_WORKER = 0.9
 # At the largest memory run (1,000,000 shipments): the worker's processes together, as
 # Pss (each shared page divided among its sharers: what the pool really takes) ...
 TARGET_PEAK_MEMORY_MB = 250
@@ -87,6 +99,14 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--skip-payments", action="store_true", help="measure the child-order job only"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker nodes on the same broker, each with its own host name (default 1); "
+        "above 1, the child-order runs use them all and the payment job is measured with "
+        "one worker, then with all of them",
     )
     return parser.parse_args()
 
@@ -213,9 +233,10 @@ def _memory_kb(pid: int) -> tuple[int, int]:
 
 @dataclass
 class MemorySampler:
-    """Rss and Pss of a process and all its descendants every 100 ms, in a thread."""
+    """Rss and Pss of processes (the workers) and all their descendants every 100 ms,
+    in a thread."""
 
-    pid: int
+    pids: list[int]
     peak_total_kb: int = 0
     peak_process_kb: int = 0
     peak_pss_kb: int = 0
@@ -227,7 +248,7 @@ class MemorySampler:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def sample(self) -> int:
-        pids, todo = [], [self.pid]
+        pids, todo = [], list(self.pids)
         while todo:
             pid = todo.pop()
             pids.append(pid)
@@ -258,8 +279,9 @@ class MemorySampler:
 class Worker:
     """One Celery worker with its prefork pool, as `make worker` starts it."""
 
-    def __init__(self, *, broker: str, latency_ms: int, log: Path):
-        self.name = f"bench-batch-{os.getpid()}@%h"
+    def __init__(self, *, broker: str, latency_ms: int, log: Path, number: int = 1):
+        # Each worker node its own name, as on its own host: bench1@host, bench2@host ...
+        self.name = f"bench{number}-{os.getpid()}@%h"
         self.command = [
             str(CELERY),
             "-A",
@@ -325,6 +347,25 @@ class Worker:
             self.process.wait()
 
 
+def workers_start(count: int, *, broker: str, latency_ms: int, log: Path) -> list[Worker]:
+    """`count` worker nodes on the same broker and queue, started one after the other."""
+    workers: list[Worker] = []
+    try:
+        for number in range(1, count + 1):
+            workers.append(
+                Worker(broker=broker, latency_ms=latency_ms, log=log, number=number).start()
+            )
+    except BaseException:
+        workers_stop(workers)
+        raise
+    return workers
+
+
+def workers_stop(workers: list[Worker]) -> None:
+    for worker in workers:
+        worker.stop()
+
+
 # --- Runs -----------------------------------------------------------------------------------
 
 
@@ -346,6 +387,7 @@ class RunMeasure:
     load_average: float  # of the machine, over the minute the run ended
     rows_written: int = 0  # orders + lines, for the child-order run
     run_id: int = 0
+    workers: int = 1
 
     @property
     def rate(self) -> float:
@@ -374,7 +416,7 @@ def _generate(count: int, start_date: datetime.date, item_number: str = "88000")
     return result
 
 
-def _run_job(*, job: str, run_date: datetime.date, worker: Worker) -> tuple:
+def _run_job(*, job: str, run_date: datetime.date, workers: list[Worker]) -> tuple:
     """Request the run, hand it to the worker and wait for it; returns (run, measures)."""
     from django.utils import timezone
 
@@ -384,11 +426,12 @@ def _run_job(*, job: str, run_date: datetime.date, worker: Worker) -> tuple:
     from core.actors import Actor
 
     # The idle worker first: what the run adds is the difference.
-    idle = MemorySampler(worker.pid)
+    pids = [worker.pid for worker in workers]
+    idle = MemorySampler(pids)
     for _ in range(10):
         idle.sample()
         time.sleep(SAMPLE_SECONDS)
-    sampler = MemorySampler(worker.pid).start()
+    sampler = MemorySampler(pids).start()
     run = batch_run_request(job=job, actor=Actor.job("bench"), run_date=run_date)
     dispatched_at = timezone.now()
     started = time.perf_counter()
@@ -405,8 +448,9 @@ def _run_job(*, job: str, run_date: datetime.date, worker: Worker) -> tuple:
         now = time.perf_counter()
         if run.status in finished_states:
             break
-        if worker.process.poll() is not None:
-            raise RunFailed(f"the worker died (code {worker.process.returncode})")
+        for worker in workers:
+            if worker.process.poll() is not None:
+                raise RunFailed(f"a worker died (code {worker.process.returncode})")
         if now - started > RUN_TIMEOUT_SECONDS:
             raise RunFailed(f"not finished after {RUN_TIMEOUT_SECONDS} s")
         if now - last_report >= 5:
@@ -459,7 +503,10 @@ def measure_child_orders(
     log: Path,
     today: datetime.date,
     prepaid: bool = False,
+    workers: int = 1,
 ) -> RunMeasure:
+    from django.db.models import Count
+
     from batch.models import BatchJob
     from continuity.models import ContinuityParameters, Occurrence, OccurrenceLine
     from core.limits import CHILD_ORDERS_PER_RUN_MAX
@@ -467,7 +514,11 @@ def measure_child_orders(
     from orders.models import SalesOrder, SalesOrderLine
 
     shape = " (prepaid program, 3 due per subscription)" if prepaid else ""
-    print(f"Create continuity child orders, {size:,} paid shipments due{shape}:", flush=True)
+    print(
+        f"Create continuity child orders, {size:,} paid shipments due{shape}, "
+        f"{_workers_text(workers)}:",
+        flush=True,
+    )
     databases.recreate()
     if prepaid:
         subscriptions = -(-size // PREPAID_SHIPMENTS)
@@ -482,11 +533,11 @@ def measure_child_orders(
         run_date = _generate(size, today).child_order_run_date
     # One run takes them all (the default cap is 100,000 child orders a run).
     ContinuityParameters.objects.update(max_child_orders_per_run=CHILD_ORDERS_PER_RUN_MAX)
-    worker = Worker(broker=broker, latency_ms=0, log=log).start()
+    nodes = workers_start(workers, broker=broker, latency_ms=0, log=log)
     try:
-        run, measures = _run_job(job=BatchJob.CREATE_CHILD_ORDERS, run_date=run_date, worker=worker)
+        run, measures = _run_job(job=BatchJob.CREATE_CHILD_ORDERS, run_date=run_date, workers=nodes)
     finally:
-        worker.stop()
+        workers_stop(nodes)
     _analyze()
     source = f"batch-run:{run.pk}"
     label = f"{run.job} run #{run.pk}"
@@ -515,13 +566,24 @@ def measure_child_orders(
             f"run #{run.pk} did not do all the work: {checks}, {run.error_count} errors, "
             f"{lines} order lines for {expected_lines} shipment lines"
         )
+    # No loss and nothing twice: every shipment has exactly one child order.
+    per_shipment = set(
+        Occurrence.objects.filter(status="child_created")
+        .annotate(orders=Count("lines__child_order_line__order", distinct=True))
+        .values_list("orders", flat=True)
+    )
+    without = Occurrence.objects.filter(status="child_created", child_order__isnull=True)
+    if per_shipment != {1} or without.exists():
+        raise RunFailed(f"run #{run.pk}: child orders per shipment {sorted(per_shipment)}, not 1")
     return RunMeasure(
         job="create child orders",
-        label="create child orders, prepaid" if prepaid else "create child orders",
+        label=("create child orders, prepaid" if prepaid else "create child orders")
+        + (f", {workers} workers" if workers > 1 else ""),
         size=size,
         done=size,
         rows_written=size + lines,
         run_id=run.pk,
+        workers=workers,
         **measures,
     )
 
@@ -534,6 +596,7 @@ def measure_payments(
     broker: str,
     log: Path,
     today: datetime.date,
+    workers: int = 1,
 ) -> RunMeasure:
     from batch.models import BatchJob
     from continuity.models import Occurrence
@@ -541,7 +604,8 @@ def measure_payments(
     from payments.models import Payment
 
     print(
-        f"Process continuity payments, {size:,} shipments due, gateway {latency_ms} ms a call:",
+        f"Process continuity payments, {size:,} shipments due, gateway {latency_ms} ms a call, "
+        f"{_workers_text(workers)}:",
         flush=True,
     )
     databases.recreate()
@@ -550,13 +614,13 @@ def measure_payments(
     # catch-up run) charges the same.
     load = _generate(size, today - datetime.timedelta(days=31))
     ledger_before = SimulatedTransaction.objects.using("gateway").count()
-    worker = Worker(broker=broker, latency_ms=latency_ms, log=log).start()
+    nodes = workers_start(workers, broker=broker, latency_ms=latency_ms, log=log)
     try:
         run, measures = _run_job(
-            job=BatchJob.PROCESS_PAYMENTS, run_date=load.payment_run_date, worker=worker
+            job=BatchJob.PROCESS_PAYMENTS, run_date=load.payment_run_date, workers=nodes
         )
     finally:
-        worker.stop()
+        workers_stop(nodes)
     _analyze()
     checks = {
         "paid": run.summary.get("paid"),
@@ -572,12 +636,18 @@ def measure_payments(
         raise RunFailed(f"run #{run.pk} did not charge every shipment once: {checks}")
     return RunMeasure(
         job="process payments",
-        label=f"process payments ({latency_ms} ms gateway)",
+        label=f"process payments ({latency_ms} ms gateway)"
+        + (f", {workers} workers" if workers > 1 else ""),
         size=size,
         done=size,
         run_id=run.pk,
+        workers=workers,
         **measures,
     )
+
+
+def _workers_text(workers: int) -> str:
+    return "one worker" if workers == 1 else f"{workers} workers"
 
 
 # --- PostgreSQL's own COPY rate -------------------------------------------------------------
@@ -689,29 +759,46 @@ def _share(measure: RunMeasure, copy: CopyMeasure) -> float:
     return measure.rows_written / measure.seconds / copy.rate
 
 
+def charges_target(latency_ms: int) -> float:
+    """At least TARGET_CHARGES_PER_SECOND, and 0.7 of what one worker's processes can
+    have at the gateway: processes x calls at once (PAYMENT_GATEWAY_CONCURRENCY) / the
+    latency of a call."""
+    from django.conf import settings
+
+    if latency_ms <= 0:
+        return float(TARGET_CHARGES_PER_SECOND)
+    ceiling = WORKER_CONCURRENCY * settings.PAYMENT_GATEWAY_CONCURRENCY / (latency_ms / 1000)
+    return max(float(TARGET_CHARGES_PER_SECOND), TARGET_SHARE_OF_GATEWAY_CEILING * ceiling)
+
+
 def report(
     child_runs: list[RunMeasure],
     memory_runs: list[RunMeasure],
-    payments: RunMeasure | None,
+    payments: list[RunMeasure],
     copy: CopyMeasure | None,
+    *,
+    latency_ms: int,
+    workers: int,
 ) -> list[str]:
     """Print the tables; return the targets missed."""
+    from django.conf import settings
+
     print()
     print(
-        f"Batch jobs, {datetime.date.today()}, one worker (celery prefork, "
-        f"--concurrency={WORKER_CONCURRENCY}) on {os.cpu_count()} cores, "
+        f"Batch jobs, {datetime.date.today()}, {_workers_text(workers)} (celery prefork, "
+        f"--concurrency={WORKER_CONCURRENCY} each) on {os.cpu_count()} cores, "
         f"load average at the start {STARTING_LOAD:.2f}"
     )
     header = (
-        f"{'job':<34} {'shipments':>10} {'seconds':>8} {'rate':>16} {'Rss idle':>9} "
+        f"{'job':<46} {'shipments':>10} {'seconds':>8} {'rate':>16} {'Rss idle':>9} "
         f"{'Rss peak':>9} {'Pss idle':>9} {'Pss peak':>9} {'process':>8} {'load':>5}"
     )
     print(header)
     print("-" * len(header))
-    for measure in [*child_runs, *memory_runs, *([payments] if payments else [])]:
+    for measure in [*child_runs, *memory_runs, *payments]:
         unit = "orders/s" if measure.job == "create child orders" else "charges/s"
         print(
-            f"{measure.label:<34} {measure.size:>10,} {measure.seconds:>8.1f} "
+            f"{measure.label:<46} {measure.size:>10,} {measure.seconds:>8.1f} "
             f"{measure.rate:>7,.0f} {unit:<8} {_mb(measure.idle_total_kb):>9} "
             f"{_mb(measure.peak_total_kb):>9} {_mb(measure.idle_pss_kb):>9} "
             f"{_mb(measure.peak_pss_kb):>9} {_mb(measure.peak_process_kb):>8} "
@@ -730,10 +817,11 @@ def report(
             f"our clock {measure.polled_seconds:.1f} s; {measure.rows_written:,} order + line "
             f"rows = {measure.rows_written / measure.seconds:,.0f} rows/s"
         )
-    if payments:
+    for measure in payments:
         print(
-            f"  payments: job's own time {payments.job_seconds:.1f} s, our clock "
-            f"{payments.polled_seconds:.1f} s"
+            f"  payments, {_workers_text(measure.workers)}: job's own time "
+            f"{measure.job_seconds:.1f} s, our clock {measure.polled_seconds:.1f} s; "
+            f"{measure.processes} worker processes"
         )
     largest = max(child_runs, key=lambda measure: measure.size) if child_runs else None
     if copy and largest:
@@ -742,10 +830,12 @@ def report(
             f"scratch tables of the same shape: {copy.seconds:.1f} s = {copy.rate:,.0f} rows/s "
             f"with the foreign keys ({copy.rate_without_keys:,.0f} rows/s without)"
         )
-    # measure, target, measured, ratio measured / target (>= 1 is met; for the upper
-    # bounds, target / measured)
+    # (target, wanted, measured, ratio): the ratio is measured / wanted for a floor and
+    # wanted / measured for a ceiling, so that >= 1 is met either way.
     rows: list[tuple[str, str, str, float]] = []
-    if largest:
+    # The child-order targets are one worker's; with several, their runs are checked for
+    # loss only (every shipment has its child order, once).
+    if largest and workers == 1:
         rows.append(
             (
                 f"child orders/s at {largest.size:,}",
@@ -764,16 +854,7 @@ def report(
                     share / TARGET_SHARE_OF_COPY,
                 )
             )
-    if payments:
-        rows.append(
-            (
-                "charges/s at 100 ms",
-                f">= {TARGET_CHARGES_PER_SECOND}",
-                f"{payments.rate:,.0f}",
-                payments.rate / TARGET_CHARGES_PER_SECOND,
-            )
-        )
-    if memory_runs:
+    if memory_runs and workers == 1:
         biggest = max(memory_runs, key=lambda measure: measure.size)
         peak = biggest.peak_pss_kb / 1024
         rows.append(
@@ -795,6 +876,36 @@ def report(
                     TARGET_MEMORY_GROWTH / growth,
                 )
             )
+    target = charges_target(latency_ms)
+    one = next((measure for measure in payments if measure.workers == 1), None)
+    if one:
+        ceiling = WORKER_CONCURRENCY * settings.PAYMENT_GATEWAY_CONCURRENCY / (latency_ms / 1000)
+        print(
+            f"  charges, one worker: {one.rate:,.0f}/s = {one.rate / ceiling:.2f} of the "
+            f"gateway ceiling {ceiling:,.0f}/s ({WORKER_CONCURRENCY} processes x "
+            f"{settings.PAYMENT_GATEWAY_CONCURRENCY} calls at once / {latency_ms / 1000:g} s "
+            "a call)"
+        )
+        rows.append(
+            (
+                f"charges/s, one worker, {latency_ms} ms",
+                f">= {target:,.0f}",
+                f"{one.rate:,.0f}",
+                one.rate / target,
+            )
+        )
+    many = next((measure for measure in payments if measure.workers > 1), None)
+    if one and many:
+        ratio = many.rate / one.rate
+        wanted = TARGET_SCALE_OUT_PER_WORKER * many.workers
+        rows.append(
+            (
+                f"charges, {many.workers} workers / one",
+                f">= x{wanted:.1f}",
+                f"x{ratio:.2f}",
+                ratio / wanted,
+            )
+        )
     print()
     print(f"{'target':<40} {'wanted':>12} {'measured':>10} {'ratio':>6}  met")
     missed = []
@@ -809,8 +920,13 @@ def report(
 
 def main() -> int:
     arguments = parse_args()
+    if arguments.workers < 1:
+        sys.exit("--workers must be at least 1.")
     sizes = sorted(int(size) for size in arguments.sizes.split(",") if size)
     memory_sizes = sorted(int(size) for size in arguments.memory_sizes.split(",") if size)
+    if arguments.workers > 1:
+        # Several workers are about scale-out and loss; memory is one worker's target.
+        memory_sizes = []
     url, broker = configure_environment()
     databases = Databases(url)
 
@@ -836,11 +952,18 @@ def main() -> int:
     redis.Redis.from_url(broker).flushdb()
     today = business_date()
     databases.prepare_template()
-    child_runs, memory_runs, payments, copy = [], [], None, None
+    child_runs, memory_runs, payments, copy = [], [], [], None
     try:
         for size in sizes:
             child_runs.append(
-                measure_child_orders(size, databases=databases, broker=broker, log=log, today=today)
+                measure_child_orders(
+                    size,
+                    databases=databases,
+                    broker=broker,
+                    log=log,
+                    today=today,
+                    workers=arguments.workers,
+                )
             )
             if size == sizes[-1]:
                 copy = measure_copy(child_runs[-1].run_id)
@@ -856,14 +979,19 @@ def main() -> int:
                 )
             )
         if not arguments.skip_payments:
-            payments = measure_payments(
-                arguments.payments,
-                latency_ms=arguments.latency_ms,
-                databases=databases,
-                broker=broker,
-                log=log,
-                today=today,
-            )
+            # One worker first; with --workers N, then N workers on the same load.
+            for workers in sorted({1, arguments.workers}):
+                payments.append(
+                    measure_payments(
+                        arguments.payments,
+                        latency_ms=arguments.latency_ms,
+                        databases=databases,
+                        broker=broker,
+                        log=log,
+                        today=today,
+                        workers=workers,
+                    )
+                )
     except RunFailed as failure:
         print(f"The benchmark failed: {failure}. Worker log: {log}", file=sys.stderr)
         return 2
@@ -872,7 +1000,14 @@ def main() -> int:
 
         connections.close_all()
         databases.drop_template()
-    missed = report(child_runs, memory_runs, payments, copy)
+    missed = report(
+        child_runs,
+        memory_runs,
+        payments,
+        copy,
+        latency_ms=arguments.latency_ms,
+        workers=arguments.workers,
+    )
     return 1 if missed else 0
 
 

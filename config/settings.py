@@ -204,6 +204,10 @@ def _database(url: str) -> dict:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
         config["CONN_MAX_AGE"] = 0
+    elif env_bool("DB_DISABLE_SERVER_SIDE_CURSORS", False):
+        # Behind a pooler in transaction mode (PgBouncer, docs/operations.md): a cursor
+        # that outlives its transaction could be fetched from on another server session.
+        config["DISABLE_SERVER_SIDE_CURSORS"] = True
     # The same backends, counting queries, their time and errors for /metrics.
     config["ENGINE"] = config["ENGINE"].replace(
         "django.db.backends.", "django_prometheus.db.backends."
@@ -554,6 +558,9 @@ PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "simulator")
 TAX_PROVIDER = env_str("TAX_PROVIDER", "table")
 # Simulated network latency of every gateway call, in milliseconds.
 PAYMENT_GATEWAY_LATENCY_MS = env_int("PAYMENT_GATEWAY_LATENCY_MS", 0)
+# Threads of a process in which the simulator writes its ledger after a call's latency,
+# each with its own database connection (0: in the calling thread).
+PAYMENT_SIMULATOR_LEDGER_THREADS = env_int("PAYMENT_SIMULATOR_LEDGER_THREADS", 8)
 
 CUSTOMER_SEARCH_LIMIT = env_int("CUSTOMER_SEARCH_LIMIT", 25, minimum=1)
 

@@ -35,6 +35,8 @@ def test_settings():
         # and would not see the test's uncommitted rows. Tests of concurrency with real
         # workers set it themselves.
         PAYMENT_GATEWAY_CONCURRENCY=1,
+        # The simulator's ledger in the calling thread too, for the same reason.
+        PAYMENT_SIMULATOR_LEDGER_THREADS=0,
         STORAGES={
             "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
             "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

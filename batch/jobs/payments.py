@@ -3,10 +3,12 @@ subscription, the gateway called outside any transaction; then audit the money."
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextvars
 import datetime
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 
@@ -42,6 +44,10 @@ from payments.models import PaymentStatus
 # that the gateway pool starts early (at 100 ms a call, 32 threads answer 100 charges in
 # about 0.3 s), large enough that the lock query and commit of a slice stay cheap.
 CHARGE_PREPARE_SLICE = 100
+# Slices sent and not yet recorded, at most: the oldest is recorded (waiting for its last
+# answers if need be) before another is prepared. Enough that the gateway pool always has
+# a slice to work on while the worker records and prepares the others.
+CHARGE_SLICES_IN_FLIGHT = 3
 
 
 # A shipment found in one of these when its turn came lets the next shipment of its
@@ -108,8 +114,11 @@ class ProcessPaymentsJob(BatchJobSpec):
     def process(self, run: BatchRun, chunk: BatchChunk, *, final: bool = False) -> bool:
         """Charge what is left of the chunk in rounds: the first due shipment of every
         subscription, then the next one of those whose charge was approved, and so on.
-        Each round commits its sales and keys, calls the gateway outside any transaction,
-        then records the answers and what is left under the chunk's lock.
+        A round is a pipeline of slices: each slice commits its sales and keys, goes to
+        the gateway outside any transaction, and has its answers recorded, with what is
+        left of the chunk, under the chunk's lock while the later slices are at the
+        gateway (_Slice). The slice that ends the round also decides whether the chunk
+        is done, in the same transaction as its answers.
 
         A result counts only if its shipment is still first in its queue under that lock:
         another delivery of the chunk (a worker that died, a run dispatched again) that
@@ -119,21 +128,46 @@ class ProcessPaymentsJob(BatchJobSpec):
         actor = actor_of(run)
         ledger = ChunkLedger(run, chunk)
         queues = [list(queue) for queue in chunk.groups_to_do]
-        waiting: list[list[int]] = []
         while True:
             heads = [queue[0] for queue in queues]
-            results, locked_elsewhere, answers = self._round(run, actor, heads)
-            with transaction.atomic():
-                if not ledger.lock():
-                    return False  # another delivery of this chunk finished it
-                results += charges_record(answers=answers, run_date=run.run_date, actor=actor)
-                outcome, advancing, waiting = self._account_round(
-                    ledger.row.groups_to_do, results, locked_elsewhere, answers
+            # Heads whose rows another transaction holds: their queues wait, this round.
+            held: set[int] = set()
+            in_flight: deque[_Slice] = deque()
+            ended = None
+            if not heads:
+                # Nothing left (a delivery after the work was done): the round's one
+                # transaction still marks the chunk done.
+                in_flight.append(_Slice([], []))
+            try:
+                for start in range(0, len(heads), CHARGE_PREPARE_SLICE):
+                    preparation = charges_prepare(
+                        occurrence_ids=heads[start : start + CHARGE_PREPARE_SLICE],
+                        run_date=run.run_date,
+                        actor=actor,
+                    )
+                    held.update(preparation.locked_elsewhere)
+                    in_flight.append(_Slice(preparation.results, _send_start(preparation.prepared)))
+                    # Record the older slices whose answers are in (or that have waited
+                    # long enough) while this one is at the gateway; the newest is kept
+                    # for the end of the round, whose transaction decides the chunk.
+                    while len(in_flight) > 1 and (
+                        len(in_flight) > CHARGE_SLICES_IN_FLIGHT or in_flight[0].answered()
+                    ):
+                        if not self._record(run, actor, ledger, in_flight.popleft()):
+                            return False  # another delivery of this chunk finished it
+                while len(in_flight) > 1:
+                    if not self._record(run, actor, ledger, in_flight.popleft()):
+                        return False
+                ended = self._record(
+                    run, actor, ledger, in_flight.popleft(), held=held, final=final
                 )
-                done = not advancing and (final or not waiting)
-                if done and waiting:
-                    outcome.problems += locked_problems(waiting)
-                ledger.account(outcome, remaining=advancing + waiting, complete=done)
+            finally:
+                # A delivery that stops early leaves no call behind it: the answers it
+                # does not record are the other delivery's (same keys), or a lookup's.
+                concurrent.futures.wait([future for part in in_flight for future in part.futures])
+            if not ended:
+                return False
+            advancing, waiting = ended
             if not advancing:
                 break
             # The queues held elsewhere wait for the chunk's next try.
@@ -142,24 +176,49 @@ class ProcessPaymentsJob(BatchJobSpec):
             raise ChunkIncomplete(f"{len(waiting)} shipments held elsewhere")
         return True
 
+    def _record(self, run, actor, ledger, part, *, held=None, final=False):
+        """Record one slice's answers and account for its queues under the chunk's lock.
+        With `held` (the round's last slice): also decide what the next round does and
+        whether the chunk is done; returns (advancing, waiting). Otherwise True. False
+        when another delivery finished the chunk."""
+        answers = [future.result() for future in part.futures]
+        with transaction.atomic():
+            if not ledger.lock():
+                return False
+            results = part.early + charges_record(
+                answers=answers, run_date=run.run_date, actor=actor
+            )
+            outcome, remaining = self._account(ledger.row.groups_to_do, results, answers)
+            if held is None:
+                ledger.account(outcome, remaining=remaining, complete=False)
+                return True
+            advancing = [queue for queue in remaining if queue[0] not in held]
+            waiting = [queue for queue in remaining if queue[0] in held]
+            done = not advancing and (final or not waiting)
+            if done and waiting:
+                outcome.problems += locked_problems(waiting)
+            ledger.account(outcome, remaining=advancing + waiting, complete=done)
+        return advancing, waiting
+
     @staticmethod
-    def _account_round(current, results, locked_elsewhere, answers):
-        """What one round did to the chunk's queues as they are now (under its lock):
-        the outcome to count, the queues that go on, those held elsewhere."""
+    def _account(current, results, answers):
+        """What one slice's results do to the chunk's queues as they are now (under its
+        lock): the outcome to count, and the queues left (the slice's own moved on, the
+        others as they are)."""
         by_id = {result.occurrence_id: result for result in results}
         amounts = {charge.occurrence_id: charge.payment.amount for charge, _answer in answers}
         outcome = ChunkOutcome()
-        advancing, waiting = [], []
+        remaining = []
         for queue in current:
             head, rest = queue[0], queue[1:]
             result = by_id.get(head)
             if result is None:
-                # Not done this round: held elsewhere, or moved on by another delivery.
-                (waiting if head in locked_elsewhere else advancing).append(queue)
+                # Not this slice's, held elsewhere, or moved on by another delivery.
+                remaining.append(queue)
                 continue
             if _lets_next_go(result):
                 if rest:
-                    advancing.append(rest)
+                    remaining.append(rest)
             else:
                 outcome.problems += deferred_problems(rest)
             if result.outcome == ChargeOutcome.SKIPPED:
@@ -178,23 +237,7 @@ class ProcessPaymentsJob(BatchJobSpec):
                 }
             # A charge that did not go through comes to its ShipmentProblem.
             outcome.problems.append((head, result.outcome, detail))
-        return outcome, advancing, waiting
-
-    def _round(self, run, actor, heads):
-        """Prepare the heads in slices, each slice sent while the next is prepared."""
-        early: list[ChargeResult] = []
-        locked_elsewhere: set[int] = set()
-        in_flight: list[Future] = []
-        for start in range(0, len(heads), CHARGE_PREPARE_SLICE):
-            preparation = charges_prepare(
-                occurrence_ids=heads[start : start + CHARGE_PREPARE_SLICE],
-                run_date=run.run_date,
-                actor=actor,
-            )
-            early += preparation.results
-            locked_elsewhere.update(preparation.locked_elsewhere)
-            in_flight += _send_start(preparation.prepared)
-        return early, locked_elsewhere, [future.result() for future in in_flight]
+        return outcome, remaining
 
     def after_run(self, run: BatchRun) -> dict:
         """Compare our books with the gateway's ledger since the run began (a day
@@ -237,6 +280,18 @@ class ProcessPaymentsJob(BatchJobSpec):
             "unknown": summary.get("unknown", 0),
             "errors": summary.get("not_processed", {}).get("error", 0),
         }
+
+
+@dataclass
+class _Slice:
+    """Heads of queues prepared together: what the preparation found without a call,
+    and the calls on their way (each future answers (charge, answer))."""
+
+    early: list[ChargeResult]
+    futures: list[Future]
+
+    def answered(self) -> bool:
+        return all(future.done() for future in self.futures)
 
 
 @cache

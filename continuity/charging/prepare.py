@@ -21,6 +21,7 @@ from continuity.locks import subscriptions_lock
 from continuity.models import (
     AWAITING_CHARGE,
     CHARGE_IN_FLIGHT,
+    OCCURRENCE_STATUS,
     ContinuityParameters,
     HoldReason,
     Occurrence,
@@ -33,10 +34,11 @@ from continuity.services import occurrence_move
 from core.actors import Actor
 from core.errors import ServiceError
 from core.notifications import notifications_add
+from core.services import audit_entries_insert, audit_entry_build
 from orders.tax.selectors import tax_tables_read_once
 from payments.gateways.base import DeclineCode
 from payments.models import LIVE_SALE_STATUSES, UNANSWERED_STATUSES, Payment, PaymentOperation
-from payments.services import payment_claim_for_sending, payment_sale_create
+from payments.services import payment_claim_for_sending, payment_sale_create, payment_sales_create
 
 
 def charges_prepare(
@@ -54,76 +56,37 @@ def charges_prepare(
     again), whatever its subscription's state, since settling a charge is not a new one.
 
     `skip_locked` (the batch job): shipments whose subscription or row another
-    transaction holds are listed, not waited for. Each shipment has its own savepoint; one
-    that raises is reported as an error and the others go on. `check_due=False` charges
+    transaction holds are listed, not waited for. A shipment that raises is reported as an
+    error and the others go on (the slice is then prepared again, each shipment in its own
+    savepoint). `check_due=False` charges
     whatever the dunning calendar says (a person asked for it: retry now, a new card).
     `settle_only`: only pick up charges in flight, start none.
     """
-    prepared: list[PreparedCharge] = []
-    results: list[ChargeResult] = []
-    locked_elsewhere: list[int] = []
     parameters = ContinuityParameters.load()
+    steps = {
+        "run_date": run_date,
+        "actor": actor,
+        "parameters": parameters if check_due else None,
+        "settle_only": settle_only,
+    }
     # Shipments are taxed again before their charge: the tables are read once a chunk.
     with transaction.atomic(), tax_tables_read_once():
-        occurrences = Occurrence.objects.select_related(
-            "subscription__card",
-            "subscription__payment_method",
-            "subscription__parent_order",
-            "subscription__ship_to",
-        ).order_by("pk")
-        # Each shipment is taxed again from its lines: one query for the chunk's lines.
-        occurrences = occurrences.prefetch_related("lines")
-        if skip_locked:
-            # The subscription's row first, as every writer of a shipment takes it
-            # (continuity.locks): one query, both rows, nothing waited for.
-            occurrences = occurrences.select_for_update(
-                skip_locked=True, of=("self", "subscription")
-            )
-            locked = list(occurrences.filter(pk__in=occurrence_ids))
-        else:
-            subscriptions_lock(
-                Occurrence.objects.filter(pk__in=occurrence_ids).values("subscription_id")
-            )
-            locked = list(occurrences.select_for_update(of=("self",)).filter(pk__in=occurrence_ids))
-        locked_ids = {occurrence.pk for occurrence in locked}
-        # The sale each shipment may have in flight (or approved and not yet recorded on
-        # it): at most one per shipment, a database constraint. Locked after the
-        # shipments, as everywhere.
-        live_sales = {
-            sale.occurrence_id: sale
-            for sale in Payment.objects.select_for_update(of=("self",))
-            .filter(
-                occurrence__in=locked_ids,
-                operation=PaymentOperation.SALE,
-                status__in=LIVE_SALE_STATUSES,
-            )
-            .select_related("card")
-            .order_by("pk")
-        }
-        for occurrence in locked:
-            try:
-                with transaction.atomic():
-                    item = _charge_prepare_one(
-                        occurrence,
-                        live=live_sales.get(occurrence.pk),
-                        run_date=run_date,
-                        actor=actor,
-                        parameters=parameters if check_due else None,
-                        settle_only=settle_only,
-                    )
-            except (DatabaseError, ValidationError, ServiceError) as error:
-                results.append(
-                    ChargeResult(
-                        occurrence.pk, ShipmentProblem.ERROR, f"{type(error).__name__}: {error}"
-                    )
+        locked, live_sales = _lock(occurrence_ids, skip_locked=skip_locked)
+        locked_ids = [occurrence.pk for occurrence in locked]
+        try:
+            # The slice in one savepoint, the common case: nothing raises.
+            with transaction.atomic():
+                prepared, results, claimed_elsewhere = _prepare_locked(
+                    locked, live_sales, alone=False, **steps
                 )
-                continue
-            if item is None:
-                locked_elsewhere.append(occurrence.pk)
-            elif isinstance(item, PreparedCharge):
-                prepared.append(item)
-            else:
-                results.append(item)
+        except (DatabaseError, ValidationError, ServiceError):
+            # Undone: again from fresh rows (ours already, so the same ones come back),
+            # each shipment in a savepoint of its own, so that the one that raises is
+            # reported as an error and the others are charged.
+            locked, live_sales = _lock(locked_ids, skip_locked=skip_locked)
+            prepared, results, claimed_elsewhere = _prepare_locked(
+                locked, live_sales, alone=True, **steps
+            )
         by_pk = {occurrence.pk: occurrence for occurrence in locked}
         notifications_add(
             [
@@ -137,8 +100,154 @@ def charges_prepare(
                 if result.outcome == ShipmentProblem.CARD_EXPIRED
             ]
         )
-    locked_elsewhere += [pk for pk in occurrence_ids if pk not in locked_ids]
+    held = set(locked_ids)
+    locked_elsewhere = claimed_elsewhere + [pk for pk in occurrence_ids if pk not in held]
     return ChargePreparation(prepared, results, locked_elsewhere)
+
+
+def _lock(occurrence_ids, *, skip_locked: bool) -> tuple[list[Occurrence], dict[int, Payment]]:
+    """The shipments (with what their charge reads) under their subscriptions' and their
+    own row locks, and the sale each may have in flight under its lock."""
+    occurrences = Occurrence.objects.select_related(
+        "subscription__card",
+        "subscription__payment_method",
+        "subscription__parent_order",
+        "subscription__ship_to",
+    ).order_by("pk")
+    # Each shipment is taxed again from its lines: one query for the chunk's lines.
+    occurrences = occurrences.prefetch_related("lines")
+    if skip_locked:
+        # The subscription's row first, as every writer of a shipment takes it
+        # (continuity.locks): one query, both rows, nothing waited for.
+        occurrences = occurrences.select_for_update(skip_locked=True, of=("self", "subscription"))
+        locked = list(occurrences.filter(pk__in=occurrence_ids))
+    else:
+        subscriptions_lock(
+            Occurrence.objects.filter(pk__in=occurrence_ids).values("subscription_id")
+        )
+        locked = list(occurrences.select_for_update(of=("self",)).filter(pk__in=occurrence_ids))
+    # The sale each shipment may have in flight (or approved and not yet recorded on it):
+    # at most one per shipment, a database constraint. Locked after the shipments, as
+    # everywhere.
+    live_sales = {
+        sale.occurrence_id: sale
+        for sale in Payment.objects.select_for_update(of=("self",))
+        .filter(
+            occurrence__in=[occurrence.pk for occurrence in locked],
+            operation=PaymentOperation.SALE,
+            status__in=LIVE_SALE_STATUSES,
+        )
+        .select_related("card")
+        .order_by("pk")
+    }
+    return locked, live_sales
+
+
+def _prepare_locked(
+    locked: list[Occurrence], live_sales: dict[int, Payment], *, alone: bool, **steps
+) -> tuple[list[PreparedCharge], list[ChargeResult], list[int]]:
+    """Step 1 for the locked shipments: the charges prepared, the results found without a
+    charge, and the shipments whose sale another process is settling. `alone`: each
+    shipment in its own savepoint (one that raises is an error, the others go on);
+    otherwise the first that raises stops them all (the caller's savepoint)."""
+    prepared: list[PreparedCharge] = []
+    results: list[ChargeResult] = []
+    claimed_elsewhere: list[int] = []
+    # Shipments whose new sale is all that is left to write: made together below.
+    together: list[Occurrence] = []
+
+    def prepare_one(occurrence: Occurrence, *, defer: list[Occurrence] | None) -> None:
+        def one():
+            return _charge_prepare_one(
+                occurrence, live=live_sales.get(occurrence.pk), defer=defer, **steps
+            )
+
+        if not alone:
+            item = one()
+        else:
+            try:
+                with transaction.atomic():
+                    item = one()
+            except (DatabaseError, ValidationError, ServiceError) as error:
+                results.append(
+                    ChargeResult(
+                        occurrence.pk, ShipmentProblem.ERROR, f"{type(error).__name__}: {error}"
+                    )
+                )
+                return
+        if item is None:
+            claimed_elsewhere.append(occurrence.pk)
+        elif isinstance(item, PreparedCharge):
+            prepared.append(item)
+        elif item is not _DEFERRED:
+            results.append(item)
+
+    for occurrence in locked:
+        prepare_one(occurrence, defer=together)
+    if not alone:
+        prepared.extend(_fresh_sales_create(together, actor=steps["actor"]))
+        return prepared, results, claimed_elsewhere
+    try:
+        with transaction.atomic():
+            prepared.extend(_fresh_sales_create(together, actor=steps["actor"]))
+    except (DatabaseError, ValidationError, ServiceError):
+        # Rolled back to the savepoint: one by one, so that the shipment that fails is
+        # reported and the others are charged.
+        for occurrence in together:
+            prepare_one(occurrence, defer=None)
+    return prepared, results, claimed_elsewhere
+
+
+# What _charge_prepare_one answers for a shipment it left to _fresh_sales_create.
+_DEFERRED = object()
+
+
+def _fresh_sales_create(occurrences: list[Occurrence], *, actor: Actor) -> list[PreparedCharge]:
+    """What _charge_prepare_one writes for each of these shipments (locked, due, priced,
+    nothing else to write), for all of them together: their pending sales with their keys
+    (payment_sales_create), their move to `charging` in one UPDATE and its audit entries
+    (with their outbound events) in one INSERT. The caller's savepoint undoes all of it
+    if a statement fails."""
+    if not occurrences:
+        return []
+    for occurrence in occurrences:
+        OCCURRENCE_STATUS.check(occurrence, OccurrenceStatus.CHARGING)
+    payments = payment_sales_create(
+        sales=[
+            {
+                "sales_order": occurrence.subscription.parent_order,
+                "occurrence": occurrence,
+                "method": occurrence.subscription.payment_method,
+                "card": occurrence.subscription.card,
+                "amount": occurrence.amount,
+            }
+            for occurrence in occurrences
+        ],
+        actor=actor,
+    )
+    Occurrence.objects.filter(pk__in=[occurrence.pk for occurrence in occurrences]).update(
+        status=OccurrenceStatus.CHARGING
+    )
+    audit_entries_insert(
+        [
+            audit_entry_build(
+                actor=actor,
+                action="status_change",
+                obj=occurrence,
+                customer_id=occurrence.subscription.customer_id,
+                from_status=occurrence.status,
+                to_status=OccurrenceStatus.CHARGING,
+            )
+            for occurrence in occurrences
+        ]
+    )
+    # Only once all is written: on a failure the caller prepares them again one by one.
+    for occurrence in occurrences:
+        occurrence.status = OccurrenceStatus.CHARGING
+    return [
+        PreparedCharge(occurrence.pk, payment, fresh=True)
+        for occurrence, payment in zip(occurrences, payments, strict=True)
+    ]
 
 
 def _move_to_charging(occurrence: Occurrence, *, actor: Actor, reason: str = "") -> None:
@@ -159,7 +268,8 @@ def _charge_prepare_one(
     actor: Actor,
     parameters: ContinuityParameters | None,
     settle_only: bool,
-) -> PreparedCharge | ChargeResult | None:
+    defer: list[Occurrence] | None = None,
+) -> PreparedCharge | ChargeResult | object | None:
     """`live`: the shipment's sale that is pending, unknown or approved. `parameters`:
     check that the shipment is still due. None: the key is being settled by a supervisor
     right now; try again later."""
@@ -208,6 +318,12 @@ def _charge_prepare_one(
     # Taxed again for where it ships now and the rates of its ship date: the charge is
     # what the shipment costs today, and the shipment keeps the parts it was charged for.
     occurrence_price_again(occurrence, subscription=subscription, actor=actor)
+    if defer is not None:
+        # Its new price, if any, is written (in this savepoint); its sale and its move to
+        # charging are made with the others' (_fresh_sales_create), or here again if
+        # that fails.
+        defer.append(occurrence)
+        return _DEFERRED
     payment = payment_sale_create(
         sales_order=subscription.parent_order,
         occurrence=occurrence,

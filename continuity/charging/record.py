@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime
 
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connection, transaction
 
 from continuity.charging.outcomes import (
     NOTIFIED_CHARGE_OUTCOMES,
@@ -37,7 +37,7 @@ from core.notifications import notifications_add
 from core.services import audit_entries_insert, audit_entry_build
 from payments.gateways.base import DeclineCode, GatewayResult
 from payments.models import UNANSWERED_STATUSES, DeclineClass, Payment, PaymentStatus
-from payments.services import payment_record_answer
+from payments.services import payment_record_answer, payments_record_approvals
 
 
 def charges_record(
@@ -75,14 +75,26 @@ def charges_record(
             .filter(pk__in=occurrence_ids)
             .order_by("pk")
         }
-        # Answers recorded before ours (another run, another delivery of this chunk, a
-        # settling supervisor), read once for all.
-        answered_before = dict(
-            Payment.objects.filter(pk__in=[charge.payment.pk for charge, _answer in answers])
-            .exclude(status__in=UNANSWERED_STATUSES)
-            .values_list("pk", "status")
-        )
-        for charge, answer in answers:
+        # The sales' rows, after the shipments' (continuity.locks), in one query: the
+        # answers recorded before ours (another run, another delivery of this chunk, a
+        # settling supervisor) are read under their locks.
+        sales = {
+            sale.pk: sale
+            for sale in Payment.objects.select_for_update(of=("self",))
+            .filter(pk__in=[charge.payment.pk for charge, _answer in answers])
+            .order_by("pk")
+        }
+        answered_before = {
+            pk: sale.status for pk, sale in sales.items() if sale.status not in UNANSWERED_STATUSES
+        }
+        together = _approvals_record(answers, locked=locked, sales=sales, actor=actor)
+        for index, (charge, answer) in enumerate(answers):
+            if index in together:
+                result, entry, allocation = together[index]
+                results.append(result)
+                paid_entries.append(entry)
+                allocations.append(allocation)
+                continue
             try:
                 with transaction.atomic():
                     result, entry, allocation = _charge_record_one(
@@ -121,6 +133,84 @@ def charges_record(
             ]
         )
     return results
+
+
+def _approvals_record(
+    answers: list[tuple[PreparedCharge, GatewayResult | None]],
+    *,
+    locked: dict[int, Occurrence],
+    sales: dict[int, Payment],
+    actor: Actor,
+) -> dict[int, tuple[ChargeResult, AuditEntry, PaymentAllocation]]:
+    """The common case of a batch's answers, recorded together on PostgreSQL: a sale
+    approved whose answer was not recorded before, for a shipment still in flight. The
+    same rows as _charge_record_one writes for each (the payment's answer and audit
+    entry, the shipment paid, its entry and its allocation for the caller to write), in
+    a few statements instead of a dozen a shipment. Returns them by their index in
+    `answers`; anything else, and all of them if a statement fails (in its own
+    savepoint), is left to _charge_record_one, one savepoint each."""
+    if connection.vendor != "postgresql":
+        return {}
+    chosen = []
+    for index, (charge, answer) in enumerate(answers):
+        sale = sales.get(charge.payment.pk)
+        occurrence = locked[charge.occurrence_id]
+        if (
+            answer is not None
+            and answer.approved
+            and sale is not None
+            and sale.status in UNANSWERED_STATUSES
+            and occurrence.status in CHARGE_IN_FLIGHT
+            and OCCURRENCE_STATUS.can(occurrence.status, OccurrenceStatus.PAID)
+        ):
+            chosen.append((index, sale, answer, occurrence))
+    if not chosen:
+        return {}
+    try:
+        with transaction.atomic():
+            payments_record_approvals(
+                [(sale, answer) for _i, sale, answer, _o in chosen], actor=actor
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"""
+                    UPDATE {Occurrence._meta.db_table} AS occurrence
+                    SET status = %s, payment_id = paid.payment_id,
+                        payment_attempts = occurrence.payment_attempts + 1,
+                        decline_reason = '', next_payment_attempt_on = NULL
+                    FROM unnest(%s::bigint[], %s::bigint[]) AS paid(id, payment_id)
+                    WHERE occurrence.id = paid.id
+                    """,
+                    [
+                        OccurrenceStatus.PAID.value,
+                        [occurrence.pk for _i, _s, _a, occurrence in chosen],
+                        [sale.pk for _i, sale, _a, _o in chosen],
+                    ],
+                )
+    except (DatabaseError, ValidationError, ServiceError):
+        # Rolled back to the savepoint; one by one, the shipment that fails is reported.
+        return {}
+    recorded = {}
+    for index, sale, _answer, occurrence in chosen:
+        from_status = occurrence.status
+        occurrence.status = OccurrenceStatus.PAID
+        occurrence.payment = sale
+        occurrence.payment_attempts += 1
+        occurrence.decline_reason = ""
+        occurrence.next_payment_attempt_on = None
+        entry = audit_entry_build(
+            actor=actor,
+            action="status_change",
+            obj=occurrence,
+            customer_id=occurrence.subscription.customer_id,
+            from_status=from_status,
+            to_status=OccurrenceStatus.PAID,
+        )
+        allocation = PaymentAllocation(
+            occurrence_id=occurrence.pk, payment_id=sale.pk, amount=sale.amount
+        )
+        recorded[index] = (ChargeResult(occurrence.pk, ChargeOutcome.PAID), entry, allocation)
+    return recorded
 
 
 def _charge_record_one(

@@ -24,13 +24,14 @@ from payments.services.reversals import (
     reversal_record_answer,
     reversal_send,
 )
-from payments.services.sales import payment_sale_create, payment_sale_send
+from payments.services.sales import payment_sale_create, payment_sale_send, payment_sales_create
 from payments.services.sending import (
     payment_claim_for_sending,
     payment_claim_for_settling,
     payment_lookup,
     payment_record_answer,
     payment_settling_claim_held,
+    payments_record_approvals,
 )
 
 __all__ = [
@@ -48,8 +49,10 @@ __all__ = [
     "payment_refund",
     "payment_sale_create",
     "payment_sale_send",
+    "payment_sales_create",
     "payment_settle",
     "payment_settling_claim_held",
+    "payments_record_approvals",
     "refund_prepare",
     "reversal_outcome",
     "reversal_record_answer",

@@ -8,13 +8,13 @@ import logging
 from collections.abc import Callable, Mapping
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from core.actors import Actor
 from core.errors import Conflict
-from core.services import status_change
+from core.services import audit_entries_insert, audit_entry_build, status_change
 from payments.gateways import get_gateway
 from payments.gateways.base import (
     DeclineCode,
@@ -205,3 +205,74 @@ def payment_record_answer(
                 update_fields=(*fields, "decline_code", "decline_class"),
             )
     return payment
+
+
+def payments_record_approvals(
+    approvals: list[tuple[Payment, GatewayResult]], *, actor: Actor
+) -> None:
+    """Record the approvals of unanswered payments together, as payment_record_answer
+    records each (the same fields, status change and audit entry with its outbound
+    event), in two statements on PostgreSQL instead of four a payment. The caller holds
+    the payments' row locks in its transaction and read them under those locks; a
+    payment the status machine does not let move to approved raises Conflict and
+    nothing is written."""
+    if not approvals:
+        return
+    now = timezone.now()
+    entries = []
+    for payment, result in approvals:
+        from_status = payment.status
+        PAYMENT_STATUS.check(payment, PaymentStatus.APPROVED)
+        payment.status = PaymentStatus.APPROVED
+        payment.gateway_reference = result.reference
+        payment.answered_at = now
+        payment.message = result.message[:255]
+        payment.sending_until = payment.settling_until = None
+        entries.append(
+            audit_entry_build(
+                actor=actor,
+                action="status_change",
+                obj=payment,
+                customer_id=payment.customer_id,
+                from_status=from_status,
+                to_status=PaymentStatus.APPROVED,
+                details={
+                    "gateway_reference": payment.gateway_reference,
+                    "key": payment.idempotency_key,
+                },
+            )
+        )
+    payments = [payment for payment, _result in approvals]
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                UPDATE {Payment._meta.db_table} AS payment
+                SET status = %s, gateway_reference = answer.reference,
+                    message = answer.message, answered_at = %s,
+                    sending_until = NULL, settling_until = NULL
+                FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[])
+                    AS answer(id, reference, message)
+                WHERE payment.id = answer.id
+                """,
+                [
+                    PaymentStatus.APPROVED.value,
+                    now,
+                    [payment.pk for payment in payments],
+                    [payment.gateway_reference for payment in payments],
+                    [payment.message for payment in payments],
+                ],
+            )
+    else:
+        Payment.objects.bulk_update(
+            payments,
+            [
+                "status",
+                "gateway_reference",
+                "message",
+                "answered_at",
+                "sending_until",
+                "settling_until",
+            ],
+        )
+    audit_entries_insert(entries)

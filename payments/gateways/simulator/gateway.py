@@ -10,9 +10,12 @@ under each key), so that an unknown reversal can be tested like an unknown sale.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from functools import cache
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connections, transaction
@@ -76,6 +79,38 @@ def _result(transaction_row: SimulatedTransaction) -> GatewayResult:
     )
 
 
+@cache
+def _ledger_pool(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="simulator-ledger")
+
+
+def _on_ledger_thread(method, gateway, args, kwargs):
+    try:
+        return method(gateway, *args, **kwargs)
+    finally:
+        # Outside a request, Django does not recycle connections by itself.
+        connections[LEDGER].close_if_unusable_or_obsolete()
+
+
+def _after_network_wait_on_ledger(method):
+    """The call's network wait in the caller's thread, then its ledger work in one of
+    PAYMENT_SIMULATOR_LEDGER_THREADS threads of the process (0: in the caller's thread).
+    A payment job's pool of 32 gateway threads then holds a few connections to the
+    ledger's database instead of one each: the simulator stands for a gateway, whose
+    calls cost our database nothing, and several workers would otherwise exhaust
+    PostgreSQL's connections with the simulator's alone."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        self._network_wait()
+        threads = settings.PAYMENT_SIMULATOR_LEDGER_THREADS
+        if threads <= 0:
+            return method(self, *args, **kwargs)
+        return _ledger_pool(threads).submit(_on_ledger_thread, method, self, args, kwargs).result()
+
+    return call
+
+
 class SimulatorGateway(PaymentGateway):
     def _network_wait(self) -> None:
         if settings.PAYMENT_GATEWAY_LATENCY_MS:
@@ -106,10 +141,10 @@ class SimulatorGateway(PaymentGateway):
             expiry_year=stored.expiry_year,
         )
 
+    @_after_network_wait_on_ledger
     def sale(
         self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> GatewayResult:
-        self._network_wait()
         amount_minor = minor_units(amount, currency)
         request = {
             "operation": "sale",
@@ -145,10 +180,10 @@ class SimulatorGateway(PaymentGateway):
         self._lose_answer(behaviour, created)
         return _result(row)
 
+    @_after_network_wait_on_ledger
     def refund(
         self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> GatewayResult:
-        self._network_wait()
         amount_minor = minor_units(amount, currency)
         request = {
             "operation": "refund",
@@ -180,8 +215,8 @@ class SimulatorGateway(PaymentGateway):
         self._lose_answer(behaviour, created)
         return _result(row)
 
+    @_after_network_wait_on_ledger
     def void(self, *, reference: str, idempotency_key: str) -> GatewayResult:
-        self._network_wait()
         sale = self._approved_sale(reference)
         request = {
             "operation": "void",
@@ -207,8 +242,8 @@ class SimulatorGateway(PaymentGateway):
         self._lose_answer(behaviour, created)
         return _result(row)
 
+    @_after_network_wait_on_ledger
     def lookup(self, idempotency_key: str) -> GatewayResult | None:
-        self._network_wait()
         row = (
             SimulatedTransaction.objects.using(LEDGER)
             .filter(idempotency_key=idempotency_key)
