@@ -77,6 +77,28 @@ def customer_search_condition(terms: list[str]) -> tuple[str, list[str]]:
     return where, [f"%{connection.ops.prep_for_like_query(term)}%" for term in terms]
 
 
+def _sort_strategy_condition(terms: list[str]) -> tuple[str, list[str]]:
+    """customer_search_condition for the sort strategy, which reads every match through
+    the trigram index: an e-mail address is looked up there by its part up to the "@"
+    only, and checked in full on the rows found. Its domain's trigrams ("exa", "com")
+    are in nearly every customer's document, and the index would read all their entries
+    (80 ms for one address among a million customers, 4 to 14 ms without them)."""
+    conditions, parameters = [], []
+    for term in terms:
+        where, (pattern,) = customer_search_condition([term])
+        local, at, _domain = term.partition("@")
+        if at and len(local) >= 3 and len(term) > len(local) + 1:
+            # strpos is exact and never used for an index lookup, so only the narrower
+            # LIKE is; whatever the LIKE finds is checked for the whole address.
+            narrower = f"%{connection.ops.prep_for_like_query(local)}@%"
+            conditions.append(f"{where} AND strpos(search_document, %s) > 0")
+            parameters += [narrower, term]
+        else:
+            conditions.append(where)
+            parameters.append(pattern)
+    return " AND ".join(conditions), parameters
+
+
 def customer_search(*, query: str, limit: int | None = None) -> list[Customer]:
     """Customers matching every word of the query, by name, account number, email or phone.
 
@@ -138,6 +160,8 @@ def _matching_accounts(terms: list[str], limit: int) -> list[str]:
             if len(accounts) == limit:
                 return accounts
         materialized = "MATERIALIZED " if connection.vendor == "postgresql" else ""
+        if connection.vendor == "postgresql":
+            where, patterns = _sort_strategy_condition(terms)
         cursor.execute(
             _MATCHES_SQL.format(where=where, materialized=materialized), [*patterns, limit]
         )

@@ -34,6 +34,17 @@ def test_email_finds_its_customer(demo):
     assert accounts("karen.berg@example") == ["004021"]
 
 
+def test_a_whole_email_address_finds_only_its_own_domain(db):
+    """The sort strategy looks an address up by its part up to "@" (customers.selectors):
+    the domain still decides."""
+    first = CustomerFactory(first_name="Ann", last_name="Lee", email="ann.lee@north.example")
+    CustomerFactory(first_name="Ann", last_name="Lee", email="ann.lee@south.example")
+    CustomerFactory(first_name="Bo", last_name="Lee", email="jann.lee@east.example")
+    assert accounts("Ann.Lee@North.Example") == [first.account_number]
+    assert len(accounts("ann.lee@")) == 3
+    assert accounts("ann.lee@west.example") == []
+
+
 def test_results_are_capped_at_the_limit(db):
     CustomerFactory.create_batch(30, last_name="Capwell")
     assert len(accounts("capwell")) == 25
