@@ -125,14 +125,21 @@ def sample(iterations: int, seed: int) -> dict:
 
     rng = random.Random(seed)
     with connection.cursor() as cursor:
-        # Customers with a shipping address (every generated one), drawn uniformly.
+        # Customers with a shipping address (every generated one), an e-mail and a phone,
+        # drawn uniformly.
         cursor.execute("SELECT max(id) FROM customers_customer")
         (top,) = cursor.fetchone()
-        ids = rng.sample(range(1, top + 1), iterations * 6)
+        # Drawn anew once earlier runs sold orders: the draw follows the orders there.
+        cursor.execute("SELECT max(id) FROM orders_salesorder")
+        (orders,) = cursor.fetchone()
+        ids = random.Random(f"{seed}-{orders}").sample(range(1, top + 1), iterations * 6)
         cursor.execute(
             "SELECT c.account_number, c.first_name, c.last_name, c.email, c.phone "
             "FROM customers_customer c WHERE c.id = ANY(%s) AND NOT c.blocked "
             "AND c.email <> '' AND c.phone <> '' "
+            # No order yet: every run starts each walk from the same state, whatever the
+            # earlier runs sold (they sold to other customers).
+            "AND NOT EXISTS (SELECT 1 FROM orders_salesorder o WHERE o.customer_id = c.id) "
             "AND EXISTS (SELECT 1 FROM customers_address a WHERE a.customer_id = c.id "
             "AND a.kind = 'shipping') ORDER BY c.id",
             [ids],

@@ -9,7 +9,8 @@ Django's test client in-process, signed in as the demo agent, for every kind of 
 below, shuffled together so that no kind runs on a cache warmed by itself. It also times
 the selector alone (`customer_search`), checks that results are capped and that a
 one-character query gets a message, prints the EXPLAIN ANALYZE plans of the slowest
-query, and exits with status 1 when a gated kind's p95 is over the budget (50 ms).
+query, and exits with status 1 when a gated kind's p95 is over the budget (15 ms; a
+search of 2 characters, 50 ms).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ class Kind:
     label: str
     # Informational kinds are measured and shown but do not fail the run.
     gated: bool = True
+    # Its own p95 budget (milliseconds) instead of --budget-ms.
+    budget_ms: float | None = None
 
 
 NAME_COMMON_FIRST = Kind("name: common first name")
@@ -51,7 +54,8 @@ PHONE_FORMATTED = Kind("phone: as formatted")
 PHONE_DIGITS = Kind("phone: digits only")
 ACCOUNT = Kind("account number")
 # Words under 3 characters cannot use the trigram index: a rare fragment reads the table.
-SHORT = Kind("2 characters", gated=False)
+# The issue's target for them is the pages' 50 ms, not the search's 15.
+SHORT = Kind("2 characters", budget_ms=50.0)
 
 
 @dataclass
@@ -66,7 +70,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=1_000_000, help="generated customers")
     parser.add_argument("--queries", type=int, default=200, help="queries of each kind")
-    parser.add_argument("--budget-ms", type=float, default=50.0, help="p95 budget per kind")
+    parser.add_argument("--budget-ms", type=float, default=15.0, help="p95 budget per kind")
     parser.add_argument("--seed", type=int, default=20261129, help="query sample seed")
     return parser.parse_args()
 
@@ -282,12 +286,13 @@ def print_table(results: dict[Kind, Timings], budget_ms: float, limit: int) -> l
 
     for kind, timings in results.items():
         p95 = percentile(timings.request_ms, 0.95)
+        target = kind.budget_ms or budget_ms
         if not kind.gated:
             gate = "info"
-        elif p95 <= budget_ms:
-            gate = "ok"
+        elif p95 <= target:
+            gate = f"ok, {p95 / target:.2f} of {target:g} ms"
         else:
-            gate = "OVER"
+            gate = f"OVER, {p95 / target:.2f} of {target:g} ms"
             failed.append(kind)
         line(kind.label, timings.request_ms, timings.selector_ms, timings.rows, gate)
     gated = [timings for kind, timings in results.items() if kind.gated]
