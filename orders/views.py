@@ -20,6 +20,7 @@ from core.errors import Conflict
 from core.formatting import amount_text, money_text
 from core.forms import form_service_call
 from core.roles import can_supervise, can_take_orders, role_required
+from customers.models import Customer
 from orders.forms import DeliveryModeForm, OrderLineForm, PaymentForm, StartDateForm
 from orders.fulfilment.services import RELEASABLE_KINDS, sales_order_release
 from orders.models import SalesOrder, SalesOrderKind, SalesOrderStatus
@@ -28,7 +29,6 @@ from orders.selectors import (
     sales_order_continuity_previews,
     sales_order_delivery,
     sales_order_get,
-    sales_order_id_get,
 )
 from orders.services import (
     sales_order_complete,
@@ -40,7 +40,7 @@ from orders.services import (
     sales_order_submit,
 )
 from payments.forms import CardForm, card_form_add
-from payments.models import PaymentMethod
+from payments.models import Card, PaymentMethod
 from payments.services import PaymentDeclined, PaymentOutcomeUnknown
 
 
@@ -54,10 +54,15 @@ def _order(number: str) -> SalesOrder:
 def _order_id(number: str) -> int:
     """The order's id alone, for a POST whose service reads (and locks) the order itself:
     the page's full read (_order, a dozen statements) only for what is shown after."""
+    return _order_ref(number)[0]
+
+
+def _order_ref(number: str) -> tuple[int, int]:
+    """The order's id and its customer's, in one statement (see _order_id)."""
     if "\x00" in number:  # PostgreSQL refuses NUL in a query: no such order
         raise Http404
     try:
-        return sales_order_id_get(number=number)
+        return SalesOrder.objects.values_list("pk", "customer_id").get(number=number)
     except SalesOrder.DoesNotExist:
         raise Http404 from None
 
@@ -372,37 +377,44 @@ def order_summary(request, number):
 @require_POST
 @role_required(can_take_orders)
 def order_card_add(request, number):
-    order = _order(number)
+    _order_pk, customer_id = _order_ref(number)
     form = CardForm(request.POST)
-    card = card_form_add(form, customer=order.customer, actor=Actor.of_user(request.user))
+    customer = Customer.objects.get(pk=customer_id)
+    card = card_form_add(form, customer=customer, actor=Actor.of_user(request.user))
     if card is not None:
         # No #fragment: a page opened on a fragment ignores autofocus.
         query = f"?method={form.cleaned_data['method'] or ''}&card={card.pk}"
         return redirect(reverse("orders:summary", args=[number]) + query)
     return render(
-        request, "orders/summary.html", _summary_context(order, card_form=form), status=400
+        request,
+        "orders/summary.html",
+        _summary_context(_order(number), card_form=form),
+        status=400,
     )
 
 
 @require_POST
 @role_required(can_take_orders)
 def order_payment_set(request, number):
-    order = _order(number)
-    cards = list(order.customer.cards.filter(active=True))
+    order_id, customer_id = _order_ref(number)
+    cards = list(Card.objects.filter(customer_id=customer_id, active=True))
     form = PaymentForm(request.POST, cards=cards)
     if form.is_valid():
         form_service_call(
             form,
             sales_order_payment_set,
             renamed_fields={"payment_method": "method"},
-            order_id=order.pk,
+            order_id=order_id,
             method_code=form.cleaned_data["method"],
             card_id=form.cleaned_data["card"],
             actor=Actor.of_user(request.user),
         )
     if form.errors:
         return render(
-            request, "orders/summary.html", _summary_context(order, payment_form=form), status=400
+            request,
+            "orders/summary.html",
+            _summary_context(_order(number), payment_form=form),
+            status=400,
         )
     return redirect("orders:summary", number=number)
 
