@@ -30,7 +30,8 @@ class CustomerSearchQuerySerializer(serializers.Serializer):
             "min_length": lazy(search_too_short_message, str)(),
         },
         help_text="Words of a name, an account number, a phone number or an email: 2 "
-        "characters or more, not counting spaces around them.",
+        "characters or more, not counting spaces around them, and one word of 3 or more "
+        "(else 400 on `search`).",
     )
 
 

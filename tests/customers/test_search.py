@@ -1,6 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from customers.selectors import customer_search
 from tests.factories import CustomerFactory
@@ -55,6 +56,21 @@ def test_a_query_under_two_characters_is_refused(demo):
     with pytest.raises(ValidationError) as excinfo:
         customer_search(query=" k ")
     assert excinfo.value.message_dict == {"search": ["Enter at least 2 characters to search."]}
+
+
+@pytest.mark.parametrize("query", ["ka", "KA", "ka be", " 12 ", "(2) 1"])
+def test_a_search_without_a_word_of_three_characters_is_refused_and_reads_nothing(demo, query):
+    with CaptureQueriesContext(connection) as queries, pytest.raises(ValidationError) as excinfo:
+        customer_search(query=query)
+    assert excinfo.value.message_dict == {
+        "search": ["Enter a word of at least 3 characters to search."]
+    }
+    assert queries.captured_queries == []
+
+
+def test_a_short_word_next_to_a_longer_one_is_searched(demo):
+    assert accounts("ka berg") == ["004021"]
+    assert accounts("Berg K") == ["004021"]
 
 
 def test_no_match_is_an_empty_list(demo):
