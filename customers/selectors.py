@@ -122,9 +122,10 @@ def customer_search(*, query: str, limit: int | None = None) -> list[Customer]:
     if len(text) < SEARCH_MIN_LENGTH:
         raise ValidationError({"search": search_too_short_message()}, code="too_short")
     length_check(text, field="search", max_length=SEARCH_TERM_MAX_LENGTH)
-    terms = customer_search_terms(text)
-    if all(len(term) < SEARCH_WORD_MIN_LENGTH for term in terms):
+    # As typed: "(2) 1" is a phone's digits, which every customer has (a walk finds them).
+    if all(len(word) < SEARCH_WORD_MIN_LENGTH for word in text.split()):
         raise ValidationError({"search": search_word_too_short_message()}, code="too_short")
+    terms = customer_search_terms(text)
     limit = limit or settings.CUSTOMER_SEARCH_LIMIT
     accounts = _matching_accounts(terms, limit)
     default_city = (

@@ -58,7 +58,7 @@ def test_a_query_under_two_characters_is_refused(demo):
     assert excinfo.value.message_dict == {"search": ["Enter at least 2 characters to search."]}
 
 
-@pytest.mark.parametrize("query", ["ka", "KA", "ka be", " 12 ", "(2) 1"])
+@pytest.mark.parametrize("query", ["ka", "KA", "ka be", " 12 ", "1 2"])
 def test_a_search_without_a_word_of_three_characters_is_refused_and_reads_nothing(demo, query):
     with CaptureQueriesContext(connection) as queries, pytest.raises(ValidationError) as excinfo:
         customer_search(query=query)
