@@ -108,9 +108,9 @@ format: install
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/continuity_bench
 BENCH_ARGS ?=
 
-.PHONY: bench bench-search bench-batch bench-lookups
+.PHONY: bench bench-search bench-batch bench-lookups bench-pages
 # Each benchmark is a prerequisite of bench: add the next one to this line.
-bench: bench-search bench-batch bench-lookups
+bench: bench-search bench-batch bench-lookups bench-pages
 
 bench-search: export BENCH_DATABASE_URL := $(BENCH_DATABASE_URL)
 bench-search: export DEVDATA_ENABLED = true
@@ -138,6 +138,19 @@ bench-lookups: export BENCH_DATABASE_URL := $(BENCH_LOOKUPS_DATABASE_URL)
 bench-lookups: export DEVDATA_ENABLED = true
 bench-lookups: install
 	$(PY) bench/lookup_bench.py $(BENCH_LOOKUPS_ARGS)
+
+# The agent's pages, the seed procedure walked on the lookups' data (1,000,000 customers,
+# 100,000 subscriptions: generated once for both), with a Redis database of its own for
+# the batch runs it requests (no worker reads it; purged at the end).
+BENCH_PAGES_DATABASE_URL ?= $(BENCH_LOOKUPS_DATABASE_URL)
+BENCH_PAGES_BROKER_URL ?= redis://127.0.0.1:6379/10
+BENCH_PAGES_ARGS ?=
+
+bench-pages: export BENCH_DATABASE_URL := $(BENCH_PAGES_DATABASE_URL)
+bench-pages: export BENCH_PAGES_BROKER_URL := $(BENCH_PAGES_BROKER_URL)
+bench-pages: export DEVDATA_ENABLED = true
+bench-pages: install
+	$(PY) bench/pages_bench.py $(BENCH_PAGES_ARGS)
 
 # --- make soak: the money state machine (tests/continuity/test_money_state_machine.py) ---
 # with random seeds for SOAK_SECONDS, on its own test database and Redis database;

@@ -9,12 +9,14 @@ Django's test client in-process, signed in as the demo agent, for every kind of 
 below, shuffled together so that no kind runs on a cache warmed by itself. It also times
 the selector alone (`customer_search`), checks that results are capped and that a
 one-character query gets a message, prints the EXPLAIN ANALYZE plans of the slowest
-query, and exits with status 1 when a gated kind's p95 is over the budget (50 ms).
+query, and exits with status 1 when a gated kind's p95 is over the budget (15 ms; a
+search of 2 characters, 50 ms).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import logging
 import math
@@ -36,6 +38,8 @@ class Kind:
     label: str
     # Informational kinds are measured and shown but do not fail the run.
     gated: bool = True
+    # Its own p95 budget (milliseconds) instead of --budget-ms.
+    budget_ms: float | None = None
 
 
 NAME_COMMON_FIRST = Kind("name: common first name")
@@ -50,8 +54,10 @@ NAME_COMMON_LAST = Kind("name: common last name")
 PHONE_FORMATTED = Kind("phone: as formatted")
 PHONE_DIGITS = Kind("phone: digits only")
 ACCOUNT = Kind("account number")
-# Words under 3 characters cannot use the trigram index: a rare fragment reads the table.
-SHORT = Kind("2 characters", gated=False)
+# Words under 3 characters cannot use the trigram index: a rare fragment would read the
+# whole table, so a search without a longer word is refused with a message (timed here;
+# the issue's target for them is the pages' 50 ms).
+SHORT = Kind("2 characters (refused)", budget_ms=50.0)
 
 
 @dataclass
@@ -66,7 +72,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--customers", type=int, default=1_000_000, help="generated customers")
     parser.add_argument("--queries", type=int, default=200, help="queries of each kind")
-    parser.add_argument("--budget-ms", type=float, default=50.0, help="p95 budget per kind")
+    parser.add_argument("--budget-ms", type=float, default=15.0, help="p95 budget per kind")
     parser.add_argument("--seed", type=int, default=20261129, help="query sample seed")
     return parser.parse_args()
 
@@ -207,6 +213,7 @@ def measure(
 ) -> tuple[dict[Kind, Timings], list[str]]:
     from django.conf import settings
     from django.contrib.auth import get_user_model
+    from django.core.exceptions import ValidationError
     from django.test import Client
 
     from customers.selectors import customer_search
@@ -233,6 +240,14 @@ def measure(
         timings = results[kind]
         timings.request_ms.append(elapsed_ms)
         timings.slowest = max(timings.slowest, (elapsed_ms, query))
+        if kind is SHORT:
+            # Refused with its message (customers.selectors.SEARCH_WORD_MIN_LENGTH).
+            if response.status_code != 400 or b"Enter a word of at least 3" not in (
+                response.content
+            ):
+                problems.append(f"{kind.label} {query!r}: not refused with its message")
+            timings.rows.append(0)
+            continue
         if response.status_code != 200:
             problems.append(f"{kind.label} {query!r}: HTTP {response.status_code}")
             continue
@@ -245,7 +260,8 @@ def measure(
     # The selector alone, on the same queries in the same order.
     for kind, query in plan:
         started = time.perf_counter()
-        customer_search(query=query)
+        with contextlib.suppress(ValidationError):  # 2 characters: refused
+            customer_search(query=query)
         results[kind].selector_ms.append((time.perf_counter() - started) * 1000)
 
     too_short = get("k")
@@ -282,12 +298,13 @@ def print_table(results: dict[Kind, Timings], budget_ms: float, limit: int) -> l
 
     for kind, timings in results.items():
         p95 = percentile(timings.request_ms, 0.95)
+        target = kind.budget_ms or budget_ms
         if not kind.gated:
             gate = "info"
-        elif p95 <= budget_ms:
-            gate = "ok"
+        elif p95 <= target:
+            gate = f"ok, {p95 / target:.2f} of {target:g} ms"
         else:
-            gate = "OVER"
+            gate = f"OVER, {p95 / target:.2f} of {target:g} ms"
             failed.append(kind)
         line(kind.label, timings.request_ms, timings.selector_ms, timings.rows, gate)
     gated = [timings for kind, timings in results.items() if kind.gated]
@@ -317,7 +334,7 @@ def explain_slowest(results: dict[Kind, Timings]) -> None:
 
     from customers.selectors import customer_search
 
-    gated = [kind for kind in results if kind.gated]
+    gated = [kind for kind in results if kind.gated and kind is not SHORT]
     kind = max(gated, key=lambda k: percentile(results[k].request_ms, 0.95))
     elapsed, query = results[kind].slowest
     print(f"\nSlowest kind by p95: {kind.label}; slowest query {query!r}: {elapsed:.1f} ms.")

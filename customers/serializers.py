@@ -8,11 +8,18 @@ from core.limits import SEARCH_TERM_MAX_LENGTH
 from core.rest_fields import StrictCharField
 from customers.models import AddressKind, Language
 from customers.page_sections import customer_page_sections
-from customers.selectors import SEARCH_MIN_LENGTH, search_too_short_message
+from customers.selectors import (
+    SEARCH_MIN_LENGTH,
+    SEARCH_WORD_MIN_LENGTH,
+    search_too_short_message,
+)
 
-# What customer_search takes: at least SEARCH_MIN_LENGTH characters once the spaces around
-# are stripped (so that many that are not spaces), and no NUL character.
-SEARCH_TEXT_PATTERN = r"^[^\u0000]*" + r"[^\s\u0000][^\u0000]*" * SEARCH_MIN_LENGTH + "$"
+# What customer_search takes: a word of SEARCH_WORD_MIN_LENGTH characters (that many in a
+# row that are not spaces, so at least SEARCH_MIN_LENGTH once the spaces around are
+# stripped), and no NUL character.
+SEARCH_TEXT_PATTERN = (
+    r"^[^\u0000]*" + r"[^\s\u0000]{" + str(SEARCH_WORD_MIN_LENGTH) + r"}[^\u0000]*$"
+)
 
 
 @extend_schema_field({"type": "string", "pattern": SEARCH_TEXT_PATTERN})
@@ -30,7 +37,8 @@ class CustomerSearchQuerySerializer(serializers.Serializer):
             "min_length": lazy(search_too_short_message, str)(),
         },
         help_text="Words of a name, an account number, a phone number or an email: 2 "
-        "characters or more, not counting spaces around them.",
+        "characters or more, not counting spaces around them, and one word of 3 or more "
+        "(else 400 on `search`).",
     )
 
 

@@ -20,6 +20,7 @@ from core.errors import Conflict
 from core.formatting import amount_text, money_text
 from core.forms import form_service_call
 from core.roles import can_supervise, can_take_orders, role_required
+from customers.models import Customer
 from orders.forms import DeliveryModeForm, OrderLineForm, PaymentForm, StartDateForm
 from orders.fulfilment.services import RELEASABLE_KINDS, sales_order_release
 from orders.models import SalesOrder, SalesOrderKind, SalesOrderStatus
@@ -39,13 +40,29 @@ from orders.services import (
     sales_order_submit,
 )
 from payments.forms import CardForm, card_form_add
-from payments.models import PaymentMethod
+from payments.models import Card, PaymentMethod
 from payments.services import PaymentDeclined, PaymentOutcomeUnknown
 
 
 def _order(number: str) -> SalesOrder:
     try:
         return sales_order_get(number=number)
+    except SalesOrder.DoesNotExist:
+        raise Http404 from None
+
+
+def _order_id(number: str) -> int:
+    """The order's id alone, for a POST whose service reads (and locks) the order itself:
+    the page's full read (_order, a dozen statements) only for what is shown after."""
+    return _order_ref(number)[0]
+
+
+def _order_ref(number: str) -> tuple[int, int]:
+    """The order's id and its customer's, in one statement (see _order_id)."""
+    if "\x00" in number:  # PostgreSQL refuses NUL in a query: no such order
+        raise Http404
+    try:
+        return SalesOrder.objects.values_list("pk", "customer_id").get(number=number)
     except SalesOrder.DoesNotExist:
         raise Http404 from None
 
@@ -197,29 +214,29 @@ def order_detail(request, number):
 def order_release(request, number):
     """A supervisor hands a submitted child order to the warehouse: from then on the
     subscription's actions no longer change it."""
-    order = _order(number)
+    order_id = _order_id(number)
     try:
-        sales_order_release(order_id=order.pk, actor=Actor.of_user(request.user))
+        sales_order_release(order_id=order_id, actor=Actor.of_user(request.user))
     except Conflict as exc:
         messages.error(request, str(exc))
     else:
         messages.success(
             request,
-            _("Sales order %(number)s is released to the warehouse.") % {"number": order.number},
+            _("Sales order %(number)s is released to the warehouse.") % {"number": number},
         )
-    return redirect("orders:detail", number=order.number)
+    return redirect("orders:detail", number=number)
 
 
 @require_POST
 @role_required(can_take_orders)
 def order_line_add(request, number):
-    order = _order(number)
+    order_id = _order_id(number)
     form = OrderLineForm(request.POST)
     if form.is_valid():
         form_service_call(
             form,
             sales_order_line_add,
-            order_id=order.pk,
+            order_id=order_id,
             item_number=form.cleaned_data["item_number"],
             quantity=form.cleaned_data["quantity"],
             actor=Actor.of_user(request.user),
@@ -234,10 +251,10 @@ def order_line_add(request, number):
 @require_POST
 @role_required(can_take_orders)
 def order_line_remove(request, number, line_number):
-    order = _order(number)
+    order_id = _order_id(number)
     try:
         sales_order_line_remove(
-            order_id=order.pk, line_number=line_number, actor=Actor.of_user(request.user)
+            order_id=order_id, line_number=line_number, actor=Actor.of_user(request.user)
         )
     except (ValidationError, Conflict) as exc:
         messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
@@ -247,13 +264,13 @@ def order_line_remove(request, number, line_number):
 @require_POST
 @role_required(can_take_orders)
 def order_line_start_date(request, number, line_number):
-    order = _order(number)
+    order_id = _order_id(number)
     form = StartDateForm(request.POST)
     error = None
     if form.is_valid():
         try:
             sales_order_line_set_start_date(
-                order_id=order.pk,
+                order_id=order_id,
                 line_number=line_number,
                 start_date=form.cleaned_data["start_date"],
                 actor=Actor.of_user(request.user),
@@ -272,13 +289,13 @@ def order_line_start_date(request, number, line_number):
 @require_POST
 @role_required(can_take_orders)
 def order_delivery_mode_set(request, number):
-    order = _order(number)
+    order_id = _order_id(number)
     form = DeliveryModeForm(request.POST)
     if form.is_valid():
         form_service_call(
             form,
             sales_order_delivery_mode_set,
-            order_id=order.pk,
+            order_id=order_id,
             code=form.cleaned_data["delivery_mode"],
             actor=Actor.of_user(request.user),
         )
@@ -293,11 +310,11 @@ def order_delivery_mode_set(request, number):
 @require_POST
 @role_required(can_take_orders)
 def order_complete(request, number):
-    order = _order(number)
+    order_id = _order_id(number)
     try:
-        sales_order_complete(order_id=order.pk, actor=Actor.of_user(request.user))
+        sales_order_complete(order_id=order_id, actor=Actor.of_user(request.user))
     except ValidationError as exc:
-        return _render_entry(request, order, error=" ".join(exc.messages), status=400)
+        return _render_entry(request, _order(number), error=" ".join(exc.messages), status=400)
     except Conflict:
         return redirect("orders:detail", number=number)
     return redirect("orders:summary", number=number)
@@ -360,37 +377,44 @@ def order_summary(request, number):
 @require_POST
 @role_required(can_take_orders)
 def order_card_add(request, number):
-    order = _order(number)
+    _order_pk, customer_id = _order_ref(number)
     form = CardForm(request.POST)
-    card = card_form_add(form, customer=order.customer, actor=Actor.of_user(request.user))
+    customer = Customer.objects.get(pk=customer_id)
+    card = card_form_add(form, customer=customer, actor=Actor.of_user(request.user))
     if card is not None:
         # No #fragment: a page opened on a fragment ignores autofocus.
         query = f"?method={form.cleaned_data['method'] or ''}&card={card.pk}"
         return redirect(reverse("orders:summary", args=[number]) + query)
     return render(
-        request, "orders/summary.html", _summary_context(order, card_form=form), status=400
+        request,
+        "orders/summary.html",
+        _summary_context(_order(number), card_form=form),
+        status=400,
     )
 
 
 @require_POST
 @role_required(can_take_orders)
 def order_payment_set(request, number):
-    order = _order(number)
-    cards = list(order.customer.cards.filter(active=True))
+    order_id, customer_id = _order_ref(number)
+    cards = list(Card.objects.filter(customer_id=customer_id, active=True))
     form = PaymentForm(request.POST, cards=cards)
     if form.is_valid():
         form_service_call(
             form,
             sales_order_payment_set,
             renamed_fields={"payment_method": "method"},
-            order_id=order.pk,
+            order_id=order_id,
             method_code=form.cleaned_data["method"],
             card_id=form.cleaned_data["card"],
             actor=Actor.of_user(request.user),
         )
     if form.errors:
         return render(
-            request, "orders/summary.html", _summary_context(order, payment_form=form), status=400
+            request,
+            "orders/summary.html",
+            _summary_context(_order(number), payment_form=form),
+            status=400,
         )
     return redirect("orders:summary", number=number)
 
@@ -398,9 +422,9 @@ def order_payment_set(request, number):
 @require_POST
 @role_required(can_take_orders)
 def order_submit(request, number):
-    order = _order(number)
+    order_id = _order_id(number)
     try:
-        sales_order_submit(order_id=order.pk, actor=Actor.of_user(request.user))
+        sales_order_submit(order_id=order_id, actor=Actor.of_user(request.user))
     except PaymentDeclined as exc:
         error = _("The card was declined: %(reason)s") % {"reason": exc.message}
     except (PaymentOutcomeUnknown, Conflict) as exc:

@@ -129,6 +129,13 @@ def test_a_search_needs_two_characters_besides_spaces(agent_api, search):
     assert error["fields"] == {"search": ["Enter at least 2 characters to search."]}
 
 
+def test_a_search_of_two_letters_is_refused_on_its_field(agent_api):
+    response = agent_api.get("/api/v1/customers/", {"search": "ka"})
+
+    error = assert_error(response, 400, "invalid")
+    assert error["fields"] == {"search": ["Enter a word of at least 3 characters to search."]}
+
+
 def test_a_search_of_two_characters_with_spaces_around_finds(agent_api):
     response = agent_api.get("/api/v1/customers/", {"search": " Berg "})
 

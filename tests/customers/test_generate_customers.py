@@ -80,7 +80,9 @@ def test_search_finds_what_the_plain_filter_finds_in_name_order(
     monkeypatch.setattr(selectors, "SEARCH_HEAD_ROWS", head_rows)
     call_command("generate_customers", count=500, verbosity=0)
     sample = list(generated().order_by("account_number")[:40])
-    queries = {"karen", "son", "mar", "an", "ar", "B00001", "zzzq", "50%", "a_b", "(206) 555-0142"}
+    # "an", "ar": two letters next to a word of three, the shortest searched (alone, refused).
+    queries = {"karen", "son", "mar", "an son", "ar mar", "B00001", "zzzq", "50%", "a_b"}
+    queries.add("(206) 555-0142")
     for customer in sample:
         queries |= {
             customer.first_name,
@@ -93,7 +95,13 @@ def test_search_finds_what_the_plain_filter_finds_in_name_order(
             queries.add(customer.phone)
 
     sorted_searches = walked_searches = 0
-    for query in sorted(queries):
+    # A surname of two letters ("Li") is refused alone: not a search to compare.
+    searched = [
+        query
+        for query in sorted(queries)
+        if any(len(word) >= selectors.SEARCH_WORD_MIN_LENGTH for word in query.split())
+    ]
+    for query in searched:
         expected = list(
             selectors.customer_filter_by_search(Customer.objects.all(), query)
             .order_by(*NAME_ORDER)

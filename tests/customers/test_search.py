@@ -1,6 +1,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from customers.selectors import customer_search
 from tests.factories import CustomerFactory
@@ -34,6 +35,17 @@ def test_email_finds_its_customer(demo):
     assert accounts("karen.berg@example") == ["004021"]
 
 
+def test_a_whole_email_address_finds_only_its_own_domain(db):
+    """The sort strategy looks an address up by its part up to "@" (customers.selectors):
+    the domain still decides."""
+    first = CustomerFactory(first_name="Ann", last_name="Lee", email="ann.lee@north.example")
+    CustomerFactory(first_name="Ann", last_name="Lee", email="ann.lee@south.example")
+    CustomerFactory(first_name="Bo", last_name="Lee", email="jann.lee@east.example")
+    assert accounts("Ann.Lee@North.Example") == [first.account_number]
+    assert len(accounts("ann.lee@")) == 3
+    assert accounts("ann.lee@west.example") == []
+
+
 def test_results_are_capped_at_the_limit(db):
     CustomerFactory.create_batch(30, last_name="Capwell")
     assert len(accounts("capwell")) == 25
@@ -44,6 +56,21 @@ def test_a_query_under_two_characters_is_refused(demo):
     with pytest.raises(ValidationError) as excinfo:
         customer_search(query=" k ")
     assert excinfo.value.message_dict == {"search": ["Enter at least 2 characters to search."]}
+
+
+@pytest.mark.parametrize("query", ["ka", "KA", "ka be", " 12 ", "1 2"])
+def test_a_search_without_a_word_of_three_characters_is_refused_and_reads_nothing(demo, query):
+    with CaptureQueriesContext(connection) as queries, pytest.raises(ValidationError) as excinfo:
+        customer_search(query=query)
+    assert excinfo.value.message_dict == {
+        "search": ["Enter a word of at least 3 characters to search."]
+    }
+    assert queries.captured_queries == []
+
+
+def test_a_short_word_next_to_a_longer_one_is_searched(demo):
+    assert accounts("ka berg") == ["004021"]
+    assert accounts("Berg K") == ["004021"]
 
 
 def test_no_match_is_an_empty_list(demo):

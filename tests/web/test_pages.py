@@ -6,7 +6,9 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.http import HttpRequest
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from continuity.models import Subscription
@@ -127,6 +129,14 @@ def test_a_query_under_two_characters_gets_a_message(agent_client):
     response = agent_client.get("/", {"q": "k"}, **FETCH)
     assert response.status_code == 400
     assert "Enter at least 2 characters to search." in text(response)
+
+
+def test_a_search_of_two_letters_gets_a_message_and_searches_nothing(agent_client):
+    with CaptureQueriesContext(connection) as queries:
+        response = agent_client.get("/", {"q": "ka"}, **FETCH)
+    assert response.status_code == 400
+    assert "Enter a word of at least 3 characters to search." in text(response)
+    assert [q["sql"] for q in queries.captured_queries if "customers_customer" in q["sql"]] == []
 
 
 def test_select_opens_the_customer_page(agent_client):
