@@ -123,7 +123,11 @@ def customer_search(*, query: str, limit: int | None = None) -> list[Customer]:
         raise ValidationError({"search": search_too_short_message()}, code="too_short")
     length_check(text, field="search", max_length=SEARCH_TERM_MAX_LENGTH)
     # As typed: "(2) 1" is a phone's digits, which every customer has (a walk finds them).
-    if all(len(word) < SEARCH_WORD_MIN_LENGTH for word in text.split()):
+    # A phone number typed as it is written ("02 15 96 47 38": words of two digits) is
+    # searched by its digits, one term of ten.
+    if all(len(word) < SEARCH_WORD_MIN_LENGTH for word in text.split()) and not (
+        _PHONE_OR_NUMBER.match(text) and len(digits_only(text)) >= SEARCH_WORD_MIN_LENGTH
+    ):
         raise ValidationError({"search": search_word_too_short_message()}, code="too_short")
     terms = customer_search_terms(text)
     limit = limit or settings.CUSTOMER_SEARCH_LIMIT

@@ -16,9 +16,11 @@ from customers.selectors import (
 
 # What customer_search takes: a word of SEARCH_WORD_MIN_LENGTH characters (that many in a
 # row that are not spaces, so at least SEARCH_MIN_LENGTH once the spaces around are
-# stripped), and no NUL character.
+# stripped), or a phone number as people write it with that many digits ("02 15 96 47
+# 38"); and no NUL character.
 SEARCH_TEXT_PATTERN = (
-    r"^[^\u0000]*" + r"[^\s\u0000]{" + str(SEARCH_WORD_MIN_LENGTH) + r"}[^\u0000]*$"
+    r"^(?:[^\u0000]*" + r"[^\s\u0000]{" + str(SEARCH_WORD_MIN_LENGTH) + r"}[^\u0000]*"
+    r"|[\d\s().+/-]*(?:\d[\s().+/-]*){" + str(SEARCH_WORD_MIN_LENGTH) + r",})$"
 )
 
 

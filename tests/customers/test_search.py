@@ -1,9 +1,12 @@
+import re
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from customers.selectors import customer_search
+from customers.serializers import SEARCH_TEXT_PATTERN
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -66,6 +69,16 @@ def test_a_search_without_a_word_of_three_characters_is_refused_and_reads_nothin
         "search": ["Enter a word of at least 3 characters to search."]
     }
     assert queries.captured_queries == []
+
+
+def test_a_phone_written_in_pairs_of_digits_is_searched_by_its_digits(demo):
+    """ "02 15 96 47 38" has no word of three characters, but ten digits: a phone number."""
+    assert accounts("20 65 55 01 42") == ["004021"]
+    assert "004021" in accounts("2 0 6")
+    for query in ("20 65 55 01 42", "(2) 1", "2 0 6"):
+        assert re.fullmatch(SEARCH_TEXT_PATTERN, query), query
+    for query in ("ka", "1 2", " 12 ", "ka be"):
+        assert not re.fullmatch(SEARCH_TEXT_PATTERN, query), query
 
 
 def test_a_short_word_next_to_a_longer_one_is_searched(demo):
