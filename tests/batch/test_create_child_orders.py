@@ -4,17 +4,23 @@ from decimal import Decimal
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.db.models import Q
 
 from batch.models import BatchJob, BatchRunProblem, BatchRunStatus
 from batch.presenters import batch_run_summary_line
 from batch.services import batch_run_inline, batch_run_request
+from continuity import child_orders
+from continuity.child_order_rows import child_orders_insert_orm
 from continuity.models import ContinuityParameters, Occurrence, OccurrenceLine, Subscription
 from continuity.selectors import (
     occurrences_due_for_child_orders,
     occurrences_due_for_child_orders_grouped,
 )
+from core import notifications as core_notifications
+from core import services as core_services
 from core.actors import Actor
-from core.models import AuditEntry, OutboxEvent
+from core.models import AuditEntry, Notification, OutboxEvent
 from orders.models import SalesOrder, SalesOrderLine
 from tests.batch.conftest import days, on_day
 
@@ -348,3 +354,70 @@ def test_both_jobs_are_scheduled_daily_payments_first(db):
     }
     assert tasks["batch.scheduled_process_payments"] == ("1", "0", "batch", True)
     assert tasks["batch.scheduled_create_child_orders"] == ("2", "0", "batch", True)
+
+
+def child_order_trail(order):
+    """What the job wrote for the order's first shipment, without ids and times."""
+    first = occurrences(order)[0]
+    child = first.child_order
+    entries = AuditEntry.objects.filter(
+        Q(object_type="orders.salesorder", object_id=str(child.pk))
+        | Q(object_type="continuity.occurrence", object_id=str(first.pk), to_status="child_created")
+    ).order_by("id")
+    return {
+        "order": (child.kind, child.status, child.total, child.lines.count()),
+        "entries": [
+            (e.action, e.object_type, e.from_status, e.to_status, e.reason, e.customer_id)
+            for e in entries
+        ],
+        "details": [sorted(e.details) for e in entries],
+        "events": sorted(
+            OutboxEvent.objects.filter(audit_entry_id__in=[e.pk for e in entries]).values_list(
+                "type", flat=True
+            )
+        ),
+        "email": Notification.objects.filter(key=f"child_order_created:order:{child.number}")
+        .values_list("kind", "customer_id")
+        .get(),
+    }
+
+
+def test_the_orm_paths_of_make_run_write_what_the_sql_paths_write(sell, today, monkeypatch):
+    """On SQLite (make run) the job writes through the ORM what PostgreSQL writes in raw
+    statements (the shipments' read, the orders, the audit rows, the emails): run once
+    each way here, on PostgreSQL, with the modules that choose told "sqlite" the second
+    time (Django's own vendor checks left alone)."""
+
+    class LooksLikeSQLite:
+        vendor = "sqlite"
+
+        def __getattr__(self, name):
+            return getattr(connection, name)
+
+    by_sql, by_orm = sell(), sell()
+    run_child_orders(today, order_number=by_sql.number)
+    for module in (child_orders, core_services, core_notifications):
+        monkeypatch.setattr(module, "connection", LooksLikeSQLite())
+    orm_calls = []
+    monkeypatch.setattr(
+        child_orders,
+        "child_orders_insert_orm",
+        lambda *args, **kwargs: orm_calls.append(1) or child_orders_insert_orm(*args, **kwargs),
+    )
+    run_child_orders(today, order_number=by_orm.number)
+    monkeypatch.undo()
+    assert orm_calls == [1]
+
+    sql_trail, orm_trail = child_order_trail(by_sql), child_order_trail(by_orm)
+    assert sql_trail["entries"] == [
+        ("order_created", "orders.salesorder", "", "submitted", "", by_sql.customer_id),
+        ("status_change", "orders.salesorder", "submitted", "released", "", by_sql.customer_id),
+        ("status_change", "continuity.occurrence", "paid", "child_created", "", by_sql.customer_id),
+    ]
+    assert orm_trail["entries"] == [
+        (*entry[:5], by_orm.customer_id) for entry in sql_trail["entries"]
+    ]
+    for key in ("order", "details", "events"):
+        assert orm_trail[key] == sql_trail[key], key
+    assert sql_trail["email"] == ("child_order_created", by_sql.customer_id)
+    assert orm_trail["email"] == ("child_order_created", by_orm.customer_id)
