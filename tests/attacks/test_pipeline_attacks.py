@@ -10,7 +10,7 @@ from django.db import DatabaseError
 import batch.jobs.payments as payments_job
 import continuity.charging.prepare as prepare_module
 from batch.jobs.chunks import ChunkIncomplete
-from batch.models import BatchJob
+from batch.models import BatchChunk, BatchJob
 from batch.services import batch_chunk_execute, batch_run_plan, batch_run_request
 from continuity.models import ContinuityParameters, Occurrence, OccurrenceStatus
 from continuity.subscription_actions.cancel import subscription_cancel
@@ -555,5 +555,76 @@ def test_an_agent_between_rounds_is_heeded_by_the_next_round(
     run.refresh_from_db()
     paid = 5 if action == "skip_next" else 6
     assert (run.processed_count, run.succeeded_count) == (paid, paid)
+    every_entry_has_its_event()
+    assert audit_findings() == []
+
+
+@pytest.fixture
+def pools_closed():
+    """The gateway pool's and the ledger's threads live as long as the process, each with
+    its connections: closed after the test (each thread takes one task, held at a
+    barrier until all have theirs), or the test database could not be dropped."""
+    from django.db import connections
+
+    from payments.gateways.simulator import gateway as simulator
+
+    yield
+    for pool in (payments_job._gateway_pool(), simulator._ledger_pool(2)):
+        size = pool._max_workers
+        barrier = threading.Barrier(size)
+
+        def close(barrier=barrier):
+            barrier.wait(10)
+            connections.close_all()
+
+        for future in [pool.submit(close) for _ in range(size)]:
+            future.result(20)
+        pool.shutdown(wait=True)
+    payments_job._gateway_pool.cache_clear()
+    simulator._ledger_pool.cache_clear()
+
+
+@race
+def test_two_deliveries_at_once_through_the_gateway_pool_and_ledger_threads_charge_once(
+    sell, settings, monkeypatch, pools_closed
+):
+    """No gate, no shortcut: the gateway pool's threads (their own connections) and the
+    simulator's ledger threads, slices of two, and the chunk delivered twice at once.
+    Every shipment is charged once in our books and in the gateway's ledger, whichever
+    delivery sent or recorded it, and the run counts each charge once."""
+    settings.PAYMENT_GATEWAY_CONCURRENCY = 4
+    settings.PAYMENT_SIMULATOR_LEDGER_THREADS = 2
+    monkeypatch.setattr(payments_job, "CHARGE_PREPARE_SLICE", 2)
+    two_due_today()
+    orders = [sell() for _ in range(5)]
+    due = [occurrence for order in orders for occurrence in shipments(order)[1:3]]
+    run = batch_run_request(job=BatchJob.PROCESS_PAYMENTS, actor=ACTOR, run_date=business_date())
+    [number] = batch_run_plan(run_id=run.pk)
+    start = threading.Barrier(2)
+
+    def deliver():
+        start.wait(10)
+        try:
+            return batch_chunk_execute(run_id=run.pk, chunk_number=number)
+        except ChunkIncomplete:
+            return "incomplete"
+
+    one, first = in_thread(deliver)
+    two, second = in_thread(deliver)
+    one.join(60)
+    two.join(60)
+    assert "error" not in first and "error" not in second, (first, second)
+    while BatchChunk.objects.get(run=run, number=number).status != BatchChunk.Status.DONE:
+        # A delivery that found the other's shipments held comes back (as a retry would).
+        assert batch_chunk_execute(run_id=run.pk, chunk_number=number) in (True, False)
+    for occurrence in due:
+        occurrence.refresh_from_db()
+        assert occurrence.status == OccurrenceStatus.PAID
+        assert gateway_sales(occurrence) == [True]
+        [sale] = Payment.objects.filter(occurrence=occurrence, operation="sale")
+        assert sale.status == PaymentStatus.APPROVED and occurrence.payment_id == sale.pk
+        assert list(occurrence.allocations.values_list("payment_id", flat=True)) == [sale.pk]
+    run.refresh_from_db()
+    assert (run.processed_count, run.succeeded_count) == (10, 10)
     every_entry_has_its_event()
     assert audit_findings() == []
