@@ -437,7 +437,7 @@ def test_a_cancel_holding_the_subscription_makes_the_child_order_job_skip_it_the
 
 
 @race
-def test_a_cancel_while_the_child_order_job_holds_the_shipments_refunds_only_what_is_not_released(
+def test_a_cancel_waiting_for_the_child_order_job_finds_the_subscription_completed_and_is_refused(
     sell, monkeypatch
 ):
     """The child-order job holds the shipments and their subscription (its transaction,
