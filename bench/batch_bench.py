@@ -490,8 +490,8 @@ def _analyze() -> None:
 # The memory runs' load: the demo's prepaid tea club (88001, three monthly shipments paid
 # at the sale), sold this many days before today, so that all three shipments of every
 # subscription are due on today's run (a catch-up run). A million due shipments are then
-# 333,334 subscriptions: a fifth of the rows, and of the minutes, of a million monthly
-# subscriptions with one shipment due each.
+# 333,333 subscriptions (and one monthly subscription for the millionth): a fifth of the
+# rows, and of the minutes, of a million monthly subscriptions with one shipment due each.
 PREPAID_ITEM, PREPAID_SHIPMENTS, PREPAID_SOLD_DAYS_AGO = "88001", 3, 75
 
 
@@ -521,12 +521,16 @@ def measure_child_orders(
     )
     databases.recreate()
     if prepaid:
-        subscriptions = -(-size // PREPAID_SHIPMENTS)
+        subscriptions, rest = divmod(size, PREPAID_SHIPMENTS)
         _generate(
             subscriptions,
             today - datetime.timedelta(days=PREPAID_SOLD_DAYS_AGO),
             item_number=PREPAID_ITEM,
         )
+        if rest:
+            # The count exactly (a million is not a multiple of three, and the run's cap
+            # is a million): a few monthly subscriptions sold today, one shipment due each.
+            _generate(rest, today)
         run_date = today
         size = Occurrence.objects.filter(status="paid", child_order__isnull=True).count()
     else:
