@@ -277,9 +277,13 @@ def test_signing_out_ends_the_session(client, demo):
 
 @pytest.mark.parametrize("search", ["()", "--", "( ) -"])
 def test_the_customer_search_finds_no_one_by_punctuation_alone(search, agent_api):
+    """Punctuation is no phone and no word of three characters: refused before any query
+    (as the empty term it would have matched every customer)."""
     response = agent_api.get("/api/v1/customers/", {"search": search})
-    assert response.status_code == 200, response.content
-    assert response.json()["results"] == []
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["fields"] == {
+        "search": ["Enter a word of at least 3 characters to search."]
+    }
 
 
 @pytest.mark.parametrize("kind", KINDS)
