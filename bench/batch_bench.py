@@ -388,6 +388,7 @@ class RunMeasure:
     rows_written: int = 0  # orders + lines, for the child-order run
     run_id: int = 0
     workers: int = 1
+    wal_bytes: int = 0  # the server's WAL from dispatch to the end (every client counted)
 
     @property
     def rate(self) -> float:
@@ -432,6 +433,7 @@ def _run_job(*, job: str, run_date: datetime.date, workers: list[Worker]) -> tup
         idle.sample()
         time.sleep(SAMPLE_SECONDS)
     sampler = MemorySampler(pids).start()
+    wal_start = _wal_position()
     run = batch_run_request(job=job, actor=Actor.job("bench"), run_date=run_date)
     dispatched_at = timezone.now()
     started = time.perf_counter()
@@ -462,6 +464,7 @@ def _run_job(*, job: str, run_date: datetime.date, workers: list[Worker]) -> tup
             last_report = now
     polled = time.perf_counter() - started
     sampler.stop()
+    wal_bytes = _wal_since(wal_start)
     if run.status != BatchRunStatus.SUCCEEDED:
         raise RunFailed(f"run #{run.pk} ended {run.status}: {run.error_message or run.summary}")
     return run, dict(
@@ -475,7 +478,26 @@ def _run_job(*, job: str, run_date: datetime.date, workers: list[Worker]) -> tup
         peak_pss_kb=sampler.peak_pss_kb,
         processes=len(sampler.processes),
         load_average=os.getloadavg()[0],
+        wal_bytes=wal_bytes,
     )
+
+
+def _wal_position() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()")
+        return cursor.fetchone()[0]
+
+
+def _wal_since(position: str) -> int:
+    """Bytes of WAL the server wrote since `position`: what a run costs the disk, read
+    on an otherwise idle server (every client's writes count)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)::bigint", [position])
+        return cursor.fetchone()[0]
 
 
 def _analyze() -> None:
@@ -663,6 +685,7 @@ class CopyMeasure:
     lines: int
     seconds: float  # into tables with the same indexes, checks and foreign keys
     seconds_without_keys: float  # the same without the foreign keys
+    wal_bytes: int = 0  # the server's WAL for the COPY with the foreign keys
 
     @property
     def rows(self) -> int:
@@ -681,10 +704,11 @@ ORDER_TABLE, LINE_TABLE = "orders_salesorder", "orders_salesorderline"
 SCRATCH_ORDERS, SCRATCH_LINES = "bench_copy_salesorder", "bench_copy_salesorderline"
 
 
-def _copy_into_scratch(orders: str, lines: str, *, foreign_keys: bool) -> float:
+def _copy_into_scratch(orders: str, lines: str, *, foreign_keys: bool) -> tuple[float, int]:
     """COPY the rows into scratch tables shaped like ours (LIKE ... INCLUDING ALL: columns,
     defaults, identity, checks and indexes; with `foreign_keys`, the same foreign keys,
-    deferred as Django makes them). Seconds from the first COPY to the commit."""
+    deferred as Django makes them). Seconds from the first COPY to the commit, and the
+    bytes of WAL written meanwhile."""
     from django.db import connection, transaction
 
     with connection.cursor() as cursor:
@@ -708,11 +732,12 @@ def _copy_into_scratch(orders: str, lines: str, *, foreign_keys: bool) -> float:
                 cursor.execute(f"ALTER TABLE {scratch} ADD {definition}")
         cursor.execute("CHECKPOINT")  # as before each run
     try:
+        wal_start = _wal_position()
         started = time.perf_counter()
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.copy_expert(f"COPY {SCRATCH_ORDERS} FROM STDIN", io.StringIO(orders))
             cursor.copy_expert(f"COPY {SCRATCH_LINES} FROM STDIN", io.StringIO(lines))
-        return time.perf_counter() - started
+        return time.perf_counter() - started, _wal_since(wal_start)
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {SCRATCH_LINES}, {SCRATCH_ORDERS}")
@@ -744,11 +769,14 @@ def measure_copy(run_id: int) -> CopyMeasure:
             lines_out,
         )
     orders, lines = orders_out.getvalue(), lines_out.getvalue()
+    seconds, wal_bytes = _copy_into_scratch(orders, lines, foreign_keys=True)
+    seconds_without_keys, _wal = _copy_into_scratch(orders, lines, foreign_keys=False)
     return CopyMeasure(
         orders=orders.count("\n"),
         lines=lines.count("\n"),
-        seconds=_copy_into_scratch(orders, lines, foreign_keys=True),
-        seconds_without_keys=_copy_into_scratch(orders, lines, foreign_keys=False),
+        seconds=seconds,
+        seconds_without_keys=seconds_without_keys,
+        wal_bytes=wal_bytes,
     )
 
 
@@ -833,6 +861,12 @@ def report(
             f"  PostgreSQL COPY of the same {copy.orders:,} orders + {copy.lines:,} lines into "
             f"scratch tables of the same shape: {copy.seconds:.1f} s = {copy.rate:,.0f} rows/s "
             f"with the foreign keys ({copy.rate_without_keys:,.0f} rows/s without)"
+        )
+        # What each side writes to disk: the job's child order is more than its order and
+        # lines (its entries, events, email and the shipment's new status).
+        print(
+            f"  WAL per child order: the job {largest.wal_bytes / largest.size / 1024:.1f} KiB, "
+            f"the COPY of its order and lines {copy.wal_bytes / copy.orders / 1024:.1f} KiB"
         )
     # (target, wanted, measured, ratio): the ratio is measured / wanted for a floor and
     # wanted / measured for a ceiling, so that >= 1 is met either way.
