@@ -231,6 +231,35 @@ def _memory_kb(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
+def _cpu_seconds(root: int) -> float:
+    """CPU time (user + system) of a process and its descendants, those already ended
+    included: each live process's own time plus what it reaped of its children's."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+        todo += _children(pid)
+    return total / ticks
+
+
+def _postmaster_pid() -> int:
+    """The PostgreSQL server's main process (the parent of our backend), on this machine."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    for line in Path(f"/proc/{backend}/status").read_text().splitlines():
+        if line.startswith("PPid:"):
+            return int(line.split()[1])
+    raise RunFailed("the PostgreSQL server is not on this machine: no CPU figures")
+
+
 @dataclass
 class MemorySampler:
     """Rss and Pss of processes (the workers) and all their descendants every 100 ms,
@@ -389,6 +418,8 @@ class RunMeasure:
     run_id: int = 0
     workers: int = 1
     wal_bytes: int = 0  # the server's WAL from dispatch to the end (every client counted)
+    worker_cpu_seconds: float = 0.0  # the workers' processes, the simulator's threads in them
+    postgres_cpu_seconds: float = 0.0  # every process of the server (every client counted)
 
     @property
     def rate(self) -> float:
@@ -434,6 +465,8 @@ def _run_job(*, job: str, run_date: datetime.date, workers: list[Worker]) -> tup
         time.sleep(SAMPLE_SECONDS)
     sampler = MemorySampler(pids).start()
     wal_start = _wal_position()
+    postmaster = _postmaster_pid()
+    cpu_start = [_cpu_seconds(pid) for pid in pids], _cpu_seconds(postmaster)
     run = batch_run_request(job=job, actor=Actor.job("bench"), run_date=run_date)
     dispatched_at = timezone.now()
     started = time.perf_counter()
@@ -465,6 +498,8 @@ def _run_job(*, job: str, run_date: datetime.date, workers: list[Worker]) -> tup
     polled = time.perf_counter() - started
     sampler.stop()
     wal_bytes = _wal_since(wal_start)
+    worker_cpu = sum(_cpu_seconds(pid) for pid in pids) - sum(cpu_start[0])
+    postgres_cpu = _cpu_seconds(postmaster) - cpu_start[1]
     if run.status != BatchRunStatus.SUCCEEDED:
         raise RunFailed(f"run #{run.pk} ended {run.status}: {run.error_message or run.summary}")
     return run, dict(
@@ -479,6 +514,8 @@ def _run_job(*, job: str, run_date: datetime.date, workers: list[Worker]) -> tup
         processes=len(sampler.processes),
         load_average=os.getloadavg()[0],
         wal_bytes=wal_bytes,
+        worker_cpu_seconds=worker_cpu,
+        postgres_cpu_seconds=postgres_cpu,
     )
 
 
@@ -783,6 +820,21 @@ def measure_copy(run_id: int) -> CopyMeasure:
 # --- Report ---------------------------------------------------------------------------------
 
 
+def _cpu_text(measure: RunMeasure) -> str:
+    """CPU per unit of work, and the rate the machine's cores allow at that cost, however
+    well the work overlaps: the floor measured in the same run."""
+    unit = "child order" if measure.job == "create child orders" else "charge"
+    worker = measure.worker_cpu_seconds / measure.done * 1000
+    postgres = measure.postgres_cpu_seconds / measure.done * 1000
+    cores = os.cpu_count() or 1
+    ceiling = cores * 1000 / (worker + postgres) if worker + postgres else 0
+    return (
+        f"{measure.label}, {measure.size:,}: CPU per {unit} {worker:.2f} ms in the "
+        f"worker + {postgres:.2f} ms in PostgreSQL; {cores} cores allow at most "
+        f"{ceiling:,.0f}/s at that cost ({measure.rate / ceiling:.2f} of it used)"
+    )
+
+
 def _mb(kb: int) -> str:
     return f"{kb / 1024:,.0f} MB"
 
@@ -849,6 +901,8 @@ def report(
             f"our clock {measure.polled_seconds:.1f} s; {measure.rows_written:,} order + line "
             f"rows = {measure.rows_written / measure.seconds:,.0f} rows/s"
         )
+    for measure in [*child_runs, *memory_runs, *payments]:
+        print("  " + _cpu_text(measure))
     for measure in payments:
         print(
             f"  payments, {_workers_text(measure.workers)}: job's own time "
