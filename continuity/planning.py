@@ -29,6 +29,7 @@ from continuity.scheduling import (
     validate_program,
 )
 from core.money import ZERO
+from orders.tax.selectors import read_once
 
 
 @dataclass(frozen=True)
@@ -213,12 +214,21 @@ class ProgramQuote:
 
 
 def program_get_for_quote(*, program_id: int) -> ContinuityProgram:
-    return ContinuityProgram.objects.prefetch_related(
-        Prefetch(
-            "events",
-            queryset=ProgramEvent.objects.order_by("event_number").prefetch_related("lines__item"),
-        )
-    ).get(pk=program_id)
+    """The program with its events and their lines (four queries). Within a
+    tax_tables_read_once() block, read once: a submit checks, prices and starts the
+    subscription from the same definition, as a batch chunk prices its shipments from
+    the same tax tables."""
+    return read_once(
+        ("program for quote", program_id),
+        lambda: ContinuityProgram.objects.prefetch_related(
+            Prefetch(
+                "events",
+                queryset=ProgramEvent.objects.order_by("event_number").prefetch_related(
+                    "lines__item"
+                ),
+            )
+        ).get(pk=program_id),
+    )
 
 
 def plan_occurrences(

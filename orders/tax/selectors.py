@@ -118,10 +118,22 @@ def tax_rates_on(
 ) -> dict[int, TaxRate]:
     """The rate of each group in the jurisdiction on `day`, by group id; a group without
     one that day is missing. Ranges never overlap (orders.tax.services), so there is one."""
-    return read_once(
-        ("rates", jurisdiction_id, frozenset(group_ids), day),
-        lambda: _rates_on(jurisdiction_id=jurisdiction_id, group_ids=group_ids, day=day),
+    if _answers.get() is None:
+        return _rates_on(jurisdiction_id=jurisdiction_id, group_ids=group_ids, day=day)
+    # In a block the days differ (a subscription's shipments, a chunk's ship dates): the
+    # groups' rates of the jurisdiction are read once, whatever their days, and each
+    # day's are picked among them by the query's own rule.
+    rates = read_once(
+        ("rates of", jurisdiction_id, frozenset(group_ids)),
+        lambda: list(
+            TaxRate.objects.filter(jurisdiction_id=jurisdiction_id, group_id__in=group_ids)
+        ),
     )
+    return {
+        rate.group_id: rate
+        for rate in rates
+        if rate.effective_from <= day and (rate.effective_to is None or rate.effective_to >= day)
+    }
 
 
 def _rates_on(*, jurisdiction_id: int, group_ids: set[int], day: datetime.date) -> dict:
