@@ -155,3 +155,39 @@ def test_a_block_inside_a_chunk_keeps_the_chunks_answers(seattle_address):
             price(seattle_address)
 
     assert (tax_queries(inner), tax_queries(after)) == ([], [])
+
+
+def test_a_block_picks_each_days_rate_as_the_database_does(seattle_address):
+    """Within a block a jurisdiction's rates are read once for every day (a subscription's
+    shipments ship on different days) and each day's rate is picked in Python: the same
+    rate as the query picks, on the last day of a range, the first of the next, and a
+    day with no rate in force."""
+    from orders.tax.selectors import tax_rates_on
+
+    rate = TaxRate.objects.get()
+    rate.effective_to = DAY + datetime.timedelta(days=30)
+    rate.save()
+    group = rate.group
+    later = TaxRate.objects.create(
+        jurisdiction=rate.jurisdiction,
+        group=group,
+        rate=Decimal("10.50"),
+        effective_from=DAY + datetime.timedelta(days=31),
+        effective_to=DAY + datetime.timedelta(days=60),
+    )
+    days = [DAY + datetime.timedelta(days=offset) for offset in (-1, 0, 30, 31, 60, 61)]
+
+    def answers():
+        return [
+            tax_rates_on(jurisdiction_id=rate.jurisdiction_id, group_ids={group.pk}, day=day)
+            for day in days
+        ]
+
+    by_query = answers()
+    with tax_tables_read_once(), CaptureQueriesContext(connection) as in_a_block:
+        in_block = answers()
+
+    expected = [{}, {group.pk: rate}, {group.pk: rate}, {group.pk: later}, {group.pk: later}, {}]
+    assert by_query == expected
+    assert in_block == expected
+    assert len(tax_queries(in_a_block)) == 1
