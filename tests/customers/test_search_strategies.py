@@ -31,6 +31,8 @@ QUERIES = [
     "anna",
     "zane",
     "5550000",
+    "first07 smith",
+    "mail only the.smiths@example",
 ]
 # Probe and walk lengths that make each strategy answer on this small table: the walk
 # alone (the defaults reach every row), the longer walk after a probe of one row, and
