@@ -47,6 +47,9 @@ class ProgramSales:
     # (order_id) -> [(payment id, amount)]: what paid a child order's shipments, the
     # payment its invoices apply (orders.fulfilment).
     child_order_charges: Callable[[int], list[tuple[int, Decimal]]] | None = None
+    # () -> prefetch lookups that load what the order page (orders.views) shows of its
+    # programs, no more; None: order_prefetches.
+    order_page_prefetches: Callable[[], list] | None = None
 
 
 _registered: ProgramSales | None = None

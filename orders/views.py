@@ -28,7 +28,7 @@ from orders.selectors import (
     delivery_mode_list,
     sales_order_continuity_previews,
     sales_order_delivery,
-    sales_order_get,
+    sales_order_page_get,
 )
 from orders.services import (
     sales_order_complete,
@@ -46,7 +46,7 @@ from payments.services import PaymentDeclined, PaymentOutcomeUnknown
 
 def _order(number: str) -> SalesOrder:
     try:
-        return sales_order_get(number=number)
+        return sales_order_page_get(number=number)
     except SalesOrder.DoesNotExist:
         raise Http404 from None
 
