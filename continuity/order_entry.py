@@ -13,7 +13,7 @@ from django.db.models import Prefetch
 from django.utils.translation import gettext as _
 
 from continuity.models import Occurrence, Subscription
-from continuity.planning import program_get_for_quote, program_quote
+from continuity.planning import program_get_for_quote, program_quote, programs_read_once
 from continuity.pricing import ShipmentPrice, shipments_price
 from continuity.serializers import (
     ContinuityPreviewSerializer,
@@ -172,6 +172,7 @@ def register() -> None:
             line_submitted=program_line_submitted,
             order_prefetches=order_prefetches,
             order_page_prefetches=order_page_prefetches,
+            programs_read_once=programs_read_once,
             order_fields=order_fields,
             item_fields=item_fields,
             child_order_charges=child_order_charges,
