@@ -117,8 +117,9 @@ def subscription_action(request, subscription_id, action):
             arguments = action.arguments_from(form.cleaned_data)
             confirm = request.POST.get("step") == "confirm"
             # A preview alone (nothing written) prices the next shipments for the same
-            # place and items: the tax tables' answers read once for them all (12
-            # statements instead of 16 for a new ship-to). A confirmation reads as ever.
+            # place and items: the tax tables' answers read once for them all (two
+            # statements fewer for each shipment a new ship-to prices after the first).
+            # A confirmation reads as ever.
             with nullcontext() if confirm else tax_tables_read_once():
                 preview = action.preview_of(subscription_id=subscription.pk, arguments=arguments)
             if confirm:
