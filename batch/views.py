@@ -15,7 +15,7 @@ from batch.models import (
 from batch.presenters import batch_run_summary_line
 from batch.selectors import (
     batch_run_get,
-    batch_run_list,
+    batch_run_list_page,
     batch_run_problem_counts,
 )
 from batch.services import batch_run_can_resume, batch_run_request
@@ -59,7 +59,7 @@ def batch_run_new(request, job):
 @require_GET
 @role_required(can_supervise)
 def batch_run_history(request):
-    return render(request, "batch/history.html", {"runs": batch_run_list()})
+    return render(request, "batch/history.html", {"runs": batch_run_list_page()})
 
 
 def _progress(run: BatchRun) -> dict:

@@ -32,10 +32,36 @@ def _shipment_choices(
 ) -> list[tuple[int, str]]:
     """The shipments an action may be about; with `with_unreleased_child_orders`, those
     whose child order is not released yet too (skipping one cancels its child order)."""
-    which = Q(status__in=statuses)
-    if with_unreleased_child_orders:
-        which |= Q(
-            status=OccurrenceStatus.CHILD_CREATED, child_order__status=SalesOrderStatus.SUBMITTED
+    today = business_date()
+    if "occurrences" in getattr(subscription, "_prefetched_objects_cache", {}):
+        # Read with the subscription's page (continuity.selectors.subscription_page_get,
+        # child orders joined): the same choice among them, without a query of its own.
+        occurrences = sorted(
+            (
+                occurrence
+                for occurrence in subscription.occurrences.all()
+                if occurrence.ship_date >= today
+                and (
+                    occurrence.status in statuses
+                    or (
+                        with_unreleased_child_orders
+                        and occurrence.status == OccurrenceStatus.CHILD_CREATED
+                        and occurrence.child_order is not None
+                        and occurrence.child_order.status == SalesOrderStatus.SUBMITTED
+                    )
+                )
+            ),
+            key=lambda occurrence: (occurrence.ship_date, occurrence.sequence),
+        )
+    else:
+        which = Q(status__in=statuses)
+        if with_unreleased_child_orders:
+            which |= Q(
+                status=OccurrenceStatus.CHILD_CREATED,
+                child_order__status=SalesOrderStatus.SUBMITTED,
+            )
+        occurrences = subscription.occurrences.filter(which, ship_date__gte=today).order_by(
+            "ship_date", "sequence"
         )
     return [
         (
@@ -44,9 +70,7 @@ def _shipment_choices(
             f"{money_text(occurrence.amount, occurrence.currency)} · "
             f"{occurrence.get_status_display()}",
         )
-        for occurrence in subscription.occurrences.filter(
-            which, ship_date__gte=business_date()
-        ).order_by("ship_date", "sequence")
+        for occurrence in occurrences
     ]
 
 

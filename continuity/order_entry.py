@@ -13,7 +13,7 @@ from django.db.models import Prefetch
 from django.utils.translation import gettext as _
 
 from continuity.models import Occurrence, Subscription
-from continuity.planning import program_get_for_quote, program_quote
+from continuity.planning import program_get_for_quote, program_quote, programs_read_once
 from continuity.pricing import ShipmentPrice, shipments_price
 from continuity.serializers import (
     ContinuityPreviewSerializer,
@@ -112,6 +112,24 @@ def order_prefetches() -> list:
     ]
 
 
+def order_page_prefetches() -> list:
+    """A submitted order's subscriptions with what its page shows of them
+    (partials/subscription.html): program, item, shipments with their child orders. The
+    API's (order_prefetches) join five tables to each subscription and read every
+    shipment's lines and payment, none of which the page shows."""
+    return [
+        Prefetch(
+            "subscriptions",
+            queryset=Subscription.objects.select_related("program", "item").prefetch_related(
+                Prefetch(
+                    "occurrences",
+                    queryset=Occurrence.objects.select_related("child_order").order_by("sequence"),
+                )
+            ),
+        )
+    ]
+
+
 def order_fields() -> dict:
     return {
         "continuity_previews": ContinuityPreviewSerializer(
@@ -153,6 +171,8 @@ def register() -> None:
             line_paid_shipments=program_line_paid_shipments,
             line_submitted=program_line_submitted,
             order_prefetches=order_prefetches,
+            order_page_prefetches=order_page_prefetches,
+            programs_read_once=programs_read_once,
             order_fields=order_fields,
             item_fields=item_fields,
             child_order_charges=child_order_charges,

@@ -5,6 +5,8 @@ them."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,7 +31,6 @@ from continuity.scheduling import (
     validate_program,
 )
 from core.money import ZERO
-from orders.tax.selectors import read_once
 
 
 @dataclass(frozen=True)
@@ -213,22 +214,43 @@ class ProgramQuote:
         return self.first_shipment_amount
 
 
+# Within programs_read_once(): each program read, by id.
+_programs_read: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
+    "programs_read", default=None
+)
+
+
+@contextlib.contextmanager
+def programs_read_once():
+    """Read each program (its events, their lines and items: four queries) once in the
+    block, for one request that quotes the same program several times: order entry's
+    add line prices the line, then the shipments it pays, then shows the line's planned
+    shipments. A program edited during the block applies from the next request, as it
+    would had the request come a moment earlier. The programs read are only read (a
+    quote makes a ProgramPlan of them), so sharing them is safe."""
+    token = _programs_read.set(_programs_read.get() if _programs_read.get() is not None else {})
+    try:
+        yield
+    finally:
+        _programs_read.reset(token)
+
+
 def program_get_for_quote(*, program_id: int) -> ContinuityProgram:
-    """The program with its events and their lines (four queries). Within a
-    tax_tables_read_once() block, read once: a submit checks, prices and starts the
-    subscription from the same definition, as a batch chunk prices its shipments from
-    the same tax tables."""
-    return read_once(
-        ("program for quote", program_id),
-        lambda: ContinuityProgram.objects.prefetch_related(
-            Prefetch(
-                "events",
-                queryset=ProgramEvent.objects.order_by("event_number").prefetch_related(
-                    "lines__item"
-                ),
-            )
-        ).get(pk=program_id),
-    )
+    kept = _programs_read.get()
+    if kept is None:
+        return _program_read(program_id)
+    if program_id not in kept:
+        kept[program_id] = _program_read(program_id)
+    return kept[program_id]
+
+
+def _program_read(program_id: int) -> ContinuityProgram:
+    return ContinuityProgram.objects.prefetch_related(
+        Prefetch(
+            "events",
+            queryset=ProgramEvent.objects.order_by("event_number").prefetch_related("lines__item"),
+        )
+    ).get(pk=program_id)
 
 
 def plan_occurrences(

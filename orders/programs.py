@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -47,6 +48,12 @@ class ProgramSales:
     # (order_id) -> [(payment id, amount)]: what paid a child order's shipments, the
     # payment its invoices apply (orders.fulfilment).
     child_order_charges: Callable[[int], list[tuple[int, Decimal]]] | None = None
+    # () -> prefetch lookups that load what the order page (orders.views) shows of its
+    # programs, no more; None: order_prefetches.
+    order_page_prefetches: Callable[[], list] | None = None
+    # () -> a context manager in which each program is read once, however many times
+    # its lines are priced and quoted (one request of order entry); None: read each time.
+    programs_read_once: Callable[[], AbstractContextManager] | None = None
 
 
 _registered: ProgramSales | None = None
@@ -56,6 +63,12 @@ def program_sales_register(hooks: ProgramSales) -> None:
     """Register (or replace, on a second ready()) the app that sells programs."""
     global _registered
     _registered = hooks
+
+
+def programs_read_once() -> AbstractContextManager:
+    """The registered app's programs_read_once() block, or a block that changes nothing."""
+    hook = program_sales().programs_read_once
+    return hook() if hook is not None else nullcontext()
 
 
 def program_sales() -> ProgramSales:

@@ -33,7 +33,7 @@ from orders.models import (
 )
 from orders.numbers import next_sales_order_numbers
 from orders.pricing import GoodsLine, document_price, item_tax_groups
-from orders.programs import program_sales
+from orders.programs import program_sales, programs_read_once
 from orders.tax.selectors import tax_tables_read_once
 from payments.models import (
     LIVE_SALE_STATUSES,
@@ -562,7 +562,7 @@ def sales_order_submit(*, order_id: int, actor: Actor) -> SalesOrder:
     # Each step reads the tax tables and the program once (its checks and its pricing
     # ask the same); a rate changed while the gateway answers applies to step 3's
     # shipments after the first (tests/continuity/test_tax_attacks.py).
-    with transaction.atomic(), tax_tables_read_once():
+    with transaction.atomic(), tax_tables_read_once(), programs_read_once():
         order = SalesOrder.objects.select_for_update().get(pk=order_id)
         if order.status == SalesOrderStatus.SUBMITTED:
             return order
@@ -608,7 +608,7 @@ def sales_order_submit(*, order_id: int, actor: Actor) -> SalesOrder:
     if payment.status != PaymentStatus.APPROVED:
         answer = payment_sale_send(payment, fresh=fresh)
     # 3. Record the answer and, if approved, submit: both or neither.
-    with transaction.atomic(), tax_tables_read_once():
+    with transaction.atomic(), tax_tables_read_once(), programs_read_once():
         order = SalesOrder.objects.select_for_update().get(pk=order_id)
         if payment.status != PaymentStatus.APPROVED:
             payment = payment_record_answer(payment_id=payment.pk, result=answer, actor=actor)

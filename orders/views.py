@@ -24,11 +24,12 @@ from customers.models import Customer
 from orders.forms import DeliveryModeForm, OrderLineForm, PaymentForm, StartDateForm
 from orders.fulfilment.services import RELEASABLE_KINDS, sales_order_release
 from orders.models import SalesOrder, SalesOrderKind, SalesOrderStatus
+from orders.programs import programs_read_once
 from orders.selectors import (
     delivery_mode_list,
     sales_order_continuity_previews,
     sales_order_delivery,
-    sales_order_get,
+    sales_order_page_get,
 )
 from orders.services import (
     sales_order_complete,
@@ -39,6 +40,7 @@ from orders.services import (
     sales_order_payment_set,
     sales_order_submit,
 )
+from orders.tax.selectors import tax_tables_read_once
 from payments.forms import CardForm, card_form_add
 from payments.models import Card, PaymentMethod
 from payments.services import PaymentDeclined, PaymentOutcomeUnknown
@@ -46,7 +48,7 @@ from payments.services import PaymentDeclined, PaymentOutcomeUnknown
 
 def _order(number: str) -> SalesOrder:
     try:
-        return sales_order_get(number=number)
+        return sales_order_page_get(number=number)
     except SalesOrder.DoesNotExist:
         raise Http404 from None
 
@@ -230,6 +232,15 @@ def order_release(request, number):
 @require_POST
 @role_required(can_take_orders)
 def order_line_add(request, number):
+    # One request prices the line (its program read for its price, then for the
+    # shipments it pays) and shows the order again (the program read for its planned
+    # shipments, the default delivery mode, the tax basis): each read once, 8 to 10
+    # statements fewer than the 43 it took.
+    with programs_read_once(), tax_tables_read_once():
+        return _order_line_add(request, number)
+
+
+def _order_line_add(request, number):
     order_id = _order_id(number)
     form = OrderLineForm(request.POST)
     if form.is_valid():
