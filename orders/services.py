@@ -32,7 +32,12 @@ from orders.models import (
     SalesOrderStatus,
 )
 from orders.numbers import next_sales_order_numbers
-from orders.pricing import GoodsLine, document_price, item_tax_groups
+from orders.pricing import (
+    GoodsLine,
+    delivery_mode_or_default,
+    document_price,
+    item_tax_groups,
+)
 from orders.programs import program_sales, programs_read_once
 from orders.tax.selectors import tax_tables_read_once
 from payments.models import (
@@ -496,6 +501,14 @@ def _check_ready_to_submit(order: SalesOrder) -> None:
             }
         )
     _order_price_save(order, lines)
+    if order.delivery_mode_id is None:
+        # The default mode this price used is kept on the order now, in the transaction
+        # that commits the sale: a default the administrator changes while the gateway
+        # answers must not become the order's mode (its later shipments go by it).
+        mode = delivery_mode_or_default(None)
+        if mode is not None:
+            order.delivery_mode = mode
+            order.save(update_fields=["delivery_mode"])
 
 
 def _submit(order: SalesOrder, *, payment, actor: Actor) -> None:
