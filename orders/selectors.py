@@ -27,7 +27,7 @@ def sales_order_id_get(*, number: str) -> int:
 
 
 def sales_order_get(*, number: str) -> SalesOrder:
-    """An order with everything its page shows, in a fixed number of queries. Raises
+    """An order with everything the API shows of it, in a fixed number of queries. Raises
     SalesOrder.DoesNotExist."""
     if "\x00" in number:  # PostgreSQL refuses NUL in a query: no such order
         raise SalesOrder.DoesNotExist
@@ -36,19 +36,7 @@ def sales_order_get(*, number: str) -> SalesOrder:
         .prefetch_related(
             *_ORDER_FETCHED_APART,
             _order_lines(),
-            Prefetch(
-                "payments",
-                queryset=Payment.objects.select_related("card", "method").order_by("id"),
-            ),
-            "child_orders",
-            Prefetch("invoices", queryset=Invoice.objects.order_by("id")),
-            Prefetch(
-                "warehouse_shipments",
-                queryset=WarehouseShipment.objects.select_related("carrier", "invoice")
-                .prefetch_related("lines__order_line__item")
-                .order_by("id"),
-            ),
-            *program_sales().order_prefetches(),
+            *_submitted_order_prefetches(program_sales().order_prefetches),
         )
         .get(number=number)
     )
@@ -85,23 +73,32 @@ def sales_order_page_get(*, number: str) -> SalesOrder:
     hooks = program_sales()
     lookups = [*_ORDER_FETCHED_APART, _order_lines()]
     if order.status != SalesOrderStatus.OPEN:
-        lookups += [
-            Prefetch(
-                "payments",
-                queryset=Payment.objects.select_related("card", "method").order_by("id"),
-            ),
-            "child_orders",
-            Prefetch("invoices", queryset=Invoice.objects.order_by("id")),
-            Prefetch(
-                "warehouse_shipments",
-                queryset=WarehouseShipment.objects.select_related("carrier", "invoice")
-                .prefetch_related("lines__order_line__item")
-                .order_by("id"),
-            ),
-            *(hooks.order_page_prefetches or hooks.order_prefetches)(),
-        ]
+        lookups += _submitted_order_prefetches(
+            hooks.order_page_prefetches or hooks.order_prefetches
+        )
     prefetch_related_objects([order], *lookups)
     return order
+
+
+def _submitted_order_prefetches(program_prefetches) -> list:
+    """What a submitted order shows beyond its lines: payments, child orders, invoices,
+    warehouse shipments, and its programs' part (`program_prefetches()`, a hook of
+    orders.programs)."""
+    return [
+        Prefetch(
+            "payments",
+            queryset=Payment.objects.select_related("card", "method").order_by("id"),
+        ),
+        "child_orders",
+        Prefetch("invoices", queryset=Invoice.objects.order_by("id")),
+        Prefetch(
+            "warehouse_shipments",
+            queryset=WarehouseShipment.objects.select_related("carrier", "invoice")
+            .prefetch_related("lines__order_line__item")
+            .order_by("id"),
+        ),
+        *program_prefetches(),
+    ]
 
 
 def sales_order_continuity_previews(order: SalesOrder) -> list[tuple[SalesOrderLine, object]]:
