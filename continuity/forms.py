@@ -1,14 +1,12 @@
 from django import forms
-from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from continuity.models import CHANGEABLE, OccurrenceStatus, Subscription
+from continuity.models import CHANGEABLE, Subscription
 from continuity.reason_codes import reason_codes_for
-from core.dates import business_date
+from continuity.selectors import subscription_shipments_for_action
 from core.formatting import day_text, money_text
 from core.forms import BusinessDateField, LookupInput
 from core.limits import REASON_MAX_LENGTH
-from orders.models import SalesOrderStatus
 
 
 class ActionForm(forms.Form):
@@ -30,39 +28,10 @@ class ActionForm(forms.Form):
 def _shipment_choices(
     subscription: Subscription, statuses, *, with_unreleased_child_orders: bool = False
 ) -> list[tuple[int, str]]:
-    """The shipments an action may be about; with `with_unreleased_child_orders`, those
-    whose child order is not released yet too (skipping one cancels its child order)."""
-    today = business_date()
-    if "occurrences" in getattr(subscription, "_prefetched_objects_cache", {}):
-        # Read with the subscription's page (continuity.selectors.subscription_page_get,
-        # child orders joined): the same choice among them, without a query of its own.
-        occurrences = sorted(
-            (
-                occurrence
-                for occurrence in subscription.occurrences.all()
-                if occurrence.ship_date >= today
-                and (
-                    occurrence.status in statuses
-                    or (
-                        with_unreleased_child_orders
-                        and occurrence.status == OccurrenceStatus.CHILD_CREATED
-                        and occurrence.child_order is not None
-                        and occurrence.child_order.status == SalesOrderStatus.SUBMITTED
-                    )
-                )
-            ),
-            key=lambda occurrence: (occurrence.ship_date, occurrence.sequence),
-        )
-    else:
-        which = Q(status__in=statuses)
-        if with_unreleased_child_orders:
-            which |= Q(
-                status=OccurrenceStatus.CHILD_CREATED,
-                child_order__status=SalesOrderStatus.SUBMITTED,
-            )
-        occurrences = subscription.occurrences.filter(which, ship_date__gte=today).order_by(
-            "ship_date", "sequence"
-        )
+    """The shipments an action may be about (continuity.selectors), as choices."""
+    occurrences = subscription_shipments_for_action(
+        subscription, statuses, with_unreleased_child_orders=with_unreleased_child_orders
+    )
     return [
         (
             occurrence.pk,

@@ -42,7 +42,9 @@ from continuity.models import (
 )
 from continuity.pricing import occurrence_fresh_price
 from continuity.refunds import refunds_owed
+from core.dates import business_date
 from core.money import CENT, ZERO
+from orders.models import SalesOrderStatus
 from orders.tax.provider import TaxUnavailable
 from orders.tax.selectors import tax_tables_read_once
 from payments.models import Payment
@@ -329,6 +331,40 @@ class FreshCharge:
 
     total: Decimal | None = None
     unavailable: str = ""
+
+
+def subscription_shipments_for_action(
+    subscription: Subscription, statuses, *, with_unreleased_child_orders: bool = False
+) -> list[Occurrence]:
+    """The shipments from today on that an action may be about: those in `statuses`, and
+    with `with_unreleased_child_orders` those whose child order is not released yet
+    (skipping one cancels its child order); by ship date. Chosen among the shipments
+    read with the subscription's page (subscription_page_get, child orders joined) when
+    it was, else read here."""
+    today = business_date()
+    if "occurrences" in getattr(subscription, "_prefetched_objects_cache", {}):
+        occurrences = subscription.occurrences.all()
+    else:
+        occurrences = subscription.occurrences.filter(ship_date__gte=today).select_related(
+            "child_order"
+        )
+    return sorted(
+        (
+            occurrence
+            for occurrence in occurrences
+            if occurrence.ship_date >= today
+            and (
+                occurrence.status in statuses
+                or (
+                    with_unreleased_child_orders
+                    and occurrence.status == OccurrenceStatus.CHILD_CREATED
+                    and occurrence.child_order is not None
+                    and occurrence.child_order.status == SalesOrderStatus.SUBMITTED
+                )
+            )
+        ),
+        key=lambda occurrence: (occurrence.ship_date, occurrence.sequence),
+    )
 
 
 def subscription_fresh_charges(
