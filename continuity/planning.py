@@ -5,8 +5,6 @@ them."""
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -31,6 +29,7 @@ from continuity.scheduling import (
     validate_program,
 )
 from core.money import ZERO
+from core.read_once import ReadOnce
 
 
 @dataclass(frozen=True)
@@ -215,12 +214,9 @@ class ProgramQuote:
 
 
 # Within programs_read_once(): each program read, by id.
-_programs_read: contextvars.ContextVar[dict | None] = contextvars.ContextVar(
-    "programs_read", default=None
-)
+_programs_read = ReadOnce("programs_read")
 
 
-@contextlib.contextmanager
 def programs_read_once():
     """Read each program (its events, their lines and items: four queries) once in the
     block, for one request that quotes the same program several times: order entry's
@@ -228,20 +224,11 @@ def programs_read_once():
     shipments. A program edited during the block applies from the next request, as it
     would had the request come a moment earlier. The programs read are only read (a
     quote makes a ProgramPlan of them), so sharing them is safe."""
-    token = _programs_read.set(_programs_read.get() if _programs_read.get() is not None else {})
-    try:
-        yield
-    finally:
-        _programs_read.reset(token)
+    return _programs_read.block()
 
 
 def program_get_for_quote(*, program_id: int) -> ContinuityProgram:
-    kept = _programs_read.get()
-    if kept is None:
-        return _program_read(program_id)
-    if program_id not in kept:
-        kept[program_id] = _program_read(program_id)
-    return kept[program_id]
+    return _programs_read.get(program_id, lambda: _program_read(program_id))
 
 
 def _program_read(program_id: int) -> ContinuityProgram:

@@ -2,43 +2,32 @@
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import datetime
 import re
 
 from django.db.models import Q
 from django.db.models.functions import Length, Upper
 
+from core.read_once import ReadOnce
 from orders.tax.models import PriceTaxBasis, TaxGroup, TaxGroupKind, TaxJurisdiction, TaxRate
 
 # Within tax_tables_read_once(): answers kept by their arguments, so that a batch chunk
 # that prices hundreds of shipments asks the tables once per place, group set and day.
-_answers: contextvars.ContextVar[dict | None] = contextvars.ContextVar("tax_answers", default=None)
+_tax_answers = ReadOnce("tax_answers")
 
 
-@contextlib.contextmanager
 def tax_tables_read_once():
     """Read each answer of the tax tables (and of the default delivery mode) once in the
     block: for a batch chunk, which prices many shipments in one transaction. A rate an
     administrator changes during the block applies from the next one, as it would had
-    the chunk started a moment earlier; the block is one chunk, not a whole run."""
-    # A block inside another (a chunk's charge pricing its shipments) keeps its answers.
-    token = _answers.set(_answers.get() if _answers.get() is not None else {})
-    try:
-        yield
-    finally:
-        _answers.reset(token)
+    the chunk started a moment earlier; the block is one chunk, not a whole run. A block
+    inside another (a chunk's charge pricing its shipments) keeps its answers."""
+    return _tax_answers.block()
 
 
 def read_once(key: tuple, read):
     """`read()`, or its answer kept in this tax_tables_read_once() block."""
-    answers = _answers.get()
-    if answers is None:
-        return read()
-    if key not in answers:
-        answers[key] = read()
-    return answers[key]
+    return _tax_answers.get(key, read)
 
 
 def postal_code_normalized(postal_code: str) -> str:
@@ -50,7 +39,7 @@ def postal_code_normalized(postal_code: str) -> str:
 def tax_jurisdiction_for_place(
     *, country: str, region: str, postal_code: str
 ) -> TaxJurisdiction | None:
-    if _answers.get() is None:
+    if not _tax_answers.active():
         return _jurisdiction_for_place(country=country, region=region, postal_code=postal_code)
     # In a batch block every customer's postal code differs: the country's jurisdictions
     # are read once, and each place is matched among them by the same rule.
@@ -118,7 +107,7 @@ def tax_rates_on(
 ) -> dict[int, TaxRate]:
     """The rate of each group in the jurisdiction on `day`, by group id; a group without
     one that day is missing. Ranges never overlap (orders.tax.services), so there is one."""
-    if _answers.get() is None:
+    if not _tax_answers.active():
         return _rates_on(jurisdiction_id=jurisdiction_id, group_ids=group_ids, day=day)
     # In a block the days differ (a subscription's shipments, a chunk's ship dates): the
     # groups' rates of the jurisdiction are read once, whatever their days, and each

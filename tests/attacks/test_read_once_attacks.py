@@ -43,7 +43,7 @@ from orders.delivery import DeliveryChargeKind, DeliveryMode
 from orders.models import Item, SalesOrder
 from orders.services import sales_order_submit
 from orders.tax.models import TaxGroup, TaxGroupKind, TaxJurisdiction, TaxRate
-from orders.tax.selectors import _answers, tax_tables_read_once
+from orders.tax.selectors import _tax_answers, tax_tables_read_once
 from payments.models import Payment, PaymentStatus
 from tests.continuity.test_money_audit_parts import seattle
 from tests.continuity.test_money_findings import audit_findings, in_thread, shipments
@@ -67,7 +67,7 @@ def amounts(order) -> list[Decimal]:
 
 
 def no_block_open() -> bool:
-    return _answers.get() is None and _programs_read.get() is None
+    return not _tax_answers.active() and not _programs_read.active()
 
 
 def ship_dates(item_number: str = "88000") -> list[datetime.date]:
@@ -424,7 +424,7 @@ def test_a_block_inside_a_block_keeps_the_outers_programs_and_quoting_changes_no
             today=business_date(),
         )
         assert ProgramPlan.of_program(program) == plan
-    assert _programs_read.get() is None
+    assert not _programs_read.active()
     assert first_quote.due_now == D("27.98")
     assert second_quote.occurrences[0].amount == D("55.96")
     after = program_get_for_quote(program_id=program_id)
