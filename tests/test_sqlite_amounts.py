@@ -4,12 +4,9 @@ unit price must still hold for amounts a float cannot write (17.99 + 5.95 + 2.45
 26.389999... there, 7 x 17.99 is 125.92999...). A fresh SQLite database, migrated and
 written through the ORM in a process of its own, as `make run` does."""
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.sqlite_run import ROOT, sqlite_migrated
 
 WRITE = """
 from decimal import Decimal as D
@@ -40,15 +37,7 @@ for q in ["", "9", "SO-9", "Float", "009001", "nobody"]:
 
 def test_totals_and_line_amounts_a_float_cannot_write_are_accepted_on_sqlite(tmp_path):
     """And the sales-orders lookup, whose PostgreSQL form SQLite cannot run, answers."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'run.sqlite3'}",
-        "CELERY_BROKER_URL": "memory://",
-        "DEBUG": "true",
-    }
-    env.pop("GATEWAY_DATABASE_URL", None)
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--no-input", "-v0"], env=env, check=True, cwd=ROOT)
+    manage, env = sqlite_migrated(tmp_path)
     written = subprocess.run(
         [*manage, "shell", "-c", WRITE],
         env=env,

@@ -13,11 +13,8 @@ Karen Berg ships to Seattle, WA (98101): 10.25 % on goods and delivery; Standard
 """
 
 import datetime
-import os
 import subprocess
-import sys
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -49,13 +46,13 @@ from tests.continuity.test_money_audit_parts import seattle
 from tests.continuity.test_money_findings import audit_findings, in_thread, shipments
 from tests.gated_gateway import gateway_gate
 from tests.payments.support import APPROVE, karen, ledger_sales, order_ready
+from tests.sqlite_run import ROOT, sqlite_migrated
 
 ACTOR = Actor.job("test")
 D = Decimal
 DAY = datetime.timedelta(days=1)
 
 race = pytest.mark.django_db(transaction=True)
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def ledger_amounts(order) -> list[Decimal]:
@@ -524,15 +521,7 @@ def test_on_sqlite_a_block_picks_the_rates_and_places_the_queries_pick(tmp_path)
     of the next) and places (a region and country in another case, a +4 postal code)
     are those the queries give there too, and so is the tax: 27.98 at 10.25 % = 2.87,
     at 8 % = 2.24."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'run.sqlite3'}",
-        "CELERY_BROKER_URL": "memory://",
-        "DEBUG": "true",
-    }
-    env.pop("GATEWAY_DATABASE_URL", None)
-    manage = [sys.executable, str(ROOT / "manage.py")]
-    subprocess.run([*manage, "migrate", "--no-input", "-v0"], env=env, check=True, cwd=ROOT)
+    manage, env = sqlite_migrated(tmp_path)
     ran = subprocess.run(
         [*manage, "shell", "-c", SQLITE_SCRIPT], env=env, cwd=ROOT, capture_output=True, text=True
     )
