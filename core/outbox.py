@@ -128,14 +128,21 @@ def _event(spec: OutboxTopic, entry: AuditEntry, reference: str = "") -> OutboxE
     )
 
 
+def outbox_reference(object_type: str, obj) -> str:
+    """What an event of `obj` repeats of it (an order's number), "" for none."""
+    spec = _topics.get(object_type)
+    if spec is None or not spec.reference:
+        return ""
+    return str(getattr(obj, spec.reference, "") or "")[:64]
+
+
 def outbox_event_for(entry: AuditEntry, obj=None) -> OutboxEvent | None:
     """The event of one saved entry (its caller's transaction), or None for a model no
     app registered."""
     spec = _topics.get(entry.object_type)
     if spec is None:
         return None
-    reference = getattr(obj, spec.reference, "") if spec.reference else ""
-    event = _event(spec, entry, str(reference or "")[:64])
+    event = _event(spec, entry, outbox_reference(entry.object_type, obj))
     event.save()
     return event
 
@@ -157,10 +164,12 @@ def outbox_registered(object_types: Iterable[str]) -> bool:
     return any(object_type in _topics for object_type in object_types)
 
 
-def outbox_events_sql(source: str) -> tuple[str, list]:
+def outbox_events_sql(source: str, *, reference: str | None = None) -> tuple[str, list]:
     """An INSERT of the events of the audit entries that `source` names (a WITH query of
     the entries just inserted, RETURNING id, at, action, object_type, object_id,
-    customer_id, to_status), with its parameters.
+    customer_id, to_status), with its parameters. `reference`: the one entry's object's
+    reference (outbox_reference); a batch's events carry none (the dispatcher reads it
+    from the entry's details).
 
     The same rules as outbox_event_type and _ordering_key, in SQL: a batch chunk writes
     thousands of entries at once, and the events then cost the database's work only, with
@@ -168,6 +177,7 @@ def outbox_events_sql(source: str) -> tuple[str, list]:
     core.models.uuid7 makes them: gen_random_uuid()'s random bits under 48 bits of the
     time in milliseconds, and the version bits set to 7."""
     specs = list(_topics.values())
+    reference_sql = "''" if reference is None else "%s::varchar"
     sql = f"""
         INSERT INTO {OutboxEvent._meta.db_table} (
             event_id, audit_entry_id, type, topic, object_type, object_id, ordering_key,
@@ -186,13 +196,14 @@ def outbox_events_sql(source: str) -> tuple[str, list]:
             END,
             topic.topic, entry.object_type, entry.object_id,
             COALESCE('customer:' || entry.customer_id, entry.object_type || ':' || entry.object_id),
-            entry.customer_id, entry.at, '', false
+            entry.customer_id, entry.at, {reference_sql}, false
         FROM {source} AS entry
         JOIN unnest(%s::varchar[], %s::varchar[], %s::text[]) AS topic(label, topic, prefixes)
             ON topic.label = entry.object_type
         ORDER BY entry.id
     """
     return sql, [
+        *([reference[:64]] if reference is not None else []),
         [spec.model_label for spec in specs],
         [spec.topic for spec in specs],
         # Model and topic names are lower-case letters and underscores: no escaping.

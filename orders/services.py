@@ -93,7 +93,9 @@ def _lock_open_order(order_id: int) -> SalesOrder:
     return order
 
 
-def _order_price(order: SalesOrder) -> list[SalesOrderLine]:
+def _order_price(
+    order: SalesOrder, *, lines: list[SalesOrderLine] | None = None
+) -> list[SalesOrderLine]:
     """Price the order as it stands (orders.pricing), on the order and its lines in memory;
     returns the lines for _order_price_save.
 
@@ -105,7 +107,9 @@ def _order_price(order: SalesOrder) -> list[SalesOrderLine]:
     be taxed (nothing is priced, or charged, without its tax).
     """
     today = business_date()
-    lines = list(order.lines.select_related("item").order_by("line_number"))
+    if lines is None:
+        lines = list(order.lines.select_related("item"))
+    lines = sorted(lines, key=lambda line: line.line_number)
     own = [line for line in lines if not line.item.is_continuity]
     groups = item_tax_groups(line.item_id for line in own)
     own_price = document_price(
@@ -168,12 +172,25 @@ def _order_price(order: SalesOrder) -> list[SalesOrderLine]:
     return lines
 
 
-def _order_price_save(order: SalesOrder, lines: list[SalesOrderLine]) -> None:
+def _order_price_save(
+    order: SalesOrder, lines: list[SalesOrderLine], *, also: tuple[str, ...] = ()
+) -> None:
+    """Save the order's price and its lines' (`also`: more of the order's fields, in the
+    same UPDATE)."""
     amount_check(order.total, field="quantity")
-    order.save(update_fields=[*SalesOrder.PRICE_FIELDS, "total", "amount_due", "completed_at"])
-    SalesOrderLine.objects.bulk_update(
-        lines, [*SalesOrderLine.TAX_FIELDS, "paid_shipments", "program_as_sold"]
+    order.save(
+        update_fields=[*SalesOrder.PRICE_FIELDS, "total", "amount_due", "completed_at", *also]
     )
+    fields = [*SalesOrderLine.TAX_FIELDS, "paid_shipments", "program_as_sold"]
+    if len(lines) == 1:
+        # The common order, one line: a plain UPDATE, where bulk_update's CASE for each
+        # field costs more to build than the statement to run.
+        (line,) = lines
+        SalesOrderLine.objects.filter(pk=line.pk).update(
+            **{name: getattr(line, name) for name in fields}
+        )
+    else:
+        SalesOrderLine.objects.bulk_update(lines, fields)
 
 
 def _recompute_totals(order: SalesOrder) -> None:
@@ -487,7 +504,7 @@ def _check_ready_to_submit(order: SalesOrder) -> None:
     # since Complete. Charged only if it still comes to what the agent read out; the
     # shipments paid now are kept on their lines as priced here, for the subscription.
     agreed = order.amount_due
-    lines = _order_price(order)
+    lines = _order_price(order, lines=lines)
     if order.amount_due != agreed:
         raise Conflict(
             _(
@@ -500,7 +517,7 @@ def _check_ready_to_submit(order: SalesOrder) -> None:
                 "after": money_text(order.amount_due, order.currency),
             }
         )
-    _order_price_save(order, lines)
+    also = ()
     if order.delivery_mode_id is None:
         # The default mode this price used is kept on the order now, in the transaction
         # that commits the sale: a default the administrator changes while the gateway
@@ -508,7 +525,8 @@ def _check_ready_to_submit(order: SalesOrder) -> None:
         mode = delivery_mode_or_default(None)
         if mode is not None:
             order.delivery_mode = mode
-            order.save(update_fields=["delivery_mode"])
+            also = ("delivery_mode",)
+    _order_price_save(order, lines, also=also)
 
 
 def _submit(order: SalesOrder, *, payment, actor: Actor) -> None:
@@ -624,7 +642,12 @@ def sales_order_submit(*, order_id: int, actor: Actor) -> SalesOrder:
     with transaction.atomic(), tax_tables_read_once(), programs_read_once():
         order = SalesOrder.objects.select_for_update().get(pk=order_id)
         if payment.status != PaymentStatus.APPROVED:
+            card = payment.card
             payment = payment_record_answer(payment_id=payment.pk, result=answer, actor=actor)
+            if payment.card_id == card.pk:
+                # Read with the sale in step 1 (a card's brand and number never change):
+                # the receipt names it without reading it again.
+                payment.card = card
         if payment.status == PaymentStatus.APPROVED and order.status == SalesOrderStatus.OPEN:
             _submit(order, payment=payment, actor=actor)
     if payment.status == PaymentStatus.DECLINED:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from django.apps import apps
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from continuity.models import Occurrence, OccurrenceStatus
@@ -25,6 +26,7 @@ from core.services import (
     AuditSubject,
     audit_entries_insert,
     audit_entry_build,
+    audit_record,
     audit_rows_insert,
     status_change,
 )
@@ -209,6 +211,46 @@ def test_bulk_and_single_entries_make_the_same_event(karen):
     assert [getattr(bulk, name) for name in fields] == [getattr(single, name) for name in fields]
     single.refresh_from_db()
     assert outbox_event_data(bulk) == outbox_event_data(single)
+
+
+def test_one_entry_and_its_event_are_one_statement_that_says_what_the_orm_says(karen):
+    """audit_record on PostgreSQL: the entry and its event in one WITH statement, with the
+    entry's id back and the object's reference (an order's number) on the event, as the
+    ORM's two rows would have them; an unregistered model's entry has no event."""
+    order = sales_order_create(customer=karen, actor=ACTOR)
+    events_before = OutboxEvent.objects.count()
+    with CaptureQueriesContext(connection) as queries:
+        entry = audit_record(
+            actor=ACTOR,
+            action="order_payment_set",
+            obj=order,
+            customer_id=karen.pk,
+            details={"method": "VISA", "amount": "22.00"},
+        )
+    assert len(queries) == 1
+    assert OutboxEvent.objects.count() == events_before + 1
+    saved = AuditEntry.objects.get(pk=entry.pk)
+    assert (saved.action, saved.object_id, saved.details, saved.at) == (
+        "order_payment_set",
+        str(order.pk),
+        {"method": "VISA", "amount": "22.00"},
+        entry.at,
+    )
+    event = OutboxEvent.objects.get(audit_entry=saved)
+    assert (event.type, event.reference, event.occurred_at, event.ordering_key) == (
+        "order.payment_set",
+        order.number,
+        entry.at,
+        f"customer:{karen.pk}",
+    )
+    # Saved, as the ORM's would be: a second save updates the row, never inserts another.
+    assert entry._state.adding is False
+
+    entries_before = AuditEntry.objects.count()
+    events_before = OutboxEvent.objects.count()
+    audit_record(actor=ACTOR, action="customer_noted", obj=karen, customer_id=karen.pk)
+    assert AuditEntry.objects.count() == entries_before + 1
+    assert OutboxEvent.objects.count() == events_before
 
 
 def test_columns_write_the_same_entries_and_events_as_instances(karen):
