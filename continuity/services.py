@@ -194,7 +194,9 @@ def subscription_create(
         planned_through=quote.planned_through,
         payment_method_id=order.payment_method_id,
         card_id=order.payment_card_id,
-        ship_to_id=order.ship_to_id,
+        # The order's address as read with it (orders.services): its shipments are
+        # priced for it below without reading it again.
+        ship_to=order.ship_to,
         currency=order.currency,
     )
     # The paid shipments as the card was charged for them (orders.services keeps them on
