@@ -655,7 +655,9 @@ def sales_order_submit(*, order_id: int, actor: Actor) -> SalesOrder:
         order = _order_locked_with(order_id, "ship_to", "delivery_mode")
         if payment.status != PaymentStatus.APPROVED:
             card = payment.card
-            payment = payment_record_answer(payment_id=payment.pk, result=answer, actor=actor)
+            payment = payment_record_answer(
+                payment_id=payment.pk, result=answer, actor=actor, savepoint=False
+            )
             if payment.card_id == card.pk:
                 # Read with the sale in step 1 (a card's brand and number never change):
                 # the receipt names it without reading it again.

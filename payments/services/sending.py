@@ -164,15 +164,16 @@ def gateway_send(
 
 
 def payment_record_answer(
-    *, payment_id: int, result: GatewayResult | None, actor: Actor
+    *, payment_id: int, result: GatewayResult | None, actor: Actor, savepoint: bool = True
 ) -> Payment:
     """Record what the gateway said (None: no answer, so the outcome is unknown).
 
     Idempotent: a payment whose answer is already recorded is returned as it is. The
     claims on the key end with its answer; a payment left unknown keeps them, since
-    another process may still be sending the key.
+    another process may still be sending the key. `savepoint=False`: the caller's
+    transaction is undone whole on any error (submit), so no savepoint of its own.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         payment = Payment.objects.select_for_update().get(pk=payment_id)
         if payment.status not in UNANSWERED_STATUSES:
             return payment
