@@ -43,22 +43,24 @@ WHERE {where}
 ORDER BY last_name, first_name, account_number
 LIMIT %s
 """
-_MATCHES_CTE = """
-WITH matches AS {materialized}(
+# `{fence}`, OFFSET 0 on PostgreSQL, keeps the subquery from being merged with its
+# ORDER BY ... LIMIT: planned alone, it reads the matches through the trigram index, and
+# the sort keeps the first of them as they come (a CTE made the same plan, but copied
+# every match into a store first: 10 ms against 7 for 18,000 Browns).
+_MATCHES_SQL = """
+SELECT account_number FROM (
     SELECT account_number, last_name, first_name
     FROM customers_customer
     WHERE {where}
-)
-"""
-_MATCHES_SQL = """
-SELECT account_number FROM matches
+    {fence}
+) AS matches
 ORDER BY last_name, first_name, account_number
 LIMIT %s
 """
 # The columns the results dialog and the API show (CustomerSummarySerializer), and the
 # city of the default address, the billing one first, as
 # Address.objects.filter(is_default=True).order_by("kind") would give it.
-_CUSTOMERS_SQL = """{with_clause}
+_CUSTOMERS_SQL = """
 SELECT c.id, c.account_number, c.first_name, c.last_name, c.email, c.phone, c.blocked, (
     SELECT a.city FROM customers_address AS a
     WHERE a.customer_id = c.id AND a.is_default = %s
@@ -172,11 +174,11 @@ def customer_search(*, query: str, limit: int | None = None) -> list[Customer]:
     return _matching_customers(terms, limit or settings.CUSTOMER_SEARCH_LIMIT)
 
 
-def _customers(accounts_sql: str, params: list, *, with_clause: str = "", with_params=()):
+def _customers(accounts_sql: str, params: list):
     """The customers whose account number `accounts_sql` selects, in name order, with
     the fields the results show (the others are deferred) and `city`."""
-    sql = _CUSTOMERS_SQL.format(with_clause=with_clause, accounts=accounts_sql)
-    return list(Customer.objects.raw(sql, [*with_params, True, *params]))
+    sql = _CUSTOMERS_SQL.format(accounts=accounts_sql)
+    return list(Customer.objects.raw(sql, [True, *params]))
 
 
 def _matching_customers(terms: list[str], limit: int) -> list[Customer]:
@@ -193,8 +195,8 @@ def _matching_customers(terms: list[str], limit: int) -> list[Customer]:
        probe first spares a rare term (a phone number, a surname) the longer walk.
     2. Sort: otherwise the term is rare, or its matches gather far down the order (every
        "Smith" sorts under S, so a walk would read most of the table). Collect every match
-       through the trigram index, then sort them. The CTE is materialized so that
-       PostgreSQL cannot turn this back into a walk down the name index: its estimates
+       through the trigram index, then sort them. The subquery is fenced (OFFSET 0) so
+       that PostgreSQL cannot turn this back into a walk down the name index: its estimates
        cannot see where in the order the matches sit. A common last name has thousands
        of matches, each read from the table: on a table kept in name order
        (`cluster_customers`) they share a few hundred pages instead of one page each.
@@ -211,15 +213,11 @@ def _matching_customers(terms: list[str], limit: int) -> list[Customer]:
         found = _customers(head_sql, [SEARCH_HEAD_ROWS, *patterns, limit])
         if len(found) == limit:
             return found
-    materialized = "MATERIALIZED " if connection.vendor == "postgresql" else ""
+    fence = ""
     if connection.vendor == "postgresql":
         where, patterns = _sort_strategy_condition(terms)
-    return _customers(
-        _MATCHES_SQL,
-        [limit],
-        with_clause=_MATCHES_CTE.format(where=where, materialized=materialized),
-        with_params=patterns,
-    )
+        fence = "OFFSET 0"
+    return _customers(_MATCHES_SQL.format(where=where, fence=fence), [*patterns, limit])
 
 
 def customer_get(*, account_number: str) -> Customer:

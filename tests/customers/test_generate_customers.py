@@ -110,7 +110,7 @@ def test_search_finds_what_the_plain_filter_finds_in_name_order(
         with CaptureQueriesContext(connection) as statements:
             found = [c.account_number for c in selectors.customer_search(query=query)]
         assert found == expected, query
-        if any("WITH matches" in statement["sql"] for statement in statements):
+        if any(") AS matches" in statement["sql"] for statement in statements):
             sorted_searches += 1
         else:
             walked_searches += 1
