@@ -11,13 +11,16 @@ delivery and tax included, so its parts must be its own.
 from __future__ import annotations
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+
+from django.db import DatabaseError, connection
 
 from continuity.models import Occurrence, OccurrenceLine, Subscription
 from continuity.planning import PlannedLine, PlannedOccurrence, ProgramPlan
 from core.actors import Actor
-from core.services import audit_record
+from core.models import AuditEntry
+from core.services import audit_entries_insert, audit_entry_build, audit_record
 from orders.delivery import DeliveryMode
 from orders.pricing import DocumentPrice, GoodsLine, document_price, item_tax_groups
 from orders.tax.provider import LineTax
@@ -205,13 +208,40 @@ def occurrence_price_apply(
         line.tax_set(line_tax)
 
 
+# What a shipment priced again writes: its price and ship-to, and of its lines the tax.
+_REPRICED_FIELDS = (*Occurrence.PRICE_FIELDS, "amount", "priced_ship_to")
+
+
+@dataclass
+class RepricedShipments:
+    """New prices of a slice's shipments, written together (repriced_shipments_write)
+    instead of three or four statements each: the shipments, the lines whose tax changed,
+    the audit entries of the charges that changed."""
+
+    occurrences: list[Occurrence] = field(default_factory=list)
+    lines: list[OccurrenceLine] = field(default_factory=list)
+    entries: list[AuditEntry] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.occurrences)
+
+
 def occurrence_price_again(
-    occurrence: Occurrence, *, subscription: Subscription, actor: Actor
+    occurrence: Occurrence,
+    *,
+    subscription: Subscription,
+    actor: Actor,
+    together: RepricedShipments | None = None,
 ) -> bool:
     """Just before a shipment is charged: tax it again for its subscription's ship-to and
     the rates in force on its ship date. Its goods and its delivery charge are what was
     sold and stay as they are. Returns True when the charge changed (and was saved, with
     an audit row saying from what to what and why); the caller holds the shipment's lock.
+
+    `together`: the writes are added to it, for the caller to make in the same savepoint
+    as the shipment's charge (repriced_shipments_write); the shipment in memory has its
+    new price at once. A caller whose savepoint is undone reads the shipments again: in
+    memory they are priced, in the database they are not.
     """
     fresh, lines = occurrence_fresh_price(occurrence, ship_to=subscription.ship_to)
     # A shipment written before its ship-to was kept with its price (priced_ship_to empty)
@@ -223,26 +253,88 @@ def occurrence_price_again(
     before = [tuple(getattr(line, name) for name in OccurrenceLine.TAX_FIELDS) for line in lines]
     occurrence_price_apply(occurrence, lines, fresh)
     occurrence.priced_ship_to_id = subscription.ship_to_id
-    occurrence.save(update_fields=[*Occurrence.PRICE_FIELDS, "amount", "priced_ship_to"])
-    # Only the lines whose tax changed, each in one plain UPDATE: a shipment has a line or
-    # two, and bulk_update's CASE expressions cost more to build than these to run.
-    for line, was in zip(lines, before, strict=True):
-        now = {name: getattr(line, name) for name in OccurrenceLine.TAX_FIELDS}
-        if tuple(now.values()) != was:
-            OccurrenceLine.objects.filter(pk=line.pk).update(**now)
+    changed_lines = [
+        line
+        for line, was in zip(lines, before, strict=True)
+        if tuple(getattr(line, name) for name in OccurrenceLine.TAX_FIELDS) != was
+    ]
+    audit = None
     if old_amount != occurrence.amount:
-        audit_record(
-            actor=actor,
-            action="shipment_repriced",
-            obj=occurrence,
-            customer_id=subscription.customer_id,
-            details={
+        audit = {
+            "actor": actor,
+            "action": "shipment_repriced",
+            "obj": occurrence,
+            "customer_id": subscription.customer_id,
+            "details": {
                 "from": str(old_amount),
                 "to": str(occurrence.amount),
                 "why": "ship_to" if moved else "tax_rates",
             },
+        }
+    if together is not None:
+        together.occurrences.append(occurrence)
+        together.lines += changed_lines
+        if audit is not None:
+            together.entries.append(audit_entry_build(**audit))
+        return True
+    occurrence.save(update_fields=list(_REPRICED_FIELDS))
+    # Only the lines whose tax changed, each in one plain UPDATE: a shipment has a line or
+    # two, and bulk_update's CASE expressions cost more to build than these to run.
+    for line in changed_lines:
+        OccurrenceLine.objects.filter(pk=line.pk).update(
+            **{name: getattr(line, name) for name in OccurrenceLine.TAX_FIELDS}
         )
+    if audit is not None:
+        audit_record(**audit)
     return True
+
+
+def repriced_shipments_write(repriced: RepricedShipments) -> None:
+    """Write the new prices occurrence_price_again gathered: on PostgreSQL, one UPDATE of
+    the shipments and one of their lines, each from arrays (unnest), and the entries in
+    one INSERT with their outbound events; elsewhere row by row. The caller holds the
+    shipments' locks and the transaction."""
+    if not repriced:
+        return
+    if connection.vendor != "postgresql":
+        for occurrence in repriced.occurrences:
+            occurrence.save(update_fields=list(_REPRICED_FIELDS))
+        for line in repriced.lines:
+            OccurrenceLine.objects.filter(pk=line.pk).update(
+                **{name: getattr(line, name) for name in OccurrenceLine.TAX_FIELDS}
+            )
+    else:
+        _update_from_arrays(Occurrence, repriced.occurrences, _REPRICED_FIELDS)
+        _update_from_arrays(OccurrenceLine, repriced.lines, OccurrenceLine.TAX_FIELDS)
+    audit_entries_insert(repriced.entries)
+
+
+def _update_from_arrays(model, rows: list, names: tuple[str, ...]) -> None:
+    """UPDATE `model`'s `rows` (instances) to their values of the fields `names`, in one
+    statement: each field's values as an array of its column's type, matched by id."""
+    if not rows:
+        return
+    fields = [model._meta.get_field(name) for name in names]
+    pk = model._meta.pk
+    arrays = [(pk, [row.pk for row in rows])] + [
+        (item, [item.get_db_prep_save(getattr(row, item.attname), connection) for row in rows])
+        for item in fields
+    ]
+    columns = ", ".join(f"{item.column} = source.{item.column}" for item in fields)
+    unnest = ", ".join(f"%s::{item.db_type(connection)}[]" for item, _values in arrays)
+    names_sql = ", ".join(item.column for item, _values in arrays)
+    sql = (
+        f"UPDATE {model._meta.db_table} AS target SET {columns} "
+        f"FROM unnest({unnest}) AS source({names_sql}) "
+        f"WHERE target.{pk.column} = source.{pk.column}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [values for _item, values in arrays])
+        if cursor.rowcount != len(rows):
+            # Every row is locked by the caller: one missing is a bug, never a race.
+            raise DatabaseError(
+                f"{model._meta.db_table}: {cursor.rowcount} of {len(rows)} rows updated"
+            )
 
 
 def occurrence_fresh_price(

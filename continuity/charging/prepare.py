@@ -29,7 +29,11 @@ from continuity.models import (
     ShipmentProblem,
     SubscriptionStatus,
 )
-from continuity.pricing import occurrence_price_again
+from continuity.pricing import (
+    RepricedShipments,
+    occurrence_price_again,
+    repriced_shipments_write,
+)
 from continuity.services import occurrence_move
 from core.actors import Actor
 from core.errors import ServiceError
@@ -155,11 +159,18 @@ def _prepare_locked(
     claimed_elsewhere: list[int] = []
     # Shipments whose new sale is all that is left to write: made together below.
     together: list[Occurrence] = []
+    # In the slice's savepoint, the new prices of its shipments are written together too;
+    # each shipment in a savepoint of its own writes its own at once.
+    repriced = None if alone else RepricedShipments()
 
     def prepare_one(occurrence: Occurrence, *, defer: list[Occurrence] | None) -> None:
         def one():
             return _charge_prepare_one(
-                occurrence, live=live_sales.get(occurrence.pk), defer=defer, **steps
+                occurrence,
+                live=live_sales.get(occurrence.pk),
+                defer=defer,
+                repriced=repriced,
+                **steps,
             )
 
         if not alone:
@@ -185,6 +196,7 @@ def _prepare_locked(
     for occurrence in locked:
         prepare_one(occurrence, defer=together)
     if not alone:
+        repriced_shipments_write(repriced)
         prepared.extend(_fresh_sales_create(together, actor=steps["actor"]))
         return prepared, results, claimed_elsewhere
     try:
@@ -269,6 +281,7 @@ def _charge_prepare_one(
     parameters: ContinuityParameters | None,
     settle_only: bool,
     defer: list[Occurrence] | None = None,
+    repriced: RepricedShipments | None = None,
 ) -> PreparedCharge | ChargeResult | object | None:
     """`live`: the shipment's sale that is pending, unknown or approved. `parameters`:
     check that the shipment is still due. None: the key is being settled by a supervisor
@@ -317,7 +330,9 @@ def _charge_prepare_one(
         )
     # Taxed again for where it ships now and the rates of its ship date: the charge is
     # what the shipment costs today, and the shipment keeps the parts it was charged for.
-    occurrence_price_again(occurrence, subscription=subscription, actor=actor)
+    # `repriced` (the slice's savepoint): the new price is written with the others' before
+    # their sales; it is in memory now, and the sale below charges it.
+    occurrence_price_again(occurrence, subscription=subscription, actor=actor, together=repriced)
     if defer is not None:
         # Its new price, if any, is written (in this savepoint); its sale and its move to
         # charging are made with the others' (_fresh_sales_create), or here again if

@@ -18,7 +18,10 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
+from continuity.charging import charges_prepare
 from continuity.models import Occurrence, PaymentAllocation, Subscription
 from continuity.refunds import occurrences_refund_due
 from continuity.subscription_actions.cancel import subscription_cancel
@@ -34,6 +37,7 @@ from customers.services import address_add
 from orders.models import SalesOrderLine, TaxRate
 from payments.models import Payment
 from tests.batch.conftest import days
+from tests.batch.test_reliability import set_amount_to_zero
 from tests.continuity.test_subscription_actions import run_child_orders, run_payments
 from tests.factories import DeliveryModeFactory, continuity_item, tax_tables_seattle_and_france
 
@@ -442,3 +446,73 @@ def test_a_ship_to_where_the_goods_cannot_be_taxed_is_refused_and_nothing_change
     assert [stored(o) for o in shipments(order)] == before
     assert AuditEntry.objects.filter(action="shipment_repriced").count() == 0
     assert sales_of(order) == [(None, "approved", D("37.40"))]
+
+
+# --- A slice's new prices, written together ------------------------------------------------
+
+
+def _repriced_writes(queries) -> list[str]:
+    return [
+        query["sql"].split(" AS target")[0]
+        for query in queries.captured_queries
+        if query["sql"].startswith("UPDATE") and "FROM unnest(" in query["sql"]
+    ]
+
+
+def test_a_slices_new_prices_are_written_in_two_statements_and_charged(tables, sell, today):
+    """Three shipments taxed again in one slice (continuity.charging.prepare): their new
+    parts, their lines' tax and their audit entries are written together, one UPDATE of
+    the shipments and one of their lines, and each sale charges the stored new amount."""
+    orders = [sell() for _ in range(3)]
+    seconds = [shipments(order)[1] for order in orders]
+    change_seattle_rates(tables, last_day=today + days(10))
+
+    with CaptureQueriesContext(connection) as queries:
+        preparation = charges_prepare(
+            occurrence_ids=[second.pk for second in seconds],
+            run_date=seconds[0].ship_date - days(5),
+            actor=ACTOR,
+        )
+
+    assert _repriced_writes(queries) == [
+        "UPDATE continuity_occurrence",
+        "UPDATE continuity_occurrenceline",
+    ]
+    assert sorted(charge.payment.amount for charge in preparation.prepared) == [D("37.44")] * 3
+    for order, second in zip(orders, seconds, strict=True):
+        assert stored(second) == SEATTLE_AT_1035
+        assert repriced(second) == [{"from": "37.40", "to": "37.44", "why": "tax_rates"}]
+        assert sales_of(order)[-1] == (2, "pending", D("37.44"))
+
+
+def test_a_shipment_that_raises_in_a_repriced_slice_leaves_the_others_priced_once(
+    tables, sell, today
+):
+    """The slice's savepoint is undone when one of its shipments raises (a shipment of
+    zero, which no sale may carry), and the shipments are prepared again one by one from
+    fresh rows: the others are taxed again once, stored with the amount their sales
+    charge, with one audit entry each; the broken one is reported and gets no sale."""
+    orders = [sell() for _ in range(3)]
+    seconds = [shipments(order)[1] for order in orders]
+    change_seattle_rates(tables, last_day=today + days(10))
+    broken = seconds[1]
+    set_amount_to_zero(broken)
+
+    preparation = charges_prepare(
+        occurrence_ids=[second.pk for second in seconds],
+        run_date=seconds[0].ship_date - days(5),
+        actor=ACTOR,
+    )
+
+    assert [(result.occurrence_id, result.outcome) for result in preparation.results] == [
+        (broken.pk, "error")
+    ]
+    assert not Payment.objects.filter(occurrence=broken).exists()
+    assert repriced(broken) == []
+    assert sorted(charge.occurrence_id for charge in preparation.prepared) == sorted(
+        [seconds[0].pk, seconds[2].pk]
+    )
+    for index in (0, 2):
+        assert stored(seconds[index]) == SEATTLE_AT_1035
+        assert repriced(seconds[index]) == [{"from": "37.40", "to": "37.44", "why": "tax_rates"}]
+        assert sales_of(orders[index])[-1] == (2, "pending", D("37.44"))
