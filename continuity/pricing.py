@@ -321,7 +321,13 @@ def _update_from_arrays(model, rows: list, names: tuple[str, ...]) -> None:
         for item in fields
     ]
     columns = ", ".join(f"{item.column} = source.{item.column}" for item in fields)
-    unnest = ", ".join(f"%s::{item.db_type(connection)}[]" for item, _values in arrays)
+    # Each array as its column's type without its length or precision ("varchar", not
+    # "varchar(120)"): an explicit cast to varchar(120)[] cuts a longer value to fit
+    # without a word, where the ORM's UPDATE is refused; assigned to the column, it is
+    # refused here too, and a numeric is rounded to the column's places as the ORM's is.
+    unnest = ", ".join(
+        f"%s::{item.db_type(connection).partition('(')[0]}[]" for item, _values in arrays
+    )
     names_sql = ", ".join(item.column for item, _values in arrays)
     sql = (
         f"UPDATE {model._meta.db_table} AS target SET {columns} "
