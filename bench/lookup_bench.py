@@ -33,6 +33,7 @@ from search_bench import (
     configure_environment,
     create_database_if_missing,
     percentile,
+    warm_cache,
 )
 from search_bench import prepare_data as prepare_customers
 
@@ -156,6 +157,7 @@ def main() -> int:
     from django.test import Client
 
     prepare_data(args.customers, args.orders)
+    warm_cache()
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM customers_customer")
         (customers,) = cursor.fetchone()
