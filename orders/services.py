@@ -658,9 +658,10 @@ def sales_order_submit(*, order_id: int, actor: Actor) -> SalesOrder:
             payment = payment_record_answer(
                 payment_id=payment.pk, result=answer, actor=actor, savepoint=False
             )
-            if payment.card_id == card.pk:
+            if card is not None and payment.card_id == card.pk:
                 # Read with the sale in step 1 (a card's brand and number never change):
-                # the receipt names it without reading it again.
+                # the receipt names it without reading it again. A sale without a card
+                # (none is sent to the gateway today) is recorded all the same.
                 payment.card = card
         if payment.status == PaymentStatus.APPROVED and order.status == SalesOrderStatus.OPEN:
             _submit(order, payment=payment, actor=actor)
