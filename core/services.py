@@ -235,24 +235,26 @@ def audit_entries_insert(entries: list[AuditEntry]) -> None:
     if connection.vendor != "postgresql":
         _audit_entries_insert_orm(entries)
         return
-    sql, parameters = _audit_statement(
-        {
-            "at": ("timestamptz", [entry.at for entry in entries]),
-            "actor_user_id": ("integer", [entry.actor_user_id for entry in entries]),
-            "actor_label": ("varchar", [entry.actor_label for entry in entries]),
-            "action": ("varchar", [entry.action for entry in entries]),
-            "object_type": ("varchar", [entry.object_type for entry in entries]),
-            "object_id": ("varchar", [entry.object_id for entry in entries]),
-            "customer_id": ("bigint", [entry.customer_id for entry in entries]),
-            "from_status": ("varchar", [str(entry.from_status) for entry in entries]),
-            "to_status": ("varchar", [str(entry.to_status) for entry in entries]),
-            "reason": ("varchar", [entry.reason for entry in entries]),
-            "details": ("text", [json.dumps(entry.details) for entry in entries]),
-        },
-        {},
-    )
+    sql, parameters = _audit_statement(_entry_columns(entries), {})
     with connection.cursor() as cursor:
         cursor.execute(sql, parameters)
+
+
+def _entry_columns(entries: list[AuditEntry]) -> dict[str, tuple[str, list]]:
+    """Unsaved entries as the arrays of _audit_statement, a column each."""
+    return {
+        "at": ("timestamptz", [entry.at for entry in entries]),
+        "actor_user_id": ("integer", [entry.actor_user_id for entry in entries]),
+        "actor_label": ("varchar", [entry.actor_label for entry in entries]),
+        "action": ("varchar", [entry.action for entry in entries]),
+        "object_type": ("varchar", [entry.object_type for entry in entries]),
+        "object_id": ("varchar", [entry.object_id for entry in entries]),
+        "customer_id": ("bigint", [entry.customer_id for entry in entries]),
+        "from_status": ("varchar", [str(entry.from_status) for entry in entries]),
+        "to_status": ("varchar", [str(entry.to_status) for entry in entries]),
+        "reason": ("varchar", [entry.reason for entry in entries]),
+        "details": ("text", [json.dumps(entry.details) for entry in entries]),
+    }
 
 
 def audit_record(**kwargs) -> AuditEntry:
@@ -267,19 +269,7 @@ def audit_record(**kwargs) -> AuditEntry:
             outbox_event_for(entry, kwargs["obj"])
         return entry
     sql, parameters = _audit_statement(
-        {
-            "at": ("timestamptz", [entry.at]),
-            "actor_user_id": ("integer", [entry.actor_user_id]),
-            "actor_label": ("varchar", [entry.actor_label]),
-            "action": ("varchar", [entry.action]),
-            "object_type": ("varchar", [entry.object_type]),
-            "object_id": ("varchar", [entry.object_id]),
-            "customer_id": ("bigint", [entry.customer_id]),
-            "from_status": ("varchar", [str(entry.from_status)]),
-            "to_status": ("varchar", [str(entry.to_status)]),
-            "reason": ("varchar", [entry.reason]),
-            "details": ("text", [json.dumps(entry.details)]),
-        },
+        _entry_columns([entry]),
         {},
         reference=outbox_reference(entry.object_type, kwargs["obj"]),
         returning_id=True,
