@@ -277,13 +277,7 @@ def occurrence_price_again(
         if audit is not None:
             together.entries.append(audit_entry_build(**audit))
         return True
-    occurrence.save(update_fields=list(_REPRICED_FIELDS))
-    # Only the lines whose tax changed, each in one plain UPDATE: a shipment has a line or
-    # two, and bulk_update's CASE expressions cost more to build than these to run.
-    for line in changed_lines:
-        OccurrenceLine.objects.filter(pk=line.pk).update(
-            **{name: getattr(line, name) for name in OccurrenceLine.TAX_FIELDS}
-        )
+    _repriced_rows_write([occurrence], changed_lines)
     if audit is not None:
         audit_record(**audit)
     return True
@@ -297,16 +291,23 @@ def repriced_shipments_write(repriced: RepricedShipments) -> None:
     if not repriced:
         return
     if connection.vendor != "postgresql":
-        for occurrence in repriced.occurrences:
-            occurrence.save(update_fields=list(_REPRICED_FIELDS))
-        for line in repriced.lines:
-            OccurrenceLine.objects.filter(pk=line.pk).update(
-                **{name: getattr(line, name) for name in OccurrenceLine.TAX_FIELDS}
-            )
+        _repriced_rows_write(repriced.occurrences, repriced.lines)
     else:
         _update_from_arrays(Occurrence, repriced.occurrences, _REPRICED_FIELDS)
         _update_from_arrays(OccurrenceLine, repriced.lines, OccurrenceLine.TAX_FIELDS)
     audit_entries_insert(repriced.entries)
+
+
+def _repriced_rows_write(occurrences: list[Occurrence], lines: list[OccurrenceLine]) -> None:
+    """The shipments' new prices row by row, and only the lines whose tax changed, each in
+    one plain UPDATE: a shipment has a line or two, and bulk_update's CASE expressions
+    cost more to build than these to run."""
+    for occurrence in occurrences:
+        occurrence.save(update_fields=list(_REPRICED_FIELDS))
+    for line in lines:
+        OccurrenceLine.objects.filter(pk=line.pk).update(
+            **{name: getattr(line, name) for name in OccurrenceLine.TAX_FIELDS}
+        )
 
 
 def _update_from_arrays(model, rows: list, names: tuple[str, ...]) -> None:
