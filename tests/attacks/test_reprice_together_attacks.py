@@ -45,17 +45,18 @@ from orders.tax.models import TaxJurisdiction
 from orders.tax.provider import TableTaxProvider, get_tax_provider
 from payments.models import Payment
 from tests.batch.conftest import days
+from tests.continuity.tax_setup import tax_and_delivery_set_up
 from tests.continuity.test_money_findings import in_thread
 from tests.continuity.test_shipment_pricing import (
     SEATTLE_AT_1035,
     SEATTLE_SHIPMENT,
     change_seattle_rates,
     repriced,
+    repriced_writes,
     sales_of,
     shipments,
     stored,
 )
-from tests.factories import DeliveryModeFactory, tax_tables_seattle_and_france
 
 ACTOR = Actor.job("reprice-attack")
 D = Decimal
@@ -66,17 +67,8 @@ race = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def tables(demo):
-    """As tests.continuity.test_shipment_pricing's: Seattle, Washington, France and
-    Standard delivery at 5.95, free from 50.00."""
-    tables = tax_tables_seattle_and_france()
-    DeliveryModeFactory(
-        code="STANDARD",
-        name_en="Standard",
-        name_fr="Standard",
-        amount=D("5.95"),
-        free_above=D("50.00"),
-        is_default=True,
-    )
+    """Seattle, Washington, France and Standard delivery at 5.95, free from 50.00."""
+    tables, _standard = tax_and_delivery_set_up()
     return tables
 
 
@@ -100,14 +92,6 @@ SPOKANE_AT_7 = (
     "Washington",
     [("17.99", "7.0000", "1.26", "19.25"), ("9.99", "6.5000", "0.65", "10.64")],
 )
-
-
-def _repriced_writes(queries) -> list[str]:
-    return [
-        query["sql"].split(" AS target")[0]
-        for query in queries.captured_queries
-        if query["sql"].startswith("UPDATE") and "FROM unnest(" in query["sql"]
-    ]
 
 
 def reduced_0015(tables) -> None:
@@ -243,7 +227,7 @@ def test_a_mixed_slice_is_written_in_two_updates_and_each_sale_charges_what_is_s
         )
 
     assert preparation.results == []
-    assert _repriced_writes(queries) == [
+    assert repriced_writes(queries) == [
         "UPDATE continuity_occurrence",
         "UPDATE continuity_occurrenceline",
     ]
@@ -312,7 +296,7 @@ def test_a_sale_refused_after_the_slices_prices_were_written_charges_each_once(t
         )
 
     # The slice's prices were written together once, then undone with its sales.
-    assert _repriced_writes(queries) == [
+    assert repriced_writes(queries) == [
         "UPDATE continuity_occurrence",
         "UPDATE continuity_occurrenceline",
     ]

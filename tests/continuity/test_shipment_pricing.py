@@ -451,7 +451,7 @@ def test_a_ship_to_where_the_goods_cannot_be_taxed_is_refused_and_nothing_change
 # --- A slice's new prices, written together ------------------------------------------------
 
 
-def _repriced_writes(queries) -> list[str]:
+def repriced_writes(queries) -> list[str]:
     return [
         query["sql"].split(" AS target")[0]
         for query in queries.captured_queries
@@ -474,7 +474,7 @@ def test_a_slices_new_prices_are_written_in_two_statements_and_charged(tables, s
             actor=ACTOR,
         )
 
-    assert _repriced_writes(queries) == [
+    assert repriced_writes(queries) == [
         "UPDATE continuity_occurrence",
         "UPDATE continuity_occurrenceline",
     ]
