@@ -11,6 +11,7 @@ from django.db import connection
 
 from continuity.models import Occurrence, OccurrenceLine, OccurrenceStatus
 from core.money import ZERO
+from core.sql_arrays import array_literal
 from orders.models import SalesOrder, SalesOrderKind, SalesOrderLine, SalesOrderStatus
 
 if TYPE_CHECKING:
@@ -38,17 +39,18 @@ def group_price(group: list[_PaidShipment]) -> dict:
 
 
 def price_columns(groups: list[list[_PaidShipment]]) -> dict:
-    """group_price of every group, as the arrays the PostgreSQL insert unnests."""
+    """group_price of every group, as the arrays the PostgreSQL insert unnests (each an
+    array literal, core.sql_arrays)."""
     prices = [group_price(group) for group in groups]
     return {
-        "subtotals": [price["subtotal"] for price in prices],
-        "deliveries": [price["delivery_amount"] for price in prices],
-        "delivery_tax_rates": [price["delivery_tax_rate"] for price in prices],
-        "delivery_taxes": [price["delivery_tax_amount"] for price in prices],
-        "taxes": [price["tax_amount"] for price in prices],
-        "include_tax": [price["prices_include_tax"] for price in prices],
-        "jurisdictions": [price["tax_jurisdiction"] for price in prices],
-        "delivery_modes": [price["delivery_mode_id"] for price in prices],
+        "subtotals": array_literal(price["subtotal"] for price in prices),
+        "deliveries": array_literal(price["delivery_amount"] for price in prices),
+        "delivery_tax_rates": array_literal(price["delivery_tax_rate"] for price in prices),
+        "delivery_taxes": array_literal(price["delivery_tax_amount"] for price in prices),
+        "taxes": array_literal(price["tax_amount"] for price in prices),
+        "include_tax": array_literal(price["prices_include_tax"] for price in prices),
+        "jurisdictions": array_literal(price["tax_jurisdiction"] for price in prices),
+        "delivery_modes": array_literal(price["delivery_mode_id"] for price in prices),
     }
 
 
@@ -68,7 +70,8 @@ def child_orders_insert_postgresql(
     statements in Python (bulk_create prepares every value of every row, bulk_update
     writes a CASE WHEN per row): one worker made about 2,600 child orders a second, and
     makes twice that this way (docs/benchmarks.md). The rows go in as arrays, one per
-    column, that unnest() turns back into rows; the lines are copied by the database.
+    column, that unnest() turns back into rows (each array one literal: core.sql_arrays);
+    the lines are copied by the database.
     """
     orders_table = SalesOrder._meta.db_table
     lines_table = SalesOrderLine._meta.db_table
@@ -116,13 +119,17 @@ def child_orders_insert_postgresql(
                 "run_date": run_date,
                 "now": now,
                 "source_reference": source_reference,
-                "numbers": numbers,
-                "customers": [group[0].customer_id for group in groups],
-                "parents": [group[0].parent_order_id for group in groups],
-                "ship_tos": [group[0].ship_to_id for group in groups],
-                "currencies": [group[0].currency for group in groups],
-                "totals": [sum((shipment.amount for shipment in group), ZERO) for group in groups],
-                "ship_dates": [min(shipment.ship_date for shipment in group) for group in groups],
+                "numbers": array_literal(numbers),
+                "customers": array_literal(group[0].customer_id for group in groups),
+                "parents": array_literal(group[0].parent_order_id for group in groups),
+                "ship_tos": array_literal(group[0].ship_to_id for group in groups),
+                "currencies": array_literal(group[0].currency for group in groups),
+                "totals": array_literal(
+                    sum((shipment.amount for shipment in group), ZERO) for group in groups
+                ),
+                "ship_dates": array_literal(
+                    min(shipment.ship_date for shipment in group) for group in groups
+                ),
                 **price_columns(groups),
             },
         )
@@ -155,7 +162,7 @@ def child_orders_insert_postgresql(
                 AS shipment(occurrence_id, order_id, position)
             JOIN {occurrence_lines_table} AS line ON line.occurrence_id = shipment.occurrence_id
             """,
-            [shipment_ids, shipment_orders, positions],
+            [array_literal(shipment_ids), array_literal(shipment_orders), array_literal(positions)],
         )
         cursor.execute(
             f"""
@@ -164,7 +171,11 @@ def child_orders_insert_postgresql(
             FROM unnest(%s::bigint[], %s::bigint[]) AS shipment(occurrence_id, order_id)
             WHERE occurrence.id = shipment.occurrence_id
             """,
-            [OccurrenceStatus.CHILD_CREATED.value, shipment_ids, shipment_orders],
+            [
+                OccurrenceStatus.CHILD_CREATED.value,
+                array_literal(shipment_ids),
+                array_literal(shipment_orders),
+            ],
         )
     return order_ids
 

@@ -33,6 +33,7 @@ from core.models import NotificationKind
 from core.money import ZERO
 from core.notifications import NotificationEvent, notifications_add
 from core.services import AuditRows, audit_rows_insert
+from core.sql_arrays import array_literal
 from customers.models import Address
 from orders.models import SalesOrder, SalesOrderStatus
 from orders.numbers import next_sales_order_numbers
@@ -202,11 +203,11 @@ def _paid_shipment_rows(occurrence_ids: list[int]) -> list[tuple]:
                     ON subscription.id = occurrence.subscription_id
                 LEFT JOIN {Address._meta.db_table} AS ship_to
                     ON ship_to.id = subscription.ship_to_id
-                WHERE occurrence.id = ANY(%s)
+                WHERE occurrence.id = ANY(%s::bigint[])
                 ORDER BY occurrence.id
                 FOR UPDATE OF occurrence, subscription SKIP LOCKED
                 """,
-                [occurrence_ids],
+                [array_literal(occurrence_ids)],
             )
             return cursor.fetchall()
     # SQLite (make run) writes one transaction at a time: no row to lock.

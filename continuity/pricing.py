@@ -21,6 +21,7 @@ from continuity.planning import PlannedLine, PlannedOccurrence, ProgramPlan
 from core.actors import Actor
 from core.models import AuditEntry
 from core.services import audit_entries_insert, audit_entry_build, audit_record
+from core.sql_arrays import array_literal
 from orders.delivery import DeliveryMode
 from orders.pricing import DocumentPrice, GoodsLine, document_price, item_tax_groups
 from orders.tax.provider import LineTax
@@ -336,7 +337,7 @@ def _update_from_arrays(model, rows: list, names: tuple[str, ...]) -> None:
         f"WHERE target.{pk.column} = source.{pk.column}"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [values for _item, values in arrays])
+        cursor.execute(sql, [array_literal(values) for _item, values in arrays])
         if cursor.rowcount != len(rows):
             # Every row is locked by the caller: one missing is a bug, never a race.
             raise DatabaseError(

@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from core.models import Notification, NotificationKind, NotificationStatus
+from core.sql_arrays import array_literal
 from core.tasks import send_notifications
 
 
@@ -57,10 +58,10 @@ def _notifications_insert_postgresql(events: list[NotificationEvent]) -> None:
             [
                 NotificationStatus.PENDING.value,
                 timezone.now(),
-                [str(event.kind) for event in events],
-                [event.key for event in events],
-                [event.customer_id for event in events],
-                [json.dumps(event.context) for event in events],
+                array_literal(str(event.kind) for event in events),
+                array_literal(event.key for event in events),
+                array_literal(event.customer_id for event in events),
+                array_literal(json.dumps(event.context) for event in events),
             ],
         )
 

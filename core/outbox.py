@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from core.models import AuditEntry, OutboxEvent
+from core.sql_arrays import array_literal
 
 ALL_EVENTS = "*"
 
@@ -204,10 +205,10 @@ def outbox_events_sql(source: str, *, reference: str | None = None) -> tuple[str
     """
     return sql, [
         *([reference[:64]] if reference is not None else []),
-        [spec.model_label for spec in specs],
-        [spec.topic for spec in specs],
+        array_literal(spec.model_label for spec in specs),
+        array_literal(spec.topic for spec in specs),
         # Model and topic names are lower-case letters and underscores: no escaping.
-        ["^(" + "|".join(spec.prefixes) + ")" for spec in specs],
+        array_literal("^(" + "|".join(spec.prefixes) + ")" for spec in specs),
     ]
 
 

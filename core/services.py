@@ -16,6 +16,7 @@ from core.outbox import (
     outbox_reference,
     outbox_registered,
 )
+from core.sql_arrays import array_literal
 
 
 def audit_entry_build(
@@ -170,7 +171,7 @@ def _audit_statement(
         arrays=", ".join(f"%s::{sql_type}[]" for sql_type, _values in columns.values()),
         names=", ".join(columns),
     )
-    parameters += [values for _sql_type, values in columns.values()]
+    parameters += [array_literal(values) for _sql_type, values in columns.values()]
     if outbox_registered(columns["object_type"][1]):
         events, event_parameters = outbox_events_sql("inserted", reference=reference)
         sql = f"""

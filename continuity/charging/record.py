@@ -35,6 +35,7 @@ from core.errors import ServiceError
 from core.models import AuditEntry
 from core.notifications import notifications_add
 from core.services import audit_entries_insert, audit_entry_build
+from core.sql_arrays import array_literal
 from payments.gateways.base import DeclineCode, GatewayResult
 from payments.models import UNANSWERED_STATUSES, DeclineClass, Payment, PaymentStatus
 from payments.services import payment_record_answer, payments_record_approvals
@@ -183,8 +184,8 @@ def _approvals_record(
                     """,
                     [
                         OccurrenceStatus.PAID.value,
-                        [occurrence.pk for _i, _s, _a, occurrence in chosen],
-                        [sale.pk for _i, sale, _a, _o in chosen],
+                        array_literal(occurrence.pk for _i, _s, _a, occurrence in chosen),
+                        array_literal(sale.pk for _i, sale, _a, _o in chosen),
                     ],
                 )
     except (DatabaseError, ValidationError, ServiceError):

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from core.actors import Actor
 from core.errors import Conflict
 from core.services import audit_entries_insert, audit_entry_build, status_change
+from core.sql_arrays import array_literal
 from payments.gateways import get_gateway
 from payments.gateways.base import (
     DeclineCode,
@@ -259,9 +260,9 @@ def payments_record_approvals(
                 [
                     PaymentStatus.APPROVED.value,
                     now,
-                    [payment.pk for payment in payments],
-                    [payment.gateway_reference for payment in payments],
-                    [payment.message for payment in payments],
+                    array_literal(payment.pk for payment in payments),
+                    array_literal(payment.gateway_reference for payment in payments),
+                    array_literal(payment.message for payment in payments),
                 ],
             )
     else:
