@@ -21,6 +21,8 @@ import uuid
 from collections.abc import Iterable
 from decimal import Decimal
 
+from psycopg2.extras import Json
+
 
 def _text_element(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -37,10 +39,15 @@ def _element(value) -> str:
         return str(value)
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, Json):
+        # A JSONField's value as Django prepares it for psycopg2 (get_db_prep_save).
+        return _text_element(value.dumps(value.adapted))
     if isinstance(value, datetime.date | datetime.time | uuid.UUID):
         # Quoted: a time zone's "+" and a date's "-" are no array syntax, but quoting
         # costs nothing and leaves no doubt.
         return _text_element(value.isoformat() if not isinstance(value, uuid.UUID) else str(value))
+    # Anything else (a timedelta, bytes, a lazy translation) is a programming error: said
+    # at once rather than sent in a form PostgreSQL might read differently.
     raise TypeError(f"array_literal: no array element for {type(value).__name__} {value!r}")
 
 

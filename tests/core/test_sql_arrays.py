@@ -35,8 +35,7 @@ NASTY_TEXTS = [
 def _round_trip(values, sql_type: str) -> list:
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT value FROM unnest(%s::{sql_type}[]) WITH ORDINALITY AS t(value, n) "
-            "ORDER BY n",
+            f"SELECT value FROM unnest(%s::{sql_type}[]) WITH ORDINALITY AS t(value, n) ORDER BY n",
             [array_literal(values)],
         )
         return [row[0] for row in cursor.fetchall()]
