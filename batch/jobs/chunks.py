@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -75,6 +76,12 @@ class ChunkLedger:
         errors = sum(
             1 for _pk, reason, _detail in outcome.problems if reason == ShipmentProblem.ERROR
         )
+        if connection.vendor == "postgresql":
+            # The transaction's deferred foreign-key checks (every row the chunk wrote)
+            # done now, before the run's row is locked for its counts: the other worker
+            # processes, whose chunks end on the same row, then wait only for this
+            # commit's WAL flush, not for the checks as well.
+            connection.check_constraints()
         BatchRun.objects.filter(pk=self.run.pk).update(
             processed_count=F("processed_count") + outcome.processed,
             succeeded_count=F("succeeded_count") + outcome.succeeded,
