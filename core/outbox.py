@@ -207,7 +207,6 @@ def outbox_events_sql(source: str, *, reference: str | None = None) -> tuple[str
         *([reference[:64]] if reference is not None else []),
         array_literal(spec.model_label for spec in specs),
         array_literal(spec.topic for spec in specs),
-        # Model and topic names are lower-case letters and underscores: no escaping.
         array_literal("^(" + "|".join(spec.prefixes) + ")" for spec in specs),
     ]
 

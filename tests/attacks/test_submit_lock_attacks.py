@@ -72,25 +72,27 @@ def _nothing_charged(order: SalesOrder) -> None:
     assert not ledger_sales(order).exists()
 
 
-def test_a_customer_blocked_while_submit_waits_for_the_lock_is_refused(demo):
+def _block_the_customer(order: SalesOrder) -> None:
+    Customer.objects.filter(pk=order.customer_id).update(blocked=True)
+
+
+def _remove_the_card(order: SalesOrder) -> None:
+    Card.objects.filter(pk=order.payment_card_id).update(active=False)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (_block_the_customer, "blocked"),
+        (_remove_the_card, "does not belong to the customer"),
+    ],
+    ids=["customer blocked", "card removed"],
+)
+def test_a_change_made_while_submit_waits_for_the_lock_is_seen_and_refused(demo, change, message):
     order = order_ready(ACTOR, APPROVE)
 
-    outcome = _submit_while_the_lock_is_held(
-        order, lambda: Customer.objects.filter(pk=order.customer_id).update(blocked=True)
-    )
+    outcome = _submit_while_the_lock_is_held(order, lambda: change(order))
 
     assert isinstance(outcome.get("error"), ValidationError), outcome
-    assert "blocked" in str(outcome["error"])
-    _nothing_charged(order)
-
-
-def test_a_card_removed_while_submit_waits_for_the_lock_is_refused(demo):
-    order = order_ready(ACTOR, APPROVE)
-
-    outcome = _submit_while_the_lock_is_held(
-        order, lambda: Card.objects.filter(pk=order.payment_card_id).update(active=False)
-    )
-
-    assert isinstance(outcome.get("error"), ValidationError), outcome
-    assert "does not belong to the customer" in str(outcome["error"])
+    assert message in str(outcome["error"])
     _nothing_charged(order)
