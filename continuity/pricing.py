@@ -14,14 +14,14 @@ import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db import DatabaseError, connection
+from django.db import connection
 
 from continuity.models import Occurrence, OccurrenceLine, Subscription
 from continuity.planning import PlannedLine, PlannedOccurrence, ProgramPlan
 from core.actors import Actor
 from core.models import AuditEntry
 from core.services import audit_entries_insert, audit_entry_build, audit_record
-from core.sql_arrays import array_literal
+from core.sql_arrays import rows_update_from_arrays
 from orders.delivery import DeliveryMode
 from orders.pricing import DocumentPrice, GoodsLine, document_price, item_tax_groups
 from orders.tax.provider import LineTax
@@ -294,8 +294,8 @@ def repriced_shipments_write(repriced: RepricedShipments) -> None:
     if connection.vendor != "postgresql":
         _repriced_rows_write(repriced.occurrences, repriced.lines)
     else:
-        _update_from_arrays(Occurrence, repriced.occurrences, _REPRICED_FIELDS)
-        _update_from_arrays(OccurrenceLine, repriced.lines, OccurrenceLine.TAX_FIELDS)
+        rows_update_from_arrays(Occurrence, repriced.occurrences, _REPRICED_FIELDS)
+        rows_update_from_arrays(OccurrenceLine, repriced.lines, OccurrenceLine.TAX_FIELDS)
     audit_entries_insert(repriced.entries)
 
 
@@ -309,40 +309,6 @@ def _repriced_rows_write(occurrences: list[Occurrence], lines: list[OccurrenceLi
         OccurrenceLine.objects.filter(pk=line.pk).update(
             **{name: getattr(line, name) for name in OccurrenceLine.TAX_FIELDS}
         )
-
-
-def _update_from_arrays(model, rows: list, names: tuple[str, ...]) -> None:
-    """UPDATE `model`'s `rows` (instances) to their values of the fields `names`, in one
-    statement: each field's values as an array of its column's type, matched by id."""
-    if not rows:
-        return
-    fields = [model._meta.get_field(name) for name in names]
-    pk = model._meta.pk
-    arrays = [(pk, [row.pk for row in rows])] + [
-        (item, [item.get_db_prep_save(getattr(row, item.attname), connection) for row in rows])
-        for item in fields
-    ]
-    columns = ", ".join(f"{item.column} = source.{item.column}" for item in fields)
-    # Each array as its column's type without its length or precision ("varchar", not
-    # "varchar(120)"): an explicit cast to varchar(120)[] cuts a longer value to fit
-    # without a word, where the ORM's UPDATE is refused; assigned to the column, it is
-    # refused here too, and a numeric is rounded to the column's places as the ORM's is.
-    unnest = ", ".join(
-        f"%s::{item.db_type(connection).partition('(')[0]}[]" for item, _values in arrays
-    )
-    names_sql = ", ".join(item.column for item, _values in arrays)
-    sql = (
-        f"UPDATE {model._meta.db_table} AS target SET {columns} "
-        f"FROM unnest({unnest}) AS source({names_sql}) "
-        f"WHERE target.{pk.column} = source.{pk.column}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [array_literal(values) for _item, values in arrays])
-        if cursor.rowcount != len(rows):
-            # Every row is locked by the caller: one missing is a bug, never a race.
-            raise DatabaseError(
-                f"{model._meta.db_table}: {cursor.rowcount} of {len(rows)} rows updated"
-            )
 
 
 def occurrence_fresh_price(

@@ -31,14 +31,12 @@ from django.test.utils import CaptureQueriesContext
 
 from continuity.charging import charges_prepare
 from continuity.models import Occurrence, OccurrenceLine, Subscription
-from continuity.pricing import (
-    _update_from_arrays,
-    occurrence_price_again,
-)
+from continuity.pricing import occurrence_price_again
 from core.actors import Actor
 from core.models import AuditEntry, OutboxEvent
 from core.outbox import _event, _topics, outbox_event_data, outbox_reference
 from core.services import audit_record
+from core.sql_arrays import rows_update_from_arrays
 from customers.services import address_add
 from orders.models import Item, TaxRate
 from orders.tax.models import TaxJurisdiction
@@ -485,7 +483,7 @@ def test_the_arrays_update_refuses_a_row_that_is_not_there(tables, sell):
     ghost.pk = ghost.id = 10**12
     second.tax_jurisdiction = "Written?"
     with pytest.raises(DatabaseError, match="1 of 2 rows"), transaction.atomic():
-        _update_from_arrays(Occurrence, [second, ghost], ("tax_jurisdiction",))
+        rows_update_from_arrays(Occurrence, [second, ghost], ("tax_jurisdiction",))
     assert stored(second) == SEATTLE_SHIPMENT
 
 
@@ -590,7 +588,7 @@ def test_the_arrays_carry_nulls_edge_rates_and_any_text_as_written(tables, sell,
     texts = [("", 'NULL "quoted", {braced} \\ back\'s'), ("NULL", "")]
     for line, rate, (group, place) in zip(lines, rates, texts, strict=True):
         line.tax_rate, line.tax_group, line.tax_jurisdiction = rate, group, place
-    _update_from_arrays(OccurrenceLine, lines, OccurrenceLine.TAX_FIELDS)
+    rows_update_from_arrays(OccurrenceLine, lines, OccurrenceLine.TAX_FIELDS)
     for line, rate, (group, place) in zip(lines, rates, texts, strict=True):
         again = OccurrenceLine.objects.get(pk=line.pk)
         assert (again.tax_rate, again.tax_group, again.tax_jurisdiction) == (rate, group, place)
@@ -604,9 +602,9 @@ def test_a_rate_beyond_its_column_is_refused_not_cut(tables, sell):
     line = OccurrenceLine.objects.filter(occurrence__subscription__parent_order=order).first()
     line.tax_rate = D("1000.0000")
     with pytest.raises(DatabaseError), transaction.atomic():
-        _update_from_arrays(OccurrenceLine, [line], ("tax_rate",))
+        rows_update_from_arrays(OccurrenceLine, [line], ("tax_rate",))
     line.tax_rate = D("10.123456")
-    _update_from_arrays(OccurrenceLine, [line], ("tax_rate",))
+    rows_update_from_arrays(OccurrenceLine, [line], ("tax_rate",))
     orm = OccurrenceLine.objects.filter(occurrence__subscription__parent_order=order).last()
     OccurrenceLine.objects.filter(pk=orm.pk).update(tax_rate=D("10.123456"))
     rates = OccurrenceLine.objects.filter(pk__in=[line.pk, orm.pk]).values_list(

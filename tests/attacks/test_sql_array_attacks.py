@@ -23,7 +23,6 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy
 
 from continuity.models import Occurrence, OccurrenceLine, OccurrenceStatus, Subscription
-from continuity.pricing import _update_from_arrays
 from core.actors import Actor
 from core.models import AuditEntry, Notification, NotificationKind, OutboxEvent
 from core.notifications import NotificationEvent, notifications_add
@@ -34,7 +33,7 @@ from core.services import (
     audit_record,
     audit_rows_insert,
 )
-from core.sql_arrays import array_literal
+from core.sql_arrays import array_literal, rows_update_from_arrays
 from payments.gateways.base import DeclineCode, GatewayResult
 from payments.models import Payment, PaymentStatus
 from payments.services import payments_record_approvals
@@ -315,7 +314,7 @@ def test_a_lazy_string_is_a_type_error_now_where_it_was_a_database_error():
     ProgrammingError (a DatabaseError, which child_orders_create and _approvals_record
     catch to go on one by one); array_literal raises TypeError, which they do not. No
     call site binds one (every text bound is built with str(), an f-string or read from a
-    column; _update_from_arrays's CharField.get_db_prep_save makes a str)."""
+    column; rows_update_from_arrays's CharField.get_db_prep_save makes a str)."""
     lazy = gettext_lazy(LAZY_TEXTS[0])
     assert old([lazy], "varchar") == "ProgrammingError"
     with pytest.raises(TypeError, match="array_literal"):
@@ -325,7 +324,7 @@ def test_a_lazy_string_is_a_type_error_now_where_it_was_a_database_error():
 def test_types_psycopg2_adapted_that_the_literal_writes_or_refuses():
     """An interval was written by psycopg2 and array_literal refuses it (latent: no call
     site binds one); the Json adapter of JSONField.get_db_prep_save is written as psycopg2
-    wrote it (see the _update_from_arrays test of a JSON field below)."""
+    wrote it (see the rows_update_from_arrays test of a JSON field below)."""
     from psycopg2.extras import Json
 
     assert old([datetime.timedelta(days=1, seconds=5)], "interval") == [
@@ -339,7 +338,7 @@ def test_types_psycopg2_adapted_that_the_literal_writes_or_refuses():
     assert new(values, "jsonb")[0] == '{"a": "b\\"c"}'
 
 
-# --- continuity.pricing._update_from_arrays -------------------------------------------------
+# --- core.sql_arrays.rowsrows_update_from_arrays -------------------------------------------------
 
 
 def _lines(order) -> list[OccurrenceLine]:
@@ -351,7 +350,7 @@ def _lines(order) -> list[OccurrenceLine]:
 SHORT_TEXTS = [text for text in ATTACK_TEXTS if text is not None and len(text) <= 20]
 
 
-def test_update_from_arrays_writes_awkward_texts_exactly(sell):
+def test_rows_update_from_arrays_writes_awkward_texts_exactly(sell):
     order = sell()
     lines = _lines(order)[: len(SHORT_TEXTS)]
     assert len(lines) >= 2
@@ -361,26 +360,30 @@ def test_update_from_arrays_writes_awkward_texts_exactly(sell):
         for line, text in zip(lines, chunk, strict=False):
             line.tax_jurisdiction = text + "|" + text[::-1]
             line.tax_group = text
-        _update_from_arrays(OccurrenceLine, lines[: len(chunk)], ("tax_group", "tax_jurisdiction"))
+        rows_update_from_arrays(
+            OccurrenceLine, lines[: len(chunk)], ("tax_group", "tax_jurisdiction")
+        )
         for line, text in zip(lines, chunk, strict=False):
             again = OccurrenceLine.objects.get(pk=line.pk)
             assert (again.tax_group, again.tax_jurisdiction) == (text, text + "|" + text[::-1])
 
 
-def test_update_from_arrays_refuses_a_jurisdiction_too_long_and_cuts_only_spaces_as_the_orm(sell):
+def test_rows_update_from_arrays_refuses_a_jurisdiction_too_long_and_cuts_only_spaces_as_the_orm(
+    sell,
+):
     order = sell()
     first, second = _lines(order)[:2]
     before = OccurrenceLine.objects.get(pk=first.pk).tax_jurisdiction
     first.tax_jurisdiction = "é" * 121
     with pytest.raises(DatabaseError), transaction.atomic():
-        _update_from_arrays(OccurrenceLine, [first], ("tax_jurisdiction",))
+        rows_update_from_arrays(OccurrenceLine, [first], ("tax_jurisdiction",))
     assert OccurrenceLine.objects.get(pk=first.pk).tax_jurisdiction == before
     # 120 characters and trailing spaces: the SQL standard's assignment drops the spaces,
     # for the arrays as for the ORM's UPDATE.
     padded = 'Seattle "WA" \\ ' + "x" * 105 + "     "
     assert len(padded) == 125
     first.tax_jurisdiction = padded
-    _update_from_arrays(OccurrenceLine, [first], ("tax_jurisdiction",))
+    rows_update_from_arrays(OccurrenceLine, [first], ("tax_jurisdiction",))
     OccurrenceLine.objects.filter(pk=second.pk).update(tax_jurisdiction=padded)
     stored = OccurrenceLine.objects.filter(pk__in=[first.pk, second.pk]).values_list(
         "tax_jurisdiction", flat=True
@@ -388,14 +391,14 @@ def test_update_from_arrays_refuses_a_jurisdiction_too_long_and_cuts_only_spaces
     assert list(stored) == [padded[:120]] * 2
 
 
-def test_update_from_arrays_takes_a_lazy_string_and_decimal_forms_as_the_orm(sell):
+def test_rows_update_from_arrays_takes_a_lazy_string_and_decimal_forms_as_the_orm(sell):
     order = sell()
     first, second = _lines(order)[:2]
     first.tax_jurisdiction = gettext_lazy(LAZY_TEXTS[1])
     first.tax_rate = D("1E+1")
     second.tax_jurisdiction = mark_safe("Zoë's")
     second.tax_rate = D("-0")
-    _update_from_arrays(OccurrenceLine, [first, second], ("tax_jurisdiction", "tax_rate"))
+    rows_update_from_arrays(OccurrenceLine, [first, second], ("tax_jurisdiction", "tax_rate"))
     rows = OccurrenceLine.objects.filter(pk__in=[first.pk, second.pk]).order_by("pk")
     assert [(row.tax_jurisdiction, str(row.tax_rate)) for row in rows] == [
         ("Seattle", "10.0000"),
@@ -404,7 +407,7 @@ def test_update_from_arrays_takes_a_lazy_string_and_decimal_forms_as_the_orm(sel
     # A float and more places than the column holds: rounded as the ORM's UPDATE rounds.
     first.tax_rate = 10.12345
     second.tax_rate = D("10.12345")
-    _update_from_arrays(OccurrenceLine, [first, second], ("tax_rate",))
+    rows_update_from_arrays(OccurrenceLine, [first, second], ("tax_rate",))
     arrays = [
         row.tax_rate
         for row in OccurrenceLine.objects.filter(pk__in=[first.pk, second.pk]).order_by("pk")
@@ -418,7 +421,7 @@ def test_update_from_arrays_takes_a_lazy_string_and_decimal_forms_as_the_orm(sel
     assert arrays == orm == [D("10.1235"), D("10.1235")]
 
 
-def test_update_from_arrays_writes_booleans_and_null_foreign_keys(sell):
+def test_rows_update_from_arrays_writes_booleans_and_null_foreign_keys(sell):
     order = sell()
     occurrences = list(
         Occurrence.objects.filter(subscription__parent_order=order).order_by("sequence")
@@ -430,7 +433,7 @@ def test_update_from_arrays_writes_booleans_and_null_foreign_keys(sell):
     assert all(o.tax_amount == 0 for o in occurrences)
     occurrences[0].prices_include_tax = True
     occurrences[0].priced_ship_to_id = None
-    _update_from_arrays(Occurrence, occurrences, ("prices_include_tax", "priced_ship_to"))
+    rows_update_from_arrays(Occurrence, occurrences, ("prices_include_tax", "priced_ship_to"))
     again = list(
         Occurrence.objects.filter(pk__in=[o.pk for o in occurrences])
         .order_by("sequence")
@@ -439,14 +442,14 @@ def test_update_from_arrays_writes_booleans_and_null_foreign_keys(sell):
     assert again == [(True, None), was[1]]
 
 
-def test_update_from_arrays_of_a_json_field_as_before(sell):
-    """No caller passes a JSON field yet, but _update_from_arrays is written for any field:
+def test_rows_update_from_arrays_of_a_json_field_as_before(sell):
+    """No caller passes a JSON field yet, but rows_update_from_arrays is written for any field:
     a JSONField's get_db_prep_save is psycopg2's Json adapter, which array_literal writes
     as the JSON text (found refused by this review; mended)."""
     order = sell()
     subscription = Subscription.objects.get(parent_order=order)
     subscription.plan = {**subscription.plan, "note": 'a "b" \\ {c}'}
-    _update_from_arrays(Subscription, [subscription], ("plan",))
+    rows_update_from_arrays(Subscription, [subscription], ("plan",))
     assert Subscription.objects.get(pk=subscription.pk).plan["note"] == 'a "b" \\ {c}'
 
 
