@@ -156,6 +156,8 @@ def main() -> int:
     from django.db import connection
     from django.test import Client
 
+    from config.startup import freeze_loaded_objects
+
     prepare_data(args.customers, args.orders)
     warm_cache()
     with connection.cursor() as cursor:
@@ -178,6 +180,8 @@ def main() -> int:
     def get(kind: str, params: dict):
         return client.get(f"/api/v1/lookups/{kind}/", params)
 
+    # As gunicorn's workers do once the application is loaded (config/gunicorn.py).
+    freeze_loaded_objects()
     for kind, params in [("items", {}), ("sales-orders", {}), ("sales-orders", {"q": "k"})]:
         get(kind, params)  # warm-up: URL resolution, translations, the connection
     plan = [(label, *query) for label, label_queries in queries.items() for query in label_queries]

@@ -402,6 +402,7 @@ def main() -> int:
     from django.test import Client
 
     from config.celery import app
+    from config.startup import freeze_loaded_objects
 
     prepare_data(args.customers, args.orders)
     # The pages link their static files through the manifest production uses (DEBUG off).
@@ -430,6 +431,8 @@ def main() -> int:
     for handler in logging.getLogger().handlers:
         if isinstance(handler, logging.StreamHandler):
             handler.setStream(devnull)
+    # As gunicorn's workers do once the application is loaded (config/gunicorn.py).
+    freeze_loaded_objects()
     with connection.execute_wrapper(recorder.record_statement):
         # Warm-up, not timed: templates, translations, URL resolution, the connection.
         recorder.timing = False

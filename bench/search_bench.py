@@ -276,6 +276,7 @@ def measure(
     from django.core.exceptions import ValidationError
     from django.test import Client
 
+    from config.startup import freeze_loaded_objects
     from customers.selectors import customer_search
 
     client = Client()
@@ -286,6 +287,8 @@ def measure(
     def get(query: str):
         return client.get("/", {"q": query}, HTTP_X_REQUESTED_WITH="fetch")
 
+    # As gunicorn's workers do once the application is loaded (config/gunicorn.py).
+    freeze_loaded_objects()
     # Warm-up: the first requests load templates, translations and the connection.
     for query in ["karen", "berg", "004021", "(206) 555-0142", "zzzz"]:
         get(query)

@@ -33,6 +33,14 @@ def on_starting(server):
     os.makedirs(folder)
 
 
+def post_worker_init(worker):
+    # The application is loaded (gunicorn loads it in each worker, after the fork): its
+    # objects leave the garbage collector's full collections (config.startup).
+    from config.startup import freeze_loaded_objects
+
+    worker.log.info("Froze %d objects of the loaded application", freeze_loaded_objects())
+
+
 def child_exit(server, worker):
     # A dead worker's gauges leave with it; its counters stay summed in.
     multiprocess.mark_process_dead(worker.pid)

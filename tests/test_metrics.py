@@ -284,6 +284,9 @@ def test_gunicorn_workers_report_their_requests_together(demo, tmp_path):
         if sample.name == "django_http_responses_total_by_status_total"
     }
     assert served == {"200": 12}
+    # Each worker froze the loaded application before its first request (config.startup).
+    log = (tmp_path / "gunicorn.log").read_text()
+    assert log.count("objects of the loaded application") == 3, log
 
 
 def test_charges_still_waiting_for_an_answer_are_a_gauge_not_a_counted_outcome(demo):
