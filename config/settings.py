@@ -495,6 +495,13 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
+# Celery's Django support closes every database connection before and after each task,
+# unless told to reuse them for this many tasks: then a batch chunk paid for a new
+# PostgreSQL session each time (its start, and the server's caches of the tables and of
+# the foreign keys' checks filled again). config.celery closes them as Django does
+# around a request instead (older than DB_CONN_MAX_AGE, or broken), and this count is
+# only a backstop.
+CELERY_DB_REUSE_MAX = 10_000
 # Batch work and customer emails have queues of their own, so that neither waits behind
 # the other (and a worker can be given to one of them only).
 CELERY_TASK_ROUTES = {
