@@ -44,27 +44,15 @@ def unbind_task_from_log_lines(task_id=None, **kwargs):
 
 
 @task_prerun.connect
-def reuse_the_database_connections(task=None, **kwargs):
-    """Before each task, what Django does before each request: close the connections
-    older than DB_CONN_MAX_AGE or broken by an error, and keep the others
-    (settings.CELERY_DB_REUSE_MAX says why). A kept one is asked `SELECT 1` first, so a
-    server restarted since the last task costs a new connection, not a failed task.
+@task_postrun.connect
+def close_old_database_connections(task=None, **kwargs):
+    """Before and after each task, what Django does before and after each request:
+    close the connections older than DB_CONN_MAX_AGE or broken by an error, and keep the
+    others for the next task (settings.CELERY_DB_REUSE_MAX says why; a kept one is
+    checked before its first statement, CONN_HEALTH_CHECKS).
 
     Not for a task run eagerly: it runs inside its caller's request or transaction, whose
     connection is its caller's."""
-    if task is None or getattr(task.request, "is_eager", False):
-        return
-    from django.db import close_old_connections, connections
-
-    close_old_connections()
-    for connection in connections.all(initialized_only=True):
-        if connection.connection is not None and not connection.is_usable():
-            connection.close()
-
-
-@task_postrun.connect
-def close_old_database_connections(task=None, **kwargs):
-    """After each task, what Django does after each request (see above)."""
     if task is None or getattr(task.request, "is_eager", False):
         return
     from django.db import close_old_connections

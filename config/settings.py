@@ -193,7 +193,12 @@ TEMPLATES = [
 
 
 def _database(url: str) -> dict:
-    config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))
+    # A kept connection (DB_CONN_MAX_AGE) is asked `SELECT 1` before its first statement
+    # of each request or task (Django's CONN_HEALTH_CHECKS): a server restarted since
+    # costs a new connection, not a failed request or task.
+    config = dj_database_url.parse(
+        url, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
     if config["ENGINE"] == "django.db.backends.sqlite3":
         Path(config["NAME"]).parent.mkdir(parents=True, exist_ok=True)
         # IMMEDIATE takes the write lock at BEGIN, so concurrent web, worker and beat
@@ -499,8 +504,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 # unless told to reuse them for this many tasks: then a batch chunk paid for a new
 # PostgreSQL session each time (its start, and the server's caches of the tables and of
 # the foreign keys' checks filled again). config.celery closes them as Django does
-# around a request instead (older than DB_CONN_MAX_AGE, or broken), and this count is
-# only a backstop.
+# around a request instead (older than DB_CONN_MAX_AGE, or broken; checked before reuse
+# as above), and this count is only a backstop.
 CELERY_DB_REUSE_MAX = 10_000
 # Batch work and customer emails have queues of their own, so that neither waits behind
 # the other (and a worker can be given to one of them only).

@@ -46,10 +46,12 @@ def _element(value) -> str:
     if isinstance(value, Json):
         # A JSONField's value as Django prepares it for psycopg2 (get_db_prep_save).
         return _text_element(value.dumps(value.adapted))
-    if isinstance(value, datetime.date | datetime.time | uuid.UUID):
+    if isinstance(value, uuid.UUID):
+        return _text_element(str(value))
+    if isinstance(value, datetime.date | datetime.time):
         # Quoted: a time zone's "+" and a date's "-" are no array syntax, but quoting
         # costs nothing and leaves no doubt.
-        return _text_element(value.isoformat() if not isinstance(value, uuid.UUID) else str(value))
+        return _text_element(value.isoformat())
     # Anything else (a timedelta, bytes, a lazy translation) is a programming error: said
     # at once rather than sent in a form PostgreSQL might read differently.
     raise TypeError(f"array_literal: no array element for {type(value).__name__} {value!r}")
