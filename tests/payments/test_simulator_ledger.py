@@ -7,7 +7,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import connections
+from django.db import DatabaseError, connections, transaction
 
 from payments.gateways.base import CardDetails, DeclineCode, GatewayError
 from payments.gateways.simulator import gateway as simulator
@@ -117,36 +117,121 @@ def test_a_card_that_approves_after_declines_counts_its_declined_sales(gateway):
     assert [answer.approved for answer in answers] == [False] * DECLINES_BEFORE_APPROVAL + [True]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_the_same_key_from_two_processes_at_once_is_one_transaction(gateway, monkeypatch):
-    """Both read the ledger before either writes (held at a barrier between the read and
-    the write): one INSERT wins, the other finds its row and answers with it."""
-    token = card_token(gateway, APPROVE)
-    key = str(uuid.uuid4())
-    both_read = threading.Barrier(2, timeout=10)
+def at_once(monkeypatch, *calls):
+    """Run the calls in threads of their own (each with its own connections), every one
+    held at a barrier between its ledger read and its write, so that each reads before
+    any writes. Returns what each returned, or the GatewayError it raised."""
+    held = threading.Barrier(len(calls), timeout=10)
     checked = simulator.SimulatorGateway._drop_first_request
 
     def read_then_wait(self, behaviour, idempotency_key):
         checked(self, behaviour, idempotency_key)
-        both_read.wait()
+        held.wait()
 
     monkeypatch.setattr(simulator.SimulatorGateway, "_drop_first_request", read_then_wait)
-    answers = [None, None]
+    results = [None] * len(calls)
 
-    def sell(index):
+    def run(index, call):
         try:
-            answers[index] = gateway.sale(
-                token=token, amount=Decimal("7.00"), currency="USD", idempotency_key=key
-            )
+            results[index] = call()
+        except GatewayError as error:
+            results[index] = error
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=sell, args=(index,)) for index in range(2)]
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(calls)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return results
 
-    assert answers[0] is not None
-    assert answers[0] == answers[1]
-    assert ledger(idempotency_key=key) == [("sale", token, 700, "USD", True, "")]
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_key_from_two_processes_at_once_is_one_transaction(gateway, monkeypatch):
+    """One INSERT wins; the other finds its row and answers with it."""
+    token = card_token(gateway, APPROVE)
+
+    def sell():
+        return gateway.sale(
+            token=token, amount=Decimal("7.00"), currency="USD", idempotency_key="k"
+        )
+
+    first, second = at_once(monkeypatch, sell, sell)
+
+    assert first.approved is True
+    assert second == first
+    assert ledger(idempotency_key="k") == [("sale", token, 700, "USD", True, "")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_key_with_another_amount_at_once_is_refused(gateway, monkeypatch):
+    """The loser of the race is answered as a replay would be: refused, since its request
+    differs from the one the key holds (found by the attack review: it was answered with
+    the winner's approval)."""
+    token = card_token(gateway, APPROVE)
+    answers = at_once(
+        monkeypatch,
+        lambda: gateway.sale(
+            token=token, amount=Decimal("1.00"), currency="USD", idempotency_key="k"
+        ),
+        lambda: gateway.sale(
+            token=token, amount=Decimal("999.00"), currency="USD", idempotency_key="k"
+        ),
+    )
+
+    refused = [answer for answer in answers if isinstance(answer, GatewayError)]
+    approved = [answer for answer in answers if not isinstance(answer, GatewayError)]
+    assert len(refused) == 1
+    assert "used for a different request" in str(refused[0])
+    assert len(approved) == 1 and approved[0].approved is True
+    [(_operation, _token, amount_minor, *_rest)] = ledger(idempotency_key="k")
+    assert amount_minor == (100 if answers[0] is approved[0] else 99900)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_refunds_at_once_never_give_back_more_than_the_sale(gateway, monkeypatch):
+    token = card_token(gateway, APPROVE)
+    sale = gateway.sale(token=token, amount=Decimal("10.00"), currency="USD", idempotency_key="s")
+
+    def refund(key):
+        return lambda: gateway.refund(
+            reference=sale.reference, amount=Decimal("6.00"), currency="USD", idempotency_key=key
+        )
+
+    answers = at_once(monkeypatch, refund("r1"), refund("r2"))
+
+    assert sum(getattr(answer, "approved", False) for answer in answers) == 1
+    assert sum("exceeds" in str(answer) for answer in answers) == 1
+    assert ledger(operation="refund") == [("refund", token, 600, "USD", True, "")]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("amount", [Decimal("0.00"), Decimal("-5.00")])
+def test_an_amount_of_zero_or_less_is_refused_and_nothing_is_written(gateway, amount):
+    token = card_token(gateway, APPROVE)
+    sale = gateway.sale(token=token, amount=Decimal("10.00"), currency="USD", idempotency_key="s")
+
+    with pytest.raises(GatewayError, match="more than zero"):
+        gateway.sale(token=token, amount=amount, currency="USD", idempotency_key="s2")
+    with pytest.raises(GatewayError, match="more than zero"):
+        gateway.refund(reference=sale.reference, amount=amount, currency="USD", idempotency_key="r")
+
+    assert ledger() == [("sale", token, 1000, "USD", True, "")]
+
+
+@pytest.mark.django_db
+def test_a_refused_write_leaves_a_caller_s_ledger_transaction_usable(gateway):
+    """Inside an open transaction on the ledger's connection, a value its column refuses
+    (a currency of four letters) fails alone, in its savepoint, as the ORM's create did."""
+    token = card_token(gateway, APPROVE)
+    with transaction.atomic(using=simulator.LEDGER):
+        with pytest.raises(DatabaseError):
+            gateway.sale(token=token, amount=Decimal("1.00"), currency="USDT", idempotency_key="x")
+        answer = gateway.sale(
+            token=token, amount=Decimal("1.00"), currency="USD", idempotency_key="y"
+        )
+
+    assert answer.approved is True
+    assert ledger(idempotency_key="x") == []
+    assert ledger(idempotency_key="y") == [("sale", token, 100, "USD", True, "")]

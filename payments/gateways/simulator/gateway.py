@@ -10,6 +10,7 @@ under each key), so that an unknown reversal can be tested like an unknown sale.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import secrets
 import time
@@ -197,6 +198,10 @@ class SimulatorGateway(PaymentGateway):
         self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> GatewayResult:
         amount_minor = minor_units(amount, currency)
+        if amount_minor <= 0:
+            # As a real gateway does: a refund of less than nothing would give back more
+            # than the sale (-5.00, then 15.00 of a 10.00 sale).
+            raise GatewayError("The amount must be more than zero.")
         request = {
             "operation": "sale",
             "token": token,
@@ -239,6 +244,10 @@ class SimulatorGateway(PaymentGateway):
         self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> GatewayResult:
         amount_minor = minor_units(amount, currency)
+        if amount_minor <= 0:
+            # As a real gateway does: a refund of less than nothing would give back more
+            # than the sale (-5.00, then 15.00 of a 10.00 sale).
+            raise GatewayError("The amount must be more than zero.")
         request = {
             "operation": "refund",
             "original_reference": reference,
@@ -390,12 +399,22 @@ class SimulatorGateway(PaymentGateway):
         values = [fields[column] for column in _TRANSACTION_COLUMNS]
         ledger = connections[LEDGER]
         created_at = ledger.ops.adapt_datetimefield_value(timezone.now())
-        with ledger.cursor() as cursor:
+        # Inside a caller's transaction (a refund's lock on its sale), a refused INSERT (a
+        # value too long for its column) must not leave that transaction aborted: a
+        # savepoint, as the ORM's create had. On its own the INSERT is its own transaction.
+        savepoint = (
+            transaction.atomic(using=LEDGER) if ledger.in_atomic_block else contextlib.nullcontext()
+        )
+        with savepoint, ledger.cursor() as cursor:
             cursor.execute(_TRANSACTION_INSERT_SQL, [idempotency_key, *values, created_at])
             row = cursor.fetchone()
         if row is not None:
             return _transaction(row), True
-        return self._read(idempotency_key), False
+        # Another process wrote this key between our read and our write: answered as a
+        # replay, so a different request that raced in under the same key is refused.
+        earlier = self._read(idempotency_key)
+        self._replay(idempotency_key, request, earlier)
+        return earlier, False
 
     def _approved_sale(self, reference: str, *, lock: bool = False) -> SimulatedTransaction:
         sales = SimulatedTransaction.objects.using(LEDGER).filter(
