@@ -347,7 +347,8 @@ AXES_VERBOSE = False
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out pair before any password is checked.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, reading the user's roles with the user (core.auth).
+    "core.auth.ModelBackendWithRoles",
 ]
 
 # --- REST API ---------------------------------------------------------------------------

@@ -21,9 +21,15 @@ SUPERVISING_ROLES = frozenset({SUPERVISOR, ADMINISTRATOR})
 WAREHOUSE_ROLES = frozenset({WAREHOUSE, SUPERVISOR, ADMINISTRATOR})
 
 
+def remember_role_names(user, names) -> None:
+    """Keep the names of the user's groups, read with the user (core.auth), on the
+    instance: the checks of this request use them instead of a query of their own."""
+    user._role_names = set(names)
+
+
 def _groups(user) -> set[str]:
     if not hasattr(user, "_role_names"):
-        user._role_names = set(user.groups.values_list("name", flat=True))
+        remember_role_names(user, user.groups.values_list("name", flat=True))
     return user._role_names
 
 
