@@ -99,8 +99,8 @@ LEFT JOIN {_CARDS} AS c ON c.token = %s
 _TRANSACTION_READ_SQL = f"""
 SELECT {", ".join(_TRANSACTION_COLUMNS)} FROM {_TRANSACTIONS} WHERE idempotency_key = %s
 """
-# The same key racing in from another process is answered with the transaction it
-# recorded (ON CONFLICT ... DO NOTHING returns no row, and the caller reads that one).
+# The same key written meanwhile by another process makes ON CONFLICT ... DO NOTHING
+# return no row: the caller reads that process's transaction and answers as a replay.
 _TRANSACTION_INSERT_SQL = f"""
 INSERT INTO {_TRANSACTIONS}
     (idempotency_key, {", ".join(_TRANSACTION_COLUMNS)}, created_at)
@@ -108,6 +108,16 @@ VALUES (%s, {", ".join(["%s"] * len(_TRANSACTION_COLUMNS))}, %s)
 ON CONFLICT (idempotency_key) DO NOTHING
 RETURNING {", ".join(_TRANSACTION_COLUMNS)}
 """
+
+
+def _charged_minor_units(amount: Decimal, currency: str) -> int:
+    """The amount of a sale or refund in minor units, refused unless more than zero, as
+    a real gateway refuses it: a refund of less than nothing would give back more than
+    its sale (-5.00, then 15.00 of a 10.00 sale)."""
+    amount_minor = minor_units(amount, currency)
+    if amount_minor <= 0:
+        raise GatewayError("The amount must be more than zero.")
+    return amount_minor
 
 
 def _transaction(row) -> dict | None:
@@ -197,11 +207,7 @@ class SimulatorGateway(PaymentGateway):
     def sale(
         self, *, token: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> GatewayResult:
-        amount_minor = minor_units(amount, currency)
-        if amount_minor <= 0:
-            # As a real gateway does: a refund of less than nothing would give back more
-            # than the sale (-5.00, then 15.00 of a 10.00 sale).
-            raise GatewayError("The amount must be more than zero.")
+        amount_minor = _charged_minor_units(amount, currency)
         request = {
             "operation": "sale",
             "token": token,
@@ -243,11 +249,7 @@ class SimulatorGateway(PaymentGateway):
     def refund(
         self, *, reference: str, amount: Decimal, currency: str, idempotency_key: str
     ) -> GatewayResult:
-        amount_minor = minor_units(amount, currency)
-        if amount_minor <= 0:
-            # As a real gateway does: a refund of less than nothing would give back more
-            # than the sale (-5.00, then 15.00 of a 10.00 sale).
-            raise GatewayError("The amount must be more than zero.")
+        amount_minor = _charged_minor_units(amount, currency)
         request = {
             "operation": "refund",
             "original_reference": reference,
