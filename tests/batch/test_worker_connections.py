@@ -5,6 +5,8 @@ seconds, and replaced, not failed on, when the server dropped it."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 
@@ -33,18 +35,22 @@ def start_worker(tmp_path):
     broker_reset()
 
 
+# How the worker logs the end of a batch.watch_runs task (not its "received" line).
+WATCH_ENDED = re.compile(r"Task batch\.watch_runs\[[^\]]+\] (succeeded|raised|failed)")
+
+
 def watch_once(worker: Worker) -> None:
     """Send batch.watch_runs (a task every worker runs each minute) and wait until the
     worker says it succeeded."""
-    done = worker.log().count("Task batch.watch_runs[")
+    done = len(WATCH_ENDED.findall(worker.log()))
     watch_runs.apply_async(queue="default")
     wait_for(
-        lambda: worker.log().count("Task batch.watch_runs[") > done,
+        lambda: len(WATCH_ENDED.findall(worker.log())) > done,
         timeout=30,
         what="batch.watch_runs to finish",
         logs=worker.log_tail,
     )
-    assert "succeeded" in worker.log().split("Task batch.watch_runs[")[-1], worker.log_tail()
+    assert WATCH_ENDED.findall(worker.log())[-1] == "succeeded", worker.log_tail()
 
 
 def worker_sessions() -> list[tuple[int, object]]:
