@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import threading
 from decimal import Decimal
 
 from django.db import connections
@@ -140,3 +141,25 @@ def subprocess_env(**overrides: str) -> dict[str, str]:
         }
     )
     return env
+
+
+def in_threads(calls, *, answers: tuple[type[Exception], ...]) -> list:
+    """Run each call in a thread of its own (each with its own database connections,
+    closed when it ends) and return what each returned, or the exception of `answers`
+    it raised, in call order. The caller decides where the threads meet (a barrier)."""
+    results = [None] * len(calls)
+
+    def run(index, call):
+        try:
+            results[index] = call()
+        except answers as error:
+            results[index] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

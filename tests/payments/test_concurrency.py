@@ -6,7 +6,6 @@ import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connections
 
 from continuity.models import Subscription
 from core.actors import Actor
@@ -19,6 +18,7 @@ from tests.payments.support import (
     APPROVE,
     TIMEOUT_AFTER_CHARGE,
     TIMEOUT_BEFORE_CHARGE,
+    in_threads,
     ledger_reversals,
     ledger_sales,
     order_ready,
@@ -30,26 +30,19 @@ RECONCILER = Actor.job("reconcile_payments")
 
 
 def at_once(*calls):
-    """Run the calls in parallel threads (each with its own database connections) and
-    return what each returned, or the ServiceError it raised, in call order."""
-    results = [None] * len(calls)
+    """Run the calls in parallel threads (each with its own database connections),
+    started together, and return what each returned, or the ServiceError it raised, in
+    call order."""
     start = threading.Barrier(len(calls))
 
-    def run(index, call):
-        try:
+    def together(call):
+        def run():
             start.wait()
-            results[index] = call()
-        except (Conflict, PaymentOutcomeUnknown) as error:
-            results[index] = error
-        finally:
-            connections.close_all()
+            return call()
 
-    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+        return run
+
+    return in_threads([together(call) for call in calls], answers=(Conflict, PaymentOutcomeUnknown))
 
 
 @pytest.fixture

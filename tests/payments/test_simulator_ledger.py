@@ -7,12 +7,13 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, transaction
 
 from payments.gateways.base import CardDetails, DeclineCode, GatewayError
 from payments.gateways.simulator import gateway as simulator
 from payments.gateways.simulator.models import SimulatedTransaction
 from payments.gateways.simulator.test_cards import DECLINES_BEFORE_APPROVAL
+from tests.payments.support import in_threads
 
 APPROVE = "4111111111111111"
 INSUFFICIENT_FUNDS = "4000000000009995"
@@ -129,22 +130,7 @@ def at_once(monkeypatch, *calls):
         held.wait()
 
     monkeypatch.setattr(simulator.SimulatorGateway, "_drop_first_request", read_then_wait)
-    results = [None] * len(calls)
-
-    def run(index, call):
-        try:
-            results[index] = call()
-        except GatewayError as error:
-            results[index] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=pair) for pair in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
+    return in_threads(calls, answers=(GatewayError,))
 
 
 @pytest.mark.django_db(transaction=True)
