@@ -131,8 +131,12 @@ FULFILLED_OR_CANCELLED = frozenset(
 
 
 class SalesOrder(PricedDocument):
-    # Numbers come from a database sequence (orders.numbers), never from max()+1.
-    number = models.CharField(_("sales order"), max_length=20, unique=True)
+    # Numbers come from a database sequence (orders.numbers), never from max()+1. Unique
+    # by a constraint in Meta, not unique=True: on PostgreSQL that would add a second,
+    # pattern-matching index (varchar_pattern_ops) which no query uses (the sales-orders
+    # lookup reads a prefix as a range of the unique index, continuity.lookups), and which
+    # every order written, each child order of a batch run, would pay for.
+    number = models.CharField(_("sales order"), max_length=20)
     customer = models.ForeignKey(
         "customers.Customer",
         verbose_name=_("customer"),
@@ -207,6 +211,9 @@ class SalesOrder(PricedDocument):
         on_delete=models.PROTECT,
         related_name="+",
         help_text=_("Empty: the default delivery mode."),
+        # Indexed in Meta where set: most orders, child orders included, ship by the
+        # default mode, and the index only serves refusing to delete a mode in use.
+        db_index=False,
     )
     order_date = models.DateField(_("order date"), null=True, blank=True)
     requested_ship_date = models.DateField(_("requested ship date"), null=True, blank=True)
@@ -233,6 +240,7 @@ class SalesOrder(PricedDocument):
         verbose_name_plural = _("sales orders")
         ordering = ["-id"]
         constraints = [
+            models.UniqueConstraint(fields=["number"], name="sales_order_number_unique"),
             models.CheckConstraint(condition=~Q(number=""), name="sales_order_number_not_empty"),
             models.CheckConstraint(condition=Q(total__gte=0), name="sales_order_total_gte_0"),
             models.CheckConstraint(
@@ -256,15 +264,15 @@ class SalesOrder(PricedDocument):
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="sales_order_customer_idx"),
             models.Index(fields=["source_reference"], name="sales_order_source_idx"),
-            # What refuses to delete a card, method or user that orders name: only the
-            # orders that name one are in these indexes.
+            # What refuses to delete a card, method, user or delivery mode that orders
+            # name: only the orders that name one are in these indexes.
             *(
                 models.Index(
                     fields=[field],
                     condition=Q(**{f"{field}__isnull": False}),
                     name=f"sales_order_{field}_idx",
                 )
-                for field in ("payment_method", "payment_card", "created_by")
+                for field in ("payment_method", "payment_card", "created_by", "delivery_mode")
             ),
             # The warehouse's pick list: released orders, oldest release first.
             models.Index(

@@ -119,6 +119,10 @@ class Occurrence(PricedDocument):
         on_delete=models.PROTECT,
         related_name="+",
         help_text=_("The event's mode, else the order's, else the default when priced."),
+        # Indexed in Meta where set (empty: the default mode, for most shipments). The
+        # child-order job moves every shipment it orders, which writes a new entry in
+        # each of the table's indexes that holds the row.
+        db_index=False,
     )
     # The ship-to the tax was computed for: a shipment whose subscription now ships
     # elsewhere is priced again before it is charged (continuity.pricing).
@@ -186,6 +190,12 @@ class Occurrence(PricedDocument):
         ]
         indexes = [
             models.Index(fields=["status", "ship_date"], name="occurrence_status_ship_idx"),
+            # What refuses to delete a delivery mode that shipments name.
+            models.Index(
+                fields=["delivery_mode"],
+                condition=Q(delivery_mode__isnull=False),
+                name="occurrence_delivery_mode_idx",
+            ),
         ]
 
     def __str__(self):
