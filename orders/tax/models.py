@@ -70,7 +70,7 @@ class TaxGroup(models.Model):
         # save, as tax_rates_check locks it, so a rate added meanwhile waits for this.
         if self.pk is None or self.kind != TaxGroupKind.EXEMPT:
             return
-        TaxGroup.objects.select_for_update().filter(pk=self.pk).first()
+        TaxGroup.objects.select_for_update(no_key=True).filter(pk=self.pk).first()
         if TaxRate.objects.filter(group_id=self.pk).exists():
             raise ValidationError(
                 {"kind": _("This group has rates: delete them before making it exempt.")}

@@ -56,7 +56,10 @@ def tax_rates_check(
     transaction and locks the jurisdiction's row until it ends; `jurisdiction_id` None is
     a jurisdiction not saved yet (no one else can add to it)."""
     # Locked: a group made exempt meanwhile (TaxGroup.clean) waits, or is seen exempt.
-    groups = TaxGroup.objects.select_for_update().in_bulk({r.group_id for r in ranges})
+    # NO KEY UPDATE, as an UPDATE of the row takes: an item saved with the group (its
+    # foreign key check's KEY SHARE) does not wait, and cannot deadlock with this save
+    # on the configuration version's row (core.config_version).
+    groups = TaxGroup.objects.select_for_update(no_key=True).in_bulk({r.group_id for r in ranges})
     exempt = sorted(g.code for g in groups.values() if g.kind == TaxGroupKind.EXEMPT)
     if exempt:
         raise ValidationError(
@@ -66,7 +69,7 @@ def tax_rates_check(
         )
     saved: list[RateRange] = []
     if jurisdiction_id is not None:
-        TaxJurisdiction.objects.select_for_update().filter(pk=jurisdiction_id).first()
+        TaxJurisdiction.objects.select_for_update(no_key=True).filter(pk=jurisdiction_id).first()
         replaced = {r.rate_id for r in ranges if r.rate_id is not None} | set(removed_ids)
         saved = [
             RateRange(rate.group_id, rate.effective_from, rate.effective_to, rate.pk)
