@@ -214,7 +214,7 @@ class ProgramQuote:
 
 
 # Within programs_read_once(): each program read, by id.
-_programs_read = ReadOnce("programs_read")
+_programs_read = ReadOnce("programs_read", shared=True)
 
 
 def programs_read_once():

@@ -4,6 +4,7 @@ from django.db import connections
 from django.test.utils import override_settings
 
 from core.actors import Actor
+from core.read_once import shared_answers
 from customers.models import Customer
 from devdata.demo import demo_data_load
 
@@ -43,6 +44,16 @@ def test_settings():
         },
     ):
         yield
+
+
+@pytest.fixture(autouse=True)
+def configuration_answers_kept_by_no_earlier_test():
+    """Each test starts as a process that has kept no configuration answer
+    (core.read_once): what a test reads does not depend on which tests ran before it in
+    the same process (the demo data is committed once, so its version is the same)."""
+    shared_answers.clear()
+    yield
+    shared_answers.clear()
 
 
 @pytest.fixture(scope="session")

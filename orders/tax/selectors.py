@@ -13,7 +13,7 @@ from orders.tax.models import PriceTaxBasis, TaxGroup, TaxGroupKind, TaxJurisdic
 
 # Within tax_tables_read_once(): answers kept by their arguments, so that a batch chunk
 # that prices hundreds of shipments asks the tables once per place, group set and day.
-_tax_answers = ReadOnce("tax_answers")
+_tax_answers = ReadOnce("tax_answers", shared=True)
 
 
 def tax_tables_read_once():
