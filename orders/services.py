@@ -380,7 +380,9 @@ def sales_order_delivery_mode_set(*, order_id: int, code: str, actor: Actor) -> 
 
 def sales_order_complete(*, order_id: int, actor: Actor) -> SalesOrder:
     """Finish line entry: totals and the amount due now are fixed for the payment step."""
-    with transaction.atomic():
+    # The pricing asks the program and the tax tables several times: read once (and
+    # kept by the process while the configuration does not change, core.read_once).
+    with transaction.atomic(), tax_tables_read_once(), programs_read_once():
         order = _lock_open_order(order_id)
         if not order.lines.exists():
             raise ValidationError(_("Add at least one line before completing the order."))
