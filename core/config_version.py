@@ -20,6 +20,8 @@ there is no version and nothing is kept between blocks."""
 
 from __future__ import annotations
 
+import re
+
 from django.db import connection
 
 CONFIG_VERSION_TABLE = "core_config_version"
@@ -107,6 +109,41 @@ def config_version_read() -> ConfigVersion | None:
     if row is None or row[2]:
         return None
     return (row[0], row[1])
+
+
+def config_version_lock() -> None:
+    """Take the version row's lock now, for the rest of the transaction: a configuration
+    writer that locks configuration rows before it writes (the rate checks lock the tax
+    group and the jurisdiction) takes it first, as every configuration statement's
+    trigger does, so that two writers never hold one lock each and wait for the other."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT 1 FROM "{CONFIG_VERSION_TABLE}" WHERE id = 1 FOR UPDATE')
+
+
+# The configuration tables as a statement names them (quoted by the ORM, or not).
+CONFIG_TABLES = (
+    "orders_item",
+    "orders_taxgroup",
+    "orders_taxjurisdiction",
+    "orders_taxrate",
+    "orders_pricetaxbasis",
+    "orders_deliverymode",
+    "continuity_continuityprogram",
+    "continuity_programevent",
+    "continuity_programeventline",
+)
+_CONFIG_TABLE_NAMED = re.compile(r"\b(?:" + "|".join(CONFIG_TABLES) + r")\b")
+
+
+def statement_may_write_configuration(sql: str) -> bool:
+    """Whether a statement may change a configuration table: anything but a plain read
+    that names one (a false alarm only costs the block its shared answers)."""
+    head = sql.lstrip()[:6].upper()
+    return head not in ("SELECT", "SHOW", "SAVEPO", "RELEAS") and bool(
+        _CONFIG_TABLE_NAMED.search(sql)
+    )
 
 
 def config_version_tables() -> list[str]:

@@ -22,7 +22,13 @@ import threading
 from collections.abc import Callable, Hashable, Iterator
 from typing import TypeVar
 
-from core.config_version import ConfigVersion, config_version_read
+from django.db import connection
+
+from core.config_version import (
+    ConfigVersion,
+    config_version_read,
+    statement_may_write_configuration,
+)
 
 T = TypeVar("T")
 
@@ -76,6 +82,21 @@ class _SharedAnswers:
 shared_answers = _SharedAnswers()
 
 
+class _ConfigWriteWatch:
+    """An execute wrapper for a shared block's connection: a statement that may write the
+    configuration ends the block's sharing (its version set to None), so that what the
+    block reads next is its own transaction's view, never the process's answers of the
+    version it read before."""
+
+    def __init__(self, holder: list):
+        self._holder = holder
+
+    def __call__(self, execute, sql, params, many, context):
+        if statement_may_write_configuration(sql):
+            self._holder[:] = [None]
+        return execute(sql, params, many, context)
+
+
 def _config_version() -> ConfigVersion | None:
     holder = _block_version.get()
     if holder is None:
@@ -99,16 +120,16 @@ class ReadOnce:
         outer block's answers, and leaves its own to it)."""
         outer = self._answers.get()
         token = self._answers.set(outer if outer is not None else {})
-        # The outermost shared block reads the version for every shared block inside it.
-        version_token = (
-            _block_version.set([]) if self._shared and _block_version.get() is None else None
-        )
-        try:
+        with contextlib.ExitStack() as stack:
+            stack.callback(self._answers.reset, token)
+            if self._shared and _block_version.get() is None:
+                # The outermost shared block reads the version for every shared block
+                # inside it, and stops sharing once its own connection writes the
+                # configuration (the version it read is then no longer its own view).
+                holder: list = []
+                stack.callback(_block_version.reset, _block_version.set(holder))
+                stack.enter_context(connection.execute_wrapper(_ConfigWriteWatch(holder)))
             yield
-        finally:
-            if version_token is not None:
-                _block_version.reset(version_token)
-            self._answers.reset(token)
 
     def active(self) -> bool:
         return self._answers.get() is not None

@@ -9,6 +9,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Upper
 from django.utils.translation import gettext_lazy as _
 
+from core.config_version import config_version_lock
 from core.formatting import in_language
 from core.money import CurrencyField
 
@@ -70,6 +71,10 @@ class TaxGroup(models.Model):
         # save, as tax_rates_check locks it, so a rate added meanwhile waits for this.
         if self.pk is None or self.kind != TaxGroupKind.EXEMPT:
             return
+        # The configuration version's row first, as tax_rates_check takes it: the save
+        # that follows takes it too, and would otherwise wait for a rate check holding it
+        # while that check waits for this group's row.
+        config_version_lock()
         TaxGroup.objects.select_for_update(no_key=True).filter(pk=self.pk).first()
         if TaxRate.objects.filter(group_id=self.pk).exists():
             raise ValidationError(

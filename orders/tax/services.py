@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext
 
+from core.config_version import config_version_lock
 from core.formatting import day_text
 from orders.tax.models import TaxGroup, TaxGroupKind, TaxJurisdiction, TaxRate
 
@@ -55,10 +56,15 @@ def tax_rates_check(
     two of one group overlap, or one is of an exempt group. Runs inside the caller's
     transaction and locks the jurisdiction's row until it ends; `jurisdiction_id` None is
     a jurisdiction not saved yet (no one else can add to it)."""
+    # The configuration version's row first (core.config_version), as the trigger of
+    # every configuration statement takes it: another administrator's edit of a group or
+    # an item, which holds it, has committed before this locks a group's row, and one
+    # that starts later waits here (each holding one lock and waiting for the other's,
+    # the two would deadlock).
+    config_version_lock()
     # Locked: a group made exempt meanwhile (TaxGroup.clean) waits, or is seen exempt.
-    # NO KEY UPDATE, as an UPDATE of the row takes: an item saved with the group (its
-    # foreign key check's KEY SHARE) does not wait, and cannot deadlock with this save
-    # on the configuration version's row (core.config_version).
+    # NO KEY UPDATE, as an UPDATE of the row takes: an item saved with the group meanwhile
+    # (its foreign key check's KEY SHARE) does not wait for it.
     groups = TaxGroup.objects.select_for_update(no_key=True).in_bulk({r.group_id for r in ranges})
     exempt = sorted(g.code for g in groups.values() if g.kind == TaxGroupKind.EXEMPT)
     if exempt:

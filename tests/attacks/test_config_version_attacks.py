@@ -222,6 +222,72 @@ def test_adding_a_rate_while_another_admin_adds_an_item_of_the_group_does_not_de
     assert Item.objects.get(item_number="99001").tax_group_id == group.pk
 
 
+@race
+def test_a_block_whose_transaction_changes_the_configuration_reads_its_own_change(demo):
+    """Another request kept Seattle's rates under V. This transaction's block reads V,
+    then the transaction changes the rate itself: what the block asks next is its own
+    transaction's view (5.00), not the process's answer of V (10.25). A statement that
+    may write a configuration table ends the block's sharing (core.read_once)."""
+    jurisdiction, groups, today = seattle_rates()
+    thread, outcome = in_thread(lambda: fresh_block_rates(jurisdiction, groups, today))
+    thread.join()
+    assert outcome["value"] == {D("10.25")}
+    with transaction.atomic():
+        with tax_tables_read_once():
+            prices_include_tax("USD")  # the block reads V
+            TaxRate.objects.update(rate=D("5.00"))
+            assert config_version_read() is None  # its own change
+            seen = rates(jurisdiction, groups, today)
+        transaction.set_rollback(True)
+    assert seen == {D("5.00")}
+    thread, outcome = in_thread(lambda: fresh_block_rates(jurisdiction, groups, today))
+    thread.join()
+    assert outcome["value"] == {D("10.25")}
+
+
+@race
+def test_a_group_renamed_while_a_rate_of_it_is_added_does_not_deadlock(demo):
+    """Admin A adds a rate of group G; admin B renames G meanwhile (TaxGroup.clean takes
+    no lock for that, and the UPDATE's trigger takes the version's row, then G's). The
+    rate check takes the version's row before G's, as every configuration writer does:
+    B waits for A's commit, then renames."""
+    seattle()
+    group = TaxGroup.objects.get(kind=TaxGroupKind.STANDARD, is_default=True)
+    portland = TaxJurisdiction.objects.create(
+        country="US", region="OR", postal_prefix="972", name="Portland, OR"
+    )
+    a_locked = threading.Event()
+    since = datetime.date(2000, 1, 1)
+
+    def admin_adds_rate():
+        with transaction.atomic():
+            tax_rates_check(
+                jurisdiction_id=portland.pk, ranges=[RateRange(group.pk, since, None, None)]
+            )
+            a_locked.set()
+            wait_for_a_lock_wait()
+            TaxRate.objects.create(
+                jurisdiction=portland, group=group, rate=D("0.00"), effective_from=since
+            )
+
+    def admin_renames_group():
+        a_locked.wait(10)
+        with transaction.atomic():
+            renamed = TaxGroup.objects.get(pk=group.pk)
+            renamed.name_en = "Standard goods"
+            renamed.full_clean()
+            renamed.save()
+
+    one, rate_outcome = in_thread(admin_adds_rate)
+    two, group_outcome = in_thread(admin_renames_group)
+    one.join(20)
+    two.join(20)
+    assert "error" not in rate_outcome, rate_outcome.get("error")
+    assert "error" not in group_outcome, group_outcome.get("error")
+    assert TaxRate.objects.filter(jurisdiction=portland, group=group).count() == 1
+    assert TaxGroup.objects.get(pk=group.pk).name_en == "Standard goods"
+
+
 # --- helpers ---------------------------------------------------------------------------
 
 
