@@ -20,14 +20,20 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from core.config_version import config_version_read
-from core.dates import business_date
 from orders.delivery import DeliveryMode
 from orders.models import Item
 from orders.tax.models import TaxGroup, TaxGroupKind, TaxJurisdiction, TaxRate
-from orders.tax.selectors import prices_include_tax, tax_rates_on, tax_tables_read_once
+from orders.tax.selectors import prices_include_tax, tax_tables_read_once
 from orders.tax.services import RateRange, tax_rates_check
 from tests.continuity.test_money_audit_parts import seattle
 from tests.continuity.test_money_findings import in_thread
+from tests.core.test_config_version import (
+    fresh_block_rates,
+    rates,
+    reads_of,
+    seattle_rates,
+    version_committed,
+)
 
 D = Decimal
 race = pytest.mark.django_db(transaction=True)
@@ -111,9 +117,9 @@ def test_a_restored_database_giving_old_numbers_again_is_told_apart_by_the_token
     again. Each with a new token: the process does not serve what it kept under the
     number for the other data (8.00 % in place of the restored 10.25 %)."""
     jurisdiction, groups, today = seattle_rates()
-    backup = committed_version()  # the backup: 10.25 % at this version
+    backup = version_committed()  # the backup: 10.25 % at this version
     TaxRate.objects.update(rate=D("8.00"))
-    changed = committed_version()
+    changed = version_committed()
     with tax_tables_read_once():
         assert rates(jurisdiction, groups, today) == {D("8.00")}  # kept under `changed`
 
@@ -125,9 +131,9 @@ def test_a_restored_database_giving_old_numbers_again_is_told_apart_by_the_token
         cursor.execute("SELECT setval('core_config_version_seq', %s)", [backup])
         cursor.execute("SET session_replication_role = DEFAULT")
     # An administrator's unrelated edits after the restore.
-    while committed_version() < changed:
+    while version_committed() < changed:
         DeliveryMode.objects.update(name_fr="Standard")
-    assert committed_version() == changed
+    assert version_committed() == changed
 
     with tax_tables_read_once():
         assert rates(jurisdiction, groups, today) == {D("10.25")}
@@ -142,12 +148,12 @@ def test_writes_with_triggers_off_bump_nothing_and_blocks_keep_the_old_answer(de
     jurisdiction, groups, today = seattle_rates()
     with tax_tables_read_once():
         assert rates(jurisdiction, groups, today) == {D("10.25")}
-    before = committed_version()
+    before = version_committed()
     with connection.cursor() as cursor:
         cursor.execute("SET session_replication_role = replica")
         cursor.execute("UPDATE orders_taxrate SET rate = 8.00")
         cursor.execute("SET session_replication_role = DEFAULT")
-    assert committed_version() == before
+    assert version_committed() == before
     with tax_tables_read_once():
         assert rates(jurisdiction, groups, today) == {D("10.25")}  # stale, as expected
 
@@ -183,42 +189,16 @@ def test_a_block_gets_the_answer_of_its_version_for_a_key_first_asked_after_a_ch
 
 @race
 def test_adding_a_rate_while_another_admin_adds_an_item_of_the_group_does_not_deadlock(demo):
-    """Admin A adds a rate of group G: tax_rates_check locks G (orders/tax/services.py),
-    then saves the rate, whose statement trigger wants the version's row. Admin B
-    meanwhile adds an item of group G: its INSERT's trigger takes the version's row
-    first, then its foreign key check wants G FOR KEY SHARE. With G locked FOR UPDATE,
-    each waited for the other (PostgreSQL aborted one); locked FOR NO KEY UPDATE, B's
-    check does not wait, and A waits for B's commit."""
-    seattle()
-    group = TaxGroup.objects.get(kind=TaxGroupKind.STANDARD, is_default=True)
-    portland = TaxJurisdiction.objects.create(
-        country="US", region="OR", postal_prefix="972", name="Portland, OR"
-    )
-    a_locked = threading.Event()
-    since = datetime.date(2000, 1, 1)
+    """Admin A adds a rate of group G: tax_rates_check takes the version's row, then G's
+    (FOR NO KEY UPDATE). Admin B meanwhile adds an item of group G: its INSERT's trigger
+    waits for the version's row until A commits; its foreign key check (KEY SHARE on G)
+    would not wait for A's lock on G either. With G locked FOR UPDATE and no version row
+    taken first, each waited for the other and PostgreSQL aborted one."""
 
-    def admin_adds_rate():
-        with transaction.atomic():
-            tax_rates_check(
-                jurisdiction_id=portland.pk, ranges=[RateRange(group.pk, since, None, None)]
-            )
-            a_locked.set()
-            wait_for_a_lock_wait()
-            TaxRate.objects.create(
-                jurisdiction=portland, group=group, rate=D("0.00"), effective_from=since
-            )
-
-    def admin_adds_item():
-        a_locked.wait(10)
+    def admin_adds_item(group):
         Item.objects.create(item_number="99001", name="Tea", unit_price=D("4.00"), tax_group=group)
 
-    one, rate_outcome = in_thread(admin_adds_rate)
-    two, item_outcome = in_thread(admin_adds_item)
-    one.join(20)
-    two.join(20)
-    assert "error" not in rate_outcome, rate_outcome.get("error")
-    assert "error" not in item_outcome, item_outcome.get("error")
-    assert TaxRate.objects.filter(jurisdiction=portland, group=group).count() == 1
+    group = rate_added_while(admin_adds_item)
     assert Item.objects.get(item_number="99001").tax_group_id == group.pk
 
 
@@ -251,40 +231,15 @@ def test_a_group_renamed_while_a_rate_of_it_is_added_does_not_deadlock(demo):
     no lock for that, and the UPDATE's trigger takes the version's row, then G's). The
     rate check takes the version's row before G's, as every configuration writer does:
     B waits for A's commit, then renames."""
-    seattle()
-    group = TaxGroup.objects.get(kind=TaxGroupKind.STANDARD, is_default=True)
-    portland = TaxJurisdiction.objects.create(
-        country="US", region="OR", postal_prefix="972", name="Portland, OR"
-    )
-    a_locked = threading.Event()
-    since = datetime.date(2000, 1, 1)
 
-    def admin_adds_rate():
-        with transaction.atomic():
-            tax_rates_check(
-                jurisdiction_id=portland.pk, ranges=[RateRange(group.pk, since, None, None)]
-            )
-            a_locked.set()
-            wait_for_a_lock_wait()
-            TaxRate.objects.create(
-                jurisdiction=portland, group=group, rate=D("0.00"), effective_from=since
-            )
-
-    def admin_renames_group():
-        a_locked.wait(10)
+    def admin_renames_group(group):
         with transaction.atomic():
             renamed = TaxGroup.objects.get(pk=group.pk)
             renamed.name_en = "Standard goods"
             renamed.full_clean()
             renamed.save()
 
-    one, rate_outcome = in_thread(admin_adds_rate)
-    two, group_outcome = in_thread(admin_renames_group)
-    one.join(20)
-    two.join(20)
-    assert "error" not in rate_outcome, rate_outcome.get("error")
-    assert "error" not in group_outcome, group_outcome.get("error")
-    assert TaxRate.objects.filter(jurisdiction=portland, group=group).count() == 1
+    group = rate_added_while(admin_renames_group)
     assert TaxGroup.objects.get(pk=group.pk).name_en == "Standard goods"
 
 
@@ -305,29 +260,38 @@ def wait_for_a_lock_wait(seconds: float = 5.0) -> None:
         time.sleep(0.05)
 
 
-def committed_version() -> int:
-    """The version's number as another connection sees it (committed only)."""
-    thread, outcome = in_thread(config_version_read)
-    thread.join()
-    return outcome["value"][0]
-
-
-def seattle_rates():
+def rate_added_while(other_admin) -> TaxGroup:
+    """Admin A adds a rate of Seattle's standard group G in Portland, and waits, holding
+    its rate check's locks, until `other_admin(G)`, run meanwhile in another connection,
+    waits for a lock; then saves the rate. Both must commit. Returns G."""
     seattle()
-    jurisdiction = TaxJurisdiction.objects.get(country="US", region="WA", postal_prefix="981")
-    groups = set(TaxRate.objects.filter(jurisdiction=jurisdiction).values_list("group", flat=True))
-    return jurisdiction, groups, business_date()
+    group = TaxGroup.objects.get(kind=TaxGroupKind.STANDARD, is_default=True)
+    portland = TaxJurisdiction.objects.create(
+        country="US", region="OR", postal_prefix="972", name="Portland, OR"
+    )
+    a_locked = threading.Event()
+    since = datetime.date(2000, 1, 1)
 
+    def admin_adds_rate():
+        with transaction.atomic():
+            tax_rates_check(
+                jurisdiction_id=portland.pk, ranges=[RateRange(group.pk, since, None, None)]
+            )
+            a_locked.set()
+            wait_for_a_lock_wait()
+            TaxRate.objects.create(
+                jurisdiction=portland, group=group, rate=D("0.00"), effective_from=since
+            )
 
-def rates(jurisdiction, groups, day) -> set[Decimal]:
-    found = tax_rates_on(jurisdiction_id=jurisdiction.pk, group_ids=groups, day=day)
-    return {rate.rate for rate in found.values()}
+    def other():
+        a_locked.wait(10)
+        other_admin(group)
 
-
-def fresh_block_rates(jurisdiction, groups, day) -> set[Decimal]:
-    with tax_tables_read_once():
-        return rates(jurisdiction, groups, day)
-
-
-def reads_of(context, table: str) -> int:
-    return sum(1 for query in context.captured_queries if f'FROM "{table}"' in query["sql"])
+    one, rate_outcome = in_thread(admin_adds_rate)
+    two, other_outcome = in_thread(other)
+    one.join(20)
+    two.join(20)
+    assert "error" not in rate_outcome, rate_outcome.get("error")
+    assert "error" not in other_outcome, other_outcome.get("error")
+    assert TaxRate.objects.filter(jurisdiction=portland, group=group).count() == 1
+    return group
